@@ -1,0 +1,84 @@
+/**
+ * The typed, validated, frozen configuration the rest of Qasid receives. Only
+ * src/app.ts hands slices of it to modules; modules never read config themselves.
+ */
+import type { Secret } from '../core/secret.js';
+
+export type BindMode = 'trx' | 'tx+rx';
+/** How a carrier writes message ids: in submit_sm_resp and in receipts they may differ. */
+export type MessageIdFormat = 'hex' | 'decimal' | 'verbatim';
+export type ReceiptPart = 'all' | 'first' | 'last';
+
+/** Every SMPP timer, in milliseconds. */
+export interface SmppTimers {
+  /** TCP (and TLS handshake) connect deadline. */
+  connectMs: number;
+  /** Deadline for bind_*_resp after the bind request is written. */
+  bindMs: number;
+  /** Deadline for the response to any other request (submit_sm, enquire_link, ...). */
+  responseMs: number;
+  /** Send enquire_link when nothing was sent or received for this long. */
+  enquireLinkMs: number;
+  /** Drop the connection when nothing at all was received for this long. */
+  inactivityMs: number;
+  /** At stop: how long to wait for in-flight responses, then for unbind_resp. */
+  unbindMs: number;
+  /** How long a write may wait for the socket to drain before the session is recycled. */
+  drainMs: number;
+  /** Reconnect backoff: first delay, and the cap (capped exponential, full jitter). */
+  reconnectMinMs: number;
+  reconnectMaxMs: number;
+}
+
+export interface CarrierTls {
+  enabled: boolean;
+  /** PEM file of the CA(s) that sign the SMSC certificate; system CAs when absent. */
+  caFile?: string;
+  /** SNI and the name the certificate must carry; defaults to host. */
+  servername?: string;
+  /** Verify the SMSC certificate. On by default; the `smpp` package turns it off. */
+  rejectUnauthorized: boolean;
+  /** Client certificate and key (PEM files), for carriers that demand mutual TLS. */
+  certFile?: string;
+  keyFile?: string;
+}
+
+export interface CarrierAddressing {
+  sourceTon: number;
+  sourceNpi: number;
+  destTon: number;
+  destNpi: number;
+  /** address_range sent in bind (receivers); empty for most carriers. */
+  addressRange: string;
+}
+
+export interface CarrierConfig {
+  /** Stable id used in routes, metrics labels and logs: lowercase letters, digits, '-', '_'. */
+  id: string;
+  host: string;
+  port: number;
+  tls: CarrierTls;
+  systemId: string;
+  password: Secret;
+  systemType: string;
+  /** 0x34 (SMPP 3.4) unless the carrier says 0x50. */
+  interfaceVersion: number;
+  bindMode: BindMode;
+  /** Number of sessions (TRX) or of TX+RX pairs. */
+  sessions: number;
+  /** Unacknowledged requests allowed per session. */
+  window: number;
+  /** Messages per second across all of this carrier's sessions. */
+  tps: number;
+  timers: SmppTimers;
+  addressing: CarrierAddressing;
+  messageIds: { submitResp: MessageIdFormat; receipt: MessageIdFormat };
+  /** Which part of a long message asks for a delivery receipt. */
+  receiptOnPart: ReceiptPart;
+}
+
+export interface QasidConfig {
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'; pretty: boolean };
+  redis: { url: Secret; prefix: string };
+  carriers: readonly CarrierConfig[];
+}

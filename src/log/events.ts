@@ -1,0 +1,33 @@
+/**
+ * The catalogue of log event codes. Every notable log line carries `event: CODE`.
+ * Codes are stable: never renamed, never reused. The README's table is generated
+ * from this list (see `qasid events`).
+ */
+export const LOG_EVENTS = {
+  // process
+  'process.start': 'the daemon is starting',
+  'process.ready': 'every component started',
+  'process.stop': 'shutdown began',
+  'process.exit': 'shutdown finished',
+  'config.invalid': 'configuration rejected at boot',
+  // SMPP sessions
+  'session.state': 'a session changed state (from -> to)',
+  'session.bound': 'a bind succeeded',
+  'session.bind_failed': 'a bind was rejected or timed out',
+  'session.closed': 'a session connection closed, with the reason',
+  'session.reconnect_scheduled': 'a reconnect is scheduled after backoff',
+  'session.request_timeout': 'a request got no response before its deadline',
+  'session.protocol_error': 'the peer sent bytes that are not valid SMPP; the session is recycled',
+  'session.inflight_returned': 'in-flight requests were handed back when a session closed',
+  'session.peer_unbind': 'the SMSC asked to unbind',
+  'session.generic_nack': 'the SMSC answered generic_nack',
+  'session.unexpected_pdu': 'a PDU arrived that the session does not handle',
+  'session.write_stalled': 'the socket did not drain in time',
+  'link.started': 'a carrier link started its sessions',
+  'link.stopped': 'a carrier link stopped and unbound its sessions',
+  // simulator
+  'sim.listening': 'the SMSC simulator is listening',
+  'sim.session': 'the simulator accepted or lost a connection',
+} as const;
+
+export type LogEvent = keyof typeof LOG_EVENTS;

@@ -1,0 +1,99 @@
+/**
+ * The only module that imports the `smpp` package. It is used as a PDU codec and
+ * nothing else: sockets, framing, windows and timers are ours (the package's socket
+ * layer never sets TCP_NODELAY, writes once per PDU, ignores backpressure and wedges
+ * on an oversized PDU — see KNOWN facts in the README).
+ */
+import smpp from 'smpp';
+import { QasidError } from '../core/errors.js';
+
+/** A decoded PDU. Body fields keep the SMPP 3.4 names; text fields stay raw Buffers. */
+export interface Pdu {
+  readonly command: string;
+  readonly commandId: number;
+  readonly status: number;
+  readonly seq: number;
+  readonly body: Readonly<Record<string, unknown>>;
+}
+
+/** SMPP 3.4 §3.2: command_length covers the whole PDU, header included (16 octets). */
+export const HEADER_LENGTH = 16;
+/** Largest PDU we accept; a carrier sending `message_payload` can need more than the package's 16 KiB. */
+export const MAX_PDU_LENGTH = 65_536;
+
+const HEADER_FIELDS = new Set(['command', 'command_length', 'command_id', 'command_status', 'sequence_number']);
+
+// The package decodes short_message/message_payload into text with its own (lossy)
+// charset guess and mislabels GSM text; we keep raw bytes both ways and encode text
+// ourselves (src/encoding). Removing the filters makes short_message a plain Buffer.
+for (const def of Object.values(smpp.commands)) {
+  const p = def.params?.short_message;
+  if (p) delete p.filter;
+}
+if (smpp.tlvs.message_payload) delete smpp.tlvs.message_payload.filter;
+smpp.PDU.maxLength = MAX_PDU_LENGTH;
+
+export const COMMAND_STATUS: Readonly<Record<string, number>> = Object.freeze({ ...smpp.errors });
+const STATUS_NAMES = new Map<number, string>(Object.entries(smpp.errors).map(([k, v]) => [v, k]));
+
+/** `ESME_RTHROTTLED` for 0x58, or the hex value when the status has no name. */
+export function statusName(status: number): string {
+  return STATUS_NAMES.get(status) ?? `0x${status.toString(16).padStart(8, '0')}`;
+}
+
+export function commandId(command: string): number | undefined {
+  return smpp.commands[command]?.id;
+}
+
+export function isResponseId(id: number): boolean {
+  return (id & 0x80000000) !== 0;
+}
+
+/** Encode one PDU. Throws QasidError(SMPP_DECODE_FAILED) never; encoding errors are programming errors. */
+export function encodePdu(command: string, seq: number, body: Readonly<Record<string, unknown>> = {}, status = 0): Buffer {
+  const pdu = new smpp.PDU(command, { ...body, sequence_number: seq, command_status: status });
+  return pdu.toBuffer();
+}
+
+/** The response PDU to a request: `generic_nack` for a command we do not know. */
+export function encodeResponse(req: Pdu, status = 0, body: Readonly<Record<string, unknown>> = {}): Buffer {
+  const command = req.command === 'unknown' || isResponseId(req.commandId) ? 'generic_nack' : `${req.command}_resp`;
+  return encodePdu(command, req.seq, status === 0 ? body : {}, status);
+}
+
+/**
+ * Decode one whole PDU (exactly command_length bytes). A PDU the package cannot parse
+ * throws QasidError('SMPP_DECODE_FAILED'); the session treats that as fatal for the
+ * connection, because the byte stream can no longer be trusted.
+ */
+export function decodePdu(frame: Buffer): Pdu {
+  let raw: InstanceType<typeof smpp.PDU>;
+  try {
+    raw = new smpp.PDU(frame);
+  } catch (cause) {
+    throw new QasidError('SMPP_DECODE_FAILED', undefined, { commandId: frame.length >= 8 ? frame.readUInt32BE(4) : undefined }, { cause });
+  }
+  const body: Record<string, unknown> = {};
+  for (const key of Object.keys(raw)) {
+    if (!HEADER_FIELDS.has(key)) body[key] = raw[key];
+  }
+  return { command: raw.command, commandId: raw.command_id, status: raw.command_status, seq: raw.sequence_number, body };
+}
+
+/** Read a body field as a string (cstring fields and TLVs), trimming a trailing NUL some SMSCs leave in TLVs. */
+export function bodyString(pdu: Pdu, field: string): string | undefined {
+  const v = pdu.body[field];
+  if (v === undefined || v === null) return undefined;
+  const s = Buffer.isBuffer(v) ? v.toString('latin1') : String(v);
+  return s.replace(/\0+$/, '');
+}
+
+export function bodyNumber(pdu: Pdu, field: string): number | undefined {
+  const v = pdu.body[field];
+  return typeof v === 'number' ? v : undefined;
+}
+
+export function bodyBuffer(pdu: Pdu, field: string): Buffer | undefined {
+  const v = pdu.body[field];
+  return Buffer.isBuffer(v) ? v : undefined;
+}
