@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   SMPP_INACTIVITY: { action: 'retry', text: 'nothing received within the inactivity timeout' },
   SMPP_PEER_UNBOUND: { action: 'retry', text: 'SMSC unbound the session' },
   SMPP_STOPPING: { action: 'retry', text: 'link is stopping' },
+  SMPP_ENCODE_FAILED: { action: 'fail', text: 'a request could not be encoded as a PDU' },
   SMPP_WINDOW_WAIT_ABORTED: { action: 'retry', text: 'gave up waiting for a window slot' },
 } as const satisfies Record<string, { action: ErrorAction; text: string }>;
 

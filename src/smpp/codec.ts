@@ -33,6 +33,29 @@ for (const def of Object.values(smpp.commands)) {
 if (smpp.tlvs.message_payload) delete smpp.tlvs.message_payload.filter;
 smpp.PDU.maxLength = MAX_PDU_LENGTH;
 
+// The package reads string TLVs up to the next NUL and ignores the TLV's own length, so
+// a receipted_message_id sent without a NUL swallows the TLV after it. Read at most the
+// declared length (SMPP 3.4 §3.3), stopping early at a NUL.
+interface CodecType {
+  read(buf: Buffer, offset: number, length?: number): unknown;
+  write(value: unknown, buf: Buffer, offset: number): void;
+  size(value: unknown): number;
+}
+const cstring = smpp.types.cstring as CodecType;
+const tlvCstring: CodecType = {
+  read(buf, offset, length = 0) {
+    const max = Math.min(buf.length, offset + length);
+    let end = offset;
+    while (end < max && buf[end] !== 0) end++;
+    return buf.toString('latin1', offset, end);
+  },
+  write: (value, buf, offset) => cstring.write(value, buf, offset),
+  size: (value) => cstring.size(value),
+};
+for (const tlv of Object.values(smpp.tlvs)) {
+  if (tlv.type === cstring) tlv.type = tlvCstring;
+}
+
 export const COMMAND_STATUS: Readonly<Record<string, number>> = Object.freeze({ ...smpp.errors });
 const STATUS_NAMES = new Map<number, string>(Object.entries(smpp.errors).map(([k, v]) => [v, k]));
 

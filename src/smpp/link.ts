@@ -1,0 +1,146 @@
+/**
+ * A carrier link: all the sessions Qasid holds to one carrier (N transceivers, or N
+ * transmitter+receiver pairs), and the one way to submit to that carrier. Callers see
+ * outcomes, never PDUs or sockets.
+ */
+import type { CarrierConfig } from '../config/types.js';
+import type { Lifecycle } from '../core/lifecycle.js';
+import { QasidError } from '../core/errors.js';
+import type { Logger } from '../log/logger.js';
+import { bodyString, statusName } from './codec.js';
+import { SmppSession, type DeliverHandler, type SessionHealth, type SessionObserver } from './session.js';
+import { classifyStatus, type StatusClass } from './status.js';
+
+export type SubmitResult =
+  | { readonly kind: 'accepted'; readonly messageId: string; readonly session: string; readonly latencyMs: number }
+  | { readonly kind: 'rejected'; readonly status: number; readonly statusName: string; readonly action: Exclude<StatusClass, 'ok'>; readonly session: string }
+  /** Never left Qasid: send it again, here or on another carrier. */
+  | { readonly kind: 'not_sent'; readonly error: QasidError }
+  /** Left Qasid but no answer came: the carrier may have it. Only a receipt can settle it. */
+  | { readonly kind: 'unknown'; readonly error: QasidError; readonly session: string };
+
+export interface CarrierHealth {
+  carrier: string;
+  up: boolean;
+  sessionsBound: number;
+  sessionsTotal: number;
+  freeSlots: number;
+  sessions: SessionHealth[];
+}
+
+export interface CarrierLinkOptions {
+  carrier: CarrierConfig;
+  logger: Logger;
+  onDeliver?: DeliverHandler;
+  observer?: SessionObserver;
+  random?: () => number;
+}
+
+export class CarrierLink implements Lifecycle {
+  readonly name: string;
+  readonly sessions: readonly SmppSession[];
+  private readonly transmitters: readonly SmppSession[];
+  private readonly log: Logger;
+  private next = 0;
+
+  constructor(private readonly opts: CarrierLinkOptions) {
+    const c = opts.carrier;
+    this.name = `link:${c.id}`;
+    this.log = opts.logger.child({ carrier: c.id });
+    const make = (bindType: SmppSession['bindType'], index: number): SmppSession =>
+      new SmppSession({ carrier: c, index, bindType, logger: opts.logger, onDeliver: opts.onDeliver, observer: opts.observer, random: opts.random });
+    const sessions: SmppSession[] = [];
+    for (let i = 0; i < c.sessions; i++) {
+      if (c.bindMode === 'trx') sessions.push(make('transceiver', i));
+      else sessions.push(make('transmitter', i), make('receiver', i));
+    }
+    this.sessions = sessions;
+    this.transmitters = sessions.filter((s) => s.bindType !== 'receiver');
+  }
+
+  get carrierId(): string {
+    return this.opts.carrier.id;
+  }
+
+  async start(): Promise<void> {
+    for (const s of this.sessions) s.start();
+    this.log.info({ event: 'link.started', sessions: this.sessions.length, bindMode: this.opts.carrier.bindMode }, 'carrier link started');
+  }
+
+  /** Unbind every session politely, in parallel. */
+  async stop(): Promise<void> {
+    await Promise.all(this.sessions.map((s) => s.stop()));
+    this.log.info({ event: 'link.stopped' }, 'carrier link stopped');
+  }
+
+  /** At least one session can submit. */
+  isUp(): boolean {
+    return this.transmitters.some((s) => s.canSubmit);
+  }
+
+  /** Window slots free right now across bound transmitting sessions: how much to pull from intake. */
+  capacity(): number {
+    let n = 0;
+    for (const s of this.transmitters) if (s.canSubmit) n += s.freeSlots;
+    return n;
+  }
+
+  /** Resolves when every session is bound; rejects after timeoutMs. */
+  async waitAllBound(timeoutMs: number): Promise<void> {
+    await Promise.all(this.sessions.map((s) => s.waitFor('bound', timeoutMs)));
+  }
+
+  /**
+   * Submit one PDU body (submit_sm fields). Picks a bound transmitting session with a
+   * free slot, round robin; when all windows are full, waits on the least-crowded one.
+   * Returns `not_sent` at once when no session is bound, so the caller can fail over.
+   */
+  async submit(body: Readonly<Record<string, unknown>>, signal?: AbortSignal): Promise<SubmitResult> {
+    const session = this.pick();
+    if (!session) {
+      return { kind: 'not_sent', error: new QasidError('SMPP_NOT_BOUND', `carrier ${this.carrierId} has no bound session`) };
+    }
+    const outcome = await session.request('submit_sm', body, signal);
+    switch (outcome.kind) {
+      case 'not_sent':
+        return outcome;
+      case 'unknown':
+        return { kind: 'unknown', error: outcome.error, session: session.id };
+      case 'response': {
+        const status = outcome.pdu.status;
+        const action = classifyStatus(status);
+        if (action === 'ok') {
+          return { kind: 'accepted', messageId: bodyString(outcome.pdu, 'message_id') ?? '', session: session.id, latencyMs: outcome.latencyMs };
+        }
+        return { kind: 'rejected', status, statusName: statusName(status), action, session: session.id };
+      }
+    }
+  }
+
+  health(): CarrierHealth {
+    const sessions = this.sessions.map((s) => s.health());
+    return {
+      carrier: this.carrierId,
+      up: this.isUp(),
+      sessionsBound: sessions.filter((s) => s.state === 'bound').length,
+      sessionsTotal: sessions.length,
+      freeSlots: this.capacity(),
+      sessions,
+    };
+  }
+
+  private pick(): SmppSession | undefined {
+    const tx = this.transmitters;
+    let best: SmppSession | undefined;
+    for (let i = 0; i < tx.length; i++) {
+      const s = tx[(this.next + i) % tx.length] as SmppSession;
+      if (!s.canSubmit) continue;
+      if (s.freeSlots > 0) {
+        this.next = (this.next + i + 1) % tx.length;
+        return s;
+      }
+      if (!best || s.waitingCallers < best.waitingCallers) best = s;
+    }
+    return best;
+  }
+}
