@@ -81,4 +81,10 @@ export interface QasidConfig {
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'; pretty: boolean };
   redis: { url: Secret; prefix: string };
   carriers: readonly CarrierConfig[];
+  shutdown: {
+    /** At stop: how long in-flight messages may take to finish before the links unbind, in ms. */
+    drainMs: number;
+    /** At stop: exit anyway after this many ms (an unref()'d timer); greater than drainMs. */
+    forceExitMs: number;
+  };
 }

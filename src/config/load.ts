@@ -1,0 +1,292 @@
+/**
+ * Loads, validates and freezes the configuration: convict for the top level (strict:
+ * an unknown key is an error), then the carriers (ajv schema, cross-field rules,
+ * secrets). All problems are gathered and thrown together in one QasidError whose
+ * message names every bad key. Called once, by the composition root or the CLI.
+ *
+ * Precedence, lowest first: schema defaults, the config file, QASID_* env vars,
+ * `overrides`. The file is `opts.file`, else $QASID_CONFIG, else none (defaults + env).
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import convict from 'convict';
+import { Secret } from '../core/secret.js';
+import { resolveCarriers } from './carriers.js';
+import { configError, problem, type ConfigProblem } from './problems.js';
+import { configSchema, schemaLeaves, type RawConfig, type SchemaLeaf } from './schema.js';
+import type { QasidConfig } from './types.js';
+
+export interface LoadConfigOptions {
+  /** Config file (JSON). Relative paths inside it resolve against its directory. */
+  file?: string;
+  /** Environment for QASID_* overrides and passwordEnv lookups; process.env by default. */
+  env?: NodeJS.ProcessEnv;
+  /** Values that win over file and env, in the file's shape (e.g. { log: { level: 'debug' } }). */
+  overrides?: object;
+}
+
+/** Env var naming the config file when none is passed. */
+export const CONFIG_FILE_ENV = 'QASID_CONFIG';
+
+export function loadConfig(opts: LoadConfigOptions = {}): QasidConfig {
+  const env = opts.env ?? process.env;
+  const fromEnv = env[CONFIG_FILE_ENV];
+  const file = opts.file ?? (fromEnv === undefined || fromEnv === '' ? undefined : fromEnv);
+  const leaves = schemaLeaves();
+  const problems: ConfigProblem[] = [];
+
+  const { env: convictEnv, problems: envProblems } = checkEnv(env, leaves);
+  problems.push(...envProblems);
+  // args: [] — never let convict read process.argv; the CLI owns the command line.
+  const conf = convict<RawConfig>(configSchema, { env: convictEnv, args: [] });
+
+  if (file !== undefined) {
+    const data = readConfigFile(file);
+    problems.push(...stripMistypedScalars(data, leaves, ''));
+    conf.load(data);
+  }
+  const overridden = new Set<string>();
+  if (opts.overrides !== undefined) {
+    const data = structuredClone(opts.overrides) as Record<string, unknown>;
+    problems.push(...stripMistypedScalars(data, leaves, ' (in overrides)'));
+    for (const [key, value] of flatten(data)) {
+      conf.set(key, value);
+      overridden.add(key);
+    }
+  }
+
+  try {
+    conf.validate({ allowed: 'strict', output: () => undefined });
+  } catch (e) {
+    const fromEnvKeys = new Map(leaves.filter((l) => l.env !== undefined && convictEnv[l.env] !== undefined && !overridden.has(l.key)).map((l) => [l.key, l.env as string]));
+    for (const p of parseConvictErrors(e instanceof Error ? e.message : String(e), leaves)) {
+      // The carriers are reported, key by key, by resolveCarriers below.
+      if (p.key === 'carriers') continue;
+      const envName = fromEnvKeys.get(p.key);
+      problems.push(envName === undefined ? p : { ...p, message: `${p.message} (from env ${envName})` });
+    }
+  }
+
+  const raw = conf.getProperties();
+  const baseDir = file === undefined ? process.cwd() : dirname(resolve(file));
+  const { carriers, problems: carrierProblems } = resolveCarriers(raw.carriers, { env, baseDir });
+  problems.push(...carrierProblems);
+
+  // A file may have put anything at `shutdown` (convict has reported it): read defensively.
+  const shutdown = (typeof raw.shutdown === 'object' && raw.shutdown !== null ? raw.shutdown : {}) as Partial<RawConfig['shutdown']>;
+  const { drainMs, forceExitMs } = shutdown;
+  if (typeof drainMs === 'number' && typeof forceExitMs === 'number' && !(forceExitMs > drainMs)) {
+    problems.push(problem('shutdown.forceExitMs', `must be greater than shutdown.drainMs (${drainMs})`));
+  }
+
+  if (problems.length > 0) throw configError(problems, file);
+
+  return deepFreeze<QasidConfig>({
+    log: { level: raw.log.level, pretty: raw.log.pretty },
+    redis: { url: new Secret(raw.redis.url), prefix: raw.redis.prefix },
+    shutdown: { drainMs: drainMs as number, forceExitMs: forceExitMs as number },
+    carriers,
+  });
+}
+
+/**
+ * The effective config as pretty JSON, safe to print: every Secret shows `[secret]`
+ * (carrier passwords included) and redis.url keeps its host but not its credentials.
+ */
+export function formatConfig(cfg: QasidConfig): string {
+  const view = { ...cfg, redis: { ...cfg.redis, url: maskRedisUrl(cfg.redis.url.reveal()) } };
+  return JSON.stringify(view, null, 2);
+}
+
+/** `rediss://user:pw@host:6380/0?password=x` → `rediss://[secret]@host:6380/0?password=[secret]`. */
+export function maskRedisUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return '[secret]';
+  }
+  const auth = u.username !== '' || u.password !== '' ? '[secret]@' : '';
+  const params = [...u.searchParams].map(([k, v]) => `${encodeURIComponent(k)}=${/pass|auth|secret|token|key/i.test(k) ? '[secret]' : encodeURIComponent(v)}`);
+  const search = params.length > 0 ? `?${params.join('&')}` : '';
+  return `${u.protocol}//${auth}${u.host}${u.pathname}${search}`;
+}
+
+/** Reads and parses the config file; a file that cannot be used at all fails at once. */
+export function readConfigFile(file: string): Record<string, unknown> {
+  const path = resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (code ?? 'unreadable');
+    throw configError([problem('file', `cannot read config file '${path}': ${why}`)], file);
+  }
+  text = text.replace(/^\uFEFF/, '');
+  if (text.trim() === '') throw configError([problem('file', `config file '${path}' is empty (write {} to take every default)`)], file);
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    throw configError([problem('file', `config file '${path}' is not valid JSON: ${jsonErrorText(e, text)}`)], file);
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw configError([problem('file', `config file '${path}' must hold a JSON object at the top level`)], file);
+  }
+  return data as Record<string, unknown>;
+}
+
+/** V8's JSON errors may quote a stretch of the input (which may hold a password): keep only the reason and the place. */
+function jsonErrorText(e: unknown, text: string): string {
+  const message = e instanceof Error ? e.message : String(e);
+  const at = /at position (\d+)/.exec(message);
+  const reason = message
+    .replace(/, ".*" is not valid JSON$/s, '')
+    .replace(/ in JSON at position \d+.*$/s, '')
+    .replace(/ at position \d+.*$/s, '');
+  if (at?.[1] === undefined) return reason;
+  const before = text.slice(0, Number(at[1]));
+  const line = before.split('\n').length;
+  const column = before.length - before.lastIndexOf('\n');
+  return `${reason} at line ${line}, column ${column}`;
+}
+
+/**
+ * Checks QASID_* values convict would coerce loosely ("0" → true, "12abc" → 12, bad
+ * JSON → a throw) and returns the env convict should see: only the schema's vars,
+ * booleans normalised, bad values dropped and reported.
+ */
+function checkEnv(env: NodeJS.ProcessEnv, leaves: readonly SchemaLeaf[]): { env: Record<string, string>; problems: ConfigProblem[] } {
+  const out: Record<string, string> = {};
+  const problems: ConfigProblem[] = [];
+  for (const leaf of leaves) {
+    if (leaf.env === undefined) continue;
+    const value = env[leaf.env];
+    if (value === undefined) continue;
+    const bad = (why: string): void => {
+      problems.push(problem(leaf.key, `${why} (from env ${leaf.env as string})`));
+    };
+    if (leaf.kind === 'boolean') {
+      if (/^(true|1|yes|on)$/i.test(value)) out[leaf.env] = 'true';
+      else if (/^(false|0|no|off)$/i.test(value)) out[leaf.env] = 'false';
+      else bad('must be true or false');
+    } else if (leaf.kind === 'number') {
+      if (/^-?\d+(\.\d+)?$/.test(value.trim())) out[leaf.env] = value.trim();
+      else bad('must be a number');
+    } else if (leaf.kind === 'array') {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(value);
+      } catch {
+        parsed = undefined;
+      }
+      if (Array.isArray(parsed)) out[leaf.env] = value;
+      else bad('must be a JSON array');
+    } else {
+      out[leaf.env] = value;
+    }
+  }
+  return { env: out, problems };
+}
+
+/**
+ * convict turns a string into a number, boolean or array when the key expects one
+ * ("10s" → 10), and merges an object into an array default. Reject those values
+ * instead, and remove them so convict keeps the default.
+ */
+function stripMistypedScalars(data: Record<string, unknown>, leaves: readonly SchemaLeaf[], where: string): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  for (const leaf of leaves) {
+    if (leaf.kind === 'string') continue;
+    const path = leaf.key.split('.');
+    const name = path.pop() as string;
+    let parent: unknown = data;
+    for (const part of path) parent = typeof parent === 'object' && parent !== null ? (parent as Record<string, unknown>)[part] : undefined;
+    if (typeof parent !== 'object' || parent === null || Array.isArray(parent)) continue;
+    const holder = parent as Record<string, unknown>;
+    const value = holder[name];
+    if (value === undefined) continue;
+    // An object where an array belongs would be merged into the default [] and vanish.
+    if (leaf.kind === 'array' && !Array.isArray(value)) {
+      problems.push(problem(leaf.key, `must be a JSON array, not ${value === null ? 'null' : typeof value}${where}`));
+      delete holder[name];
+    } else if (typeof value === 'string') {
+      problems.push(problem(leaf.key, `must be ${leaf.kind === 'boolean' ? 'true or false' : 'a number'}, not a string${where}`));
+      delete holder[name];
+    }
+  }
+  return problems;
+}
+
+/** [dotted key, value] for every leaf of a plain object; arrays are leaves. */
+function flatten(data: Record<string, unknown>, prefix = ''): Array<[string, unknown]> {
+  const out: Array<[string, unknown]> = [];
+  for (const [k, v] of Object.entries(data)) {
+    const key = prefix === '' ? k : `${prefix}.${k}`;
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) out.push(...flatten(v as Record<string, unknown>, key));
+    else out.push([key, v]);
+  }
+  return out;
+}
+
+/**
+ * convict reports every problem as one line of one Error:
+ *   `<key>: <why>[: value was <json>]` (the value is left out for sensitive keys),
+ *   `configuration param '<key>' not declared in the schema`,
+ *   `configuration param '<key>' missing from config, did you override its parent?`
+ */
+export function parseConvictErrors(message: string, leaves: readonly SchemaLeaf[]): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  const groups = new Set<string>();
+  for (const line of message.split('\n')) {
+    if (line.trim() === '') continue;
+    const undeclared = /^configuration param '(.*)' not declared in the schema$/.exec(line);
+    if (undeclared?.[1] !== undefined) {
+      const key = undeclared[1];
+      const children = childNames(key, leaves);
+      if (children.length > 0) {
+        // A known group given a non-object value (`"log": null`): one problem, not one per child.
+        groups.add(key);
+        out.push(problem(key, `must be an object (keys: ${children.join(', ')})`));
+      } else {
+        out.push(problem(key, `unknown key (${knownKeysNear(key, leaves)})`));
+      }
+      continue;
+    }
+    const missing = /^configuration param '(.*)' missing from config/.exec(line);
+    if (missing?.[1] !== undefined) {
+      out.push(problem(missing[1], 'is missing: its parent was given a value that is not an object'));
+      continue;
+    }
+    const invalid = /^([^\s:]+): (.*)$/s.exec(line);
+    if (invalid?.[1] !== undefined && invalid[2] !== undefined) out.push(problem(invalid[1], invalid[2].trim()));
+    else out.push(problem('config', line));
+  }
+  return out.filter((p) => ![...groups].some((g) => p.key.startsWith(`${g}.`)));
+}
+
+/** Names directly under a group key (`redis` → url, prefix); empty when it is not a group. */
+function childNames(parent: string, leaves: readonly SchemaLeaf[]): string[] {
+  return [...new Set(leaves.filter((l) => l.key.startsWith(`${parent}.`)).map((l) => l.key.slice(parent.length + 1).split('.')[0] as string))];
+}
+
+/** "known under redis: url, prefix", or the top-level keys when the parent is unknown too. */
+function knownKeysNear(key: string, leaves: readonly SchemaLeaf[]): string {
+  const parts = key.split('.');
+  for (let depth = parts.length - 1; depth > 0; depth--) {
+    const parent = parts.slice(0, depth).join('.');
+    const names = childNames(parent, leaves);
+    if (names.length > 0) return `known under ${parent}: ${names.join(', ')}`;
+  }
+  const top = new Set(leaves.map((l) => l.key.split('.')[0]));
+  return `known top-level keys: ${[...top].join(', ')}`;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}

@@ -1,0 +1,138 @@
+/**
+ * The one convict schema of Qasid's top-level configuration, grouped by section.
+ * Every key has a doc, a default and a QASID_* env override; secrets are
+ * `sensitive`. To add a section (intake, routing, admin...), add a group here, its
+ * field in RawConfig and in QasidConfig (types.ts), and map it in load.ts.
+ *
+ * Precedence, lowest first: defaults, config file, environment, programmatic overrides.
+ */
+import type convict from 'convict';
+import { carriersSchemaProblems } from './carriers.js';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The config as convict holds it: carriers still raw (validated and typed in carriers.ts). */
+export interface RawConfig {
+  log: { level: LogLevel; pretty: boolean };
+  redis: { url: string; prefix: string };
+  shutdown: { drainMs: number; forceExitMs: number };
+  carriers: unknown[];
+}
+
+/** A convict format that accepts an integer in [min, max]. */
+function intRange(min: number, max: number): (v: unknown) => void {
+  return (v) => {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      throw new Error(`must be an integer from ${min} to ${max}`);
+    }
+  };
+}
+
+/** redis:// or rediss:// (TLS). The URL may embed a password, so messages never quote it. */
+function redisUrl(v: unknown): void {
+  if (typeof v !== 'string') throw new Error('must be a string');
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    throw new Error('must be a URL like redis://host:6379/0 or rediss://host:6380');
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new Error('must use the redis:// or rediss:// (TLS) scheme');
+  if (url.hostname === '') throw new Error('must name a host');
+}
+
+function redisPrefix(v: unknown): void {
+  // Braces are left out on purpose: the queue module adds Redis Cluster hash tags itself.
+  if (typeof v !== 'string' || !/^[A-Za-z0-9:_-]{1,64}$/.test(v)) {
+    throw new Error("must be 1 to 64 of A-Z, a-z, 0-9, ':', '_', '-'");
+  }
+}
+
+function carriersFormat(v: unknown): void {
+  const problems = carriersSchemaProblems(v);
+  if (problems.length > 0) throw new Error(problems.map((p) => `${p.key}: ${p.message}`).join('; '));
+}
+
+export const configSchema: convict.Schema<RawConfig> = {
+  log: {
+    level: {
+      doc: 'Lowest level written to the log.',
+      format: [...LOG_LEVELS],
+      default: 'info',
+      env: 'QASID_LOG_LEVEL',
+    },
+    pretty: {
+      doc: 'Human-readable log lines instead of JSON (development only).',
+      format: Boolean,
+      default: false,
+      env: 'QASID_LOG_PRETTY',
+    },
+  },
+  redis: {
+    url: {
+      doc: 'Redis URL: redis://[user:password@]host:port/db, or rediss:// for TLS. Printed with its credentials masked.',
+      format: redisUrl,
+      default: 'redis://127.0.0.1:6379',
+      env: 'QASID_REDIS_URL',
+      sensitive: true,
+    },
+    prefix: {
+      doc: 'Prefix of every Redis key and stream Qasid uses, e.g. qasid -> qasid:mt.',
+      format: redisPrefix,
+      default: 'qasid',
+      env: 'QASID_REDIS_PREFIX',
+    },
+  },
+  shutdown: {
+    drainMs: {
+      doc: 'At stop: how long in-flight messages may take to finish (responses, receipts recorded) before the links unbind, in ms.',
+      format: intRange(0, 600_000),
+      default: 10_000,
+      env: 'QASID_SHUTDOWN_DRAIN_MS',
+    },
+    forceExitMs: {
+      doc: 'At stop: exit anyway after this many ms, whatever is still running. Must exceed shutdown.drainMs.',
+      format: intRange(1, 600_000),
+      default: 30_000,
+      env: 'QASID_SHUTDOWN_FORCE_EXIT_MS',
+    },
+  },
+  carriers: {
+    doc: 'The SMSCs to bind to: a JSON array validated by config/carrier.schema.json, then by cross-field rules. Sensitive because passwords may be inline.',
+    format: carriersFormat,
+    default: [],
+    env: 'QASID_CARRIERS',
+    sensitive: true,
+  },
+};
+
+export type LeafKind = 'boolean' | 'number' | 'string' | 'array';
+
+export interface SchemaLeaf {
+  /** Dotted key, e.g. `redis.url`. */
+  key: string;
+  kind: LeafKind;
+  env?: string;
+  sensitive: boolean;
+  doc: string;
+}
+
+/** Every leaf of a convict schema definition (a node with a `default` is a leaf). */
+export function schemaLeaves(def: object = configSchema, prefix = ''): SchemaLeaf[] {
+  const out: SchemaLeaf[] = [];
+  for (const [name, node] of Object.entries(def as Record<string, unknown>)) {
+    const key = prefix === '' ? name : `${prefix}.${name}`;
+    const obj = node as Record<string, unknown>;
+    if (!('default' in obj)) {
+      out.push(...schemaLeaves(obj, key));
+      continue;
+    }
+    const d = obj['default'];
+    const kind: LeafKind = Array.isArray(d) ? 'array' : typeof d === 'boolean' ? 'boolean' : typeof d === 'number' ? 'number' : 'string';
+    const leaf: SchemaLeaf = { key, kind, sensitive: obj['sensitive'] === true, doc: String(obj['doc'] ?? '') };
+    if (typeof obj['env'] === 'string') leaf.env = obj['env'];
+    out.push(leaf);
+  }
+  return out;
+}
