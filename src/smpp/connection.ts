@@ -27,6 +27,9 @@ export interface ConnectionHandlers {
   onClose(error: QasidError | undefined): void;
 }
 
+/** Largest single socket.write(); PDUs of one tick are coalesced up to this size. */
+const MAX_WRITE_BYTES = 64 * 1024;
+
 interface Queued {
   bytes: Buffer;
   onWritten: (() => void) | undefined;
@@ -153,18 +156,26 @@ export class Connection {
 
   private flush(): void {
     this.flushScheduled = false;
-    if (this.closed || this.blocked || this.queue.length === 0) return;
-    const batch = this.queue;
-    this.queue = [];
-    const bytes = batch.length === 1 ? (batch[0] as Queued).bytes : Buffer.concat(batch.map((q) => q.bytes));
-    const ok = this.socket.write(bytes);
-    this.lastSentAt = Date.now();
-    for (const q of batch) q.onWritten?.();
-    if (!ok) {
-      this.blocked = true;
-      this.drainTimer = setTimeout(() => {
-        this.destroy(new QasidError('SMPP_WRITE_STALLED', `socket did not drain within ${this.target.drainMs} ms`, { bufferedBytes: this.bufferedBytes }));
-      }, this.target.drainMs);
+    // Hand the socket at most MAX_WRITE_BYTES at a time and stop at the first `false`:
+    // what stays in our queue is certainly not sent, so a close can hand it back as
+    // `not_sent` rather than `unknown`.
+    while (!this.closed && !this.blocked && this.queue.length > 0) {
+      let n = 0;
+      let bytes = 0;
+      while (n < this.queue.length && (n === 0 || bytes + (this.queue[n] as Queued).bytes.length <= MAX_WRITE_BYTES)) {
+        bytes += (this.queue[n] as Queued).bytes.length;
+        n++;
+      }
+      const batch = this.queue.splice(0, n);
+      const ok = this.socket.write(n === 1 ? (batch[0] as Queued).bytes : Buffer.concat(batch.map((q) => q.bytes), bytes));
+      this.lastSentAt = Date.now();
+      for (const q of batch) q.onWritten?.();
+      if (!ok) {
+        this.blocked = true;
+        this.drainTimer = setTimeout(() => {
+          this.destroy(new QasidError('SMPP_WRITE_STALLED', `socket did not drain within ${this.target.drainMs} ms`, { bufferedBytes: this.bufferedBytes }));
+        }, this.target.drainMs);
+      }
     }
   }
 
@@ -177,13 +188,7 @@ export class Connection {
 
   private onData(chunk: Buffer): void {
     this.lastReceivedAt = Date.now();
-    let frames: Buffer[];
-    try {
-      frames = this.framer.push(chunk);
-    } catch (e) {
-      this.destroy(e as QasidError);
-      return;
-    }
+    const { frames, error } = this.framer.push(chunk);
     for (const frame of frames) {
       if (this.closed || this.socket.destroyed) return;
       let pdu: Pdu;
@@ -196,6 +201,7 @@ export class Connection {
       }
       this.handlers.onPdu(pdu);
     }
+    if (error) this.destroy(error);
   }
 
   private onSocketClose(): void {

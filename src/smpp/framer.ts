@@ -1,7 +1,7 @@
 /**
  * Splits a TCP byte stream into whole SMPP PDUs (SMPP 3.4 §3.2: a 4-octet
- * command_length, itself included). Pure: no sockets. An impossible length throws,
- * and the caller must drop the connection — after that the stream cannot be resynced.
+ * command_length, itself included). Pure: no sockets. After an impossible length the
+ * stream cannot be resynced, so the caller must drop the connection.
  */
 import { QasidError } from '../core/errors.js';
 import { HEADER_LENGTH, MAX_PDU_LENGTH } from './codec.js';
@@ -12,8 +12,12 @@ export class Framer {
 
   constructor(private readonly maxLength: number = MAX_PDU_LENGTH) {}
 
-  /** Feed bytes; returns every complete frame now available, in order. */
-  push(chunk: Buffer): Buffer[] {
+  /**
+   * Feed bytes; returns every complete frame now available, in order. When a length is
+   * impossible, the frames before it are still returned, with the error beside them: the
+   * caller handles those, then drops the connection.
+   */
+  push(chunk: Buffer): { frames: Buffer[]; error?: QasidError } {
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     const frames: Buffer[] = [];
@@ -21,12 +25,12 @@ export class Framer {
       const head = this.peek4();
       const length = head.readUInt32BE(0);
       if (length < HEADER_LENGTH || length > this.maxLength) {
-        throw new QasidError('SMPP_FRAME_INVALID', `PDU command_length ${length} outside ${HEADER_LENGTH}..${this.maxLength}`, { length });
+        return { frames, error: new QasidError('SMPP_FRAME_INVALID', `PDU command_length ${length} outside ${HEADER_LENGTH}..${this.maxLength}`, { length }) };
       }
       if (this.buffered < length) break;
       frames.push(this.take(length));
     }
-    return frames;
+    return { frames };
   }
 
   get pendingBytes(): number {

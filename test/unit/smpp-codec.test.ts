@@ -91,17 +91,20 @@ test('framer splits coalesced and fragmented PDUs', () => {
   const all = Buffer.concat([a, b, a]);
   const f = new Framer();
   const frames: Buffer[] = [];
-  for (let i = 0; i < all.length; i += 3) frames.push(...f.push(all.subarray(i, i + 3)));
+  for (let i = 0; i < all.length; i += 3) frames.push(...f.push(all.subarray(i, i + 3)).frames);
   assert.equal(frames.length, 3);
   assert.deepEqual(frames[1], b);
   assert.equal(f.pendingBytes, 0);
-  assert.deepEqual(new Framer().push(all).map((x) => x.length), [a.length, b.length, a.length]);
+  assert.deepEqual(new Framer().push(all).frames.map((x) => x.length), [a.length, b.length, a.length]);
 });
 
-test('framer rejects impossible lengths', () => {
+test('framer rejects impossible lengths, still returning the good frames before them', () => {
+  const good = encodePdu('enquire_link_resp', 4);
   for (const len of [0, 5, 15, 65_537, 0xffffffff]) {
     const head = Buffer.alloc(16);
     head.writeUInt32BE(len, 0);
-    assert.throws(() => new Framer().push(head), (e: unknown) => isQasidError(e, 'SMPP_FRAME_INVALID'), `length ${len}`);
+    const r = new Framer().push(Buffer.concat([good, head]));
+    assert.deepEqual(r.frames, [good], `length ${len}`);
+    assert.ok(isQasidError(r.error, 'SMPP_FRAME_INVALID'), `length ${len}`);
   }
 });

@@ -1,0 +1,54 @@
+/**
+ * `qasid` command dispatcher. Each subcommand lives in its own module and returns an
+ * exit code; nothing here calls process.exit except through the returned code.
+ */
+import { readFileSync } from 'node:fs';
+import { configCommand } from './config.js';
+import { simCommand } from './sim.js';
+import { runCommand } from './run.js';
+import { demoCommand } from './demo.js';
+
+const USAGE = `qasid — SMPP gateway and message-routing daemon
+
+Usage:
+  qasid run [--config FILE]        run the daemon (config also from $QASID_CONFIG)
+  qasid demo                       start two simulated carriers and a gateway, push traffic, print results
+  qasid sim [options]              run the SMSC simulator (qasid sim --help lists every behaviour)
+  qasid config check FILE          validate a config file; exit 0 if good, 2 naming every bad key
+  qasid config print [FILE]        print the effective config, secrets masked
+  qasid version                    print the version
+  qasid help                       this text
+
+Exit codes: 0 ok · 1 unexpected error · 2 invalid configuration · 3 start-up failed · 64 bad command line`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'run':
+      return runCommand(rest);
+    case 'demo':
+      return demoCommand(rest);
+    case 'sim':
+      return simCommand(rest);
+    case 'config':
+      return configCommand(rest);
+    case 'version':
+    case '--version':
+      console.log(version());
+      return 0;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE);
+      return cmd === undefined ? 64 : 0;
+    default:
+      console.error(`qasid: unknown command "${cmd}"\n\n${USAGE}`);
+      return 64;
+  }
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}

@@ -1,0 +1,264 @@
+/**
+ * `qasid sim`: run one or more SMSC simulator listeners until SIGINT/SIGTERM.
+ * Every behaviour option has a flag (FLAGS is typed over all of them, so a new option
+ * without a flag does not compile) and --help lists every flag and preset.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { errorMessage } from '../core/errors.js';
+import { createLogger } from '../log/logger.js';
+import { DEFAULT_BEHAVIOUR, PRESET_ABOUT, PRESETS, mergeBehaviour, resolvePreset, startSimulator, type SimBehaviour, type SimBehaviourPatch, type SimReceiptBehaviour, type SimServer } from '../sim/index.js';
+
+type BehaviourOption = Exclude<keyof SimBehaviour, 'receipts'> | `receipts.${keyof SimReceiptBehaviour}`;
+
+/** The command-line flag of every behaviour option. */
+export const FLAGS: Readonly<Record<BehaviourOption, string>> = {
+  messageIdFormat: 'message-id-format',
+  'receipts.enabled': 'no-receipts',
+  'receipts.delayMs': 'receipt-delay',
+  'receipts.format': 'receipt-format',
+  'receipts.idFormat': 'receipt-id-format',
+  'receipts.stat': 'receipt-stat',
+  'receipts.undeliverableEvery': 'undeliverable-every',
+  'receipts.early': 'early-receipts',
+  tps: 'tps',
+  submitError: 'submit-error',
+  blackhole: 'blackhole',
+  blackholeAll: 'blackhole-all',
+  dropAfterPdus: 'drop-after',
+  responseDelayMs: 'response-delay',
+  bindFail: 'bind-fail',
+  credentials: 'credentials',
+  malformedAfterPdus: 'malformed-after',
+  unbindAfterPdus: 'unbind-after',
+  heldReceiptLimit: 'held-receipt-limit',
+};
+
+const d = DEFAULT_BEHAVIOUR;
+const BEHAVIOUR_HELP: ReadonlyArray<[string, string]> = [
+  [`--${FLAGS.messageIdFormat} decimal|hex|uuid`, `message_id format in submit_sm_resp (default ${d.messageIdFormat})`],
+  [`--${FLAGS['receipts.enabled']}`, 'never send delivery receipts (default: send when registered_delivery & 0x03)'],
+  [`--${FLAGS['receipts.delayMs']} MS`, `receipt delay after the submit_sm_resp, 10 ms buckets (default ${d.receipts.delayMs})`],
+  [`--${FLAGS['receipts.format']} tlv|text|both`, `receipt as TLVs (receipted_message_id, message_state), as id:… stat:… text, or both (default ${d.receipts.format})`],
+  [`--${FLAGS['receipts.idFormat']} same|decimal|hex`, `message id as written in receipts; decimal/hex rewrite the same number (default ${d.receipts.idFormat})`],
+  [`--${FLAGS['receipts.stat']} STAT`, `receipt state: DELIVRD EXPIRED DELETED UNDELIV ACCEPTD UNKNOWN REJECTD ENROUTE (default ${d.receipts.stat})`],
+  [`--${FLAGS['receipts.undeliverableEvery']} N`, 'every Nth receipt reports UNDELIV err:001 (default 0 = off)'],
+  [`--${FLAGS['receipts.early']}`, 'write each receipt before its submit_sm_resp, in the same flush'],
+  [`--${FLAGS.tps} N`, 'cap submit_sm per second per listener; over it: ESME_RTHROTTLED 0x58 (default 0 = no cap)'],
+  [`--${FLAGS.submitError} STATUS`, 'answer submit_sm with this command_status, e.g. 0x08 ESME_RSYSERR, 0x14 ESME_RMSGQFUL'],
+  ['--submit-error-every N', 'with --submit-error: only every Nth submit_sm gets the error (default 1)'],
+  [`--${FLAGS.blackhole}`, 'never answer submit_sm (bind, enquire_link, unbind still answered)'],
+  [`--${FLAGS.blackholeAll}`, 'answer the bind, then nothing at all'],
+  [`--${FLAGS.dropAfterPdus} N`, 'close a connection when its Nth PDU (bind counted) arrives; it and later PDUs go unanswered (default 0 = off)'],
+  [`--${FLAGS.responseDelayMs} MS`, 'delay every submit_sm_resp (default 0)'],
+  [`--${FLAGS.bindFail} STATUS`, 'answer every bind with this status, e.g. 0x0d ESME_RBINDFAIL, 0x0e ESME_RINVPASWD'],
+  [`--${FLAGS.credentials} ID:PASSWORD`, 'accept only this system_id/password; others get ESME_RINVPASWD (default: accept any)'],
+  [`--${FLAGS.malformedAfterPdus} N`, 'after the Nth PDU on a connection, write a frame with command_length 5 (default 0 = off)'],
+  [`--${FLAGS.unbindAfterPdus} N`, 'after the Nth PDU on a connection, send unbind; unbind_resp closes it (default 0 = off)'],
+  [`--${FLAGS.heldReceiptLimit} N`, `receipts held per system_id while no receiver is bound; beyond: dropped (default ${d.heldReceiptLimit})`],
+];
+
+function describePatch(patch: SimBehaviourPatch): string {
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(patch)) {
+    if (k === 'receipts' && v && typeof v === 'object') {
+      for (const [rk, rv] of Object.entries(v)) parts.push(`receipts.${rk}=${JSON.stringify(rv)}`);
+    } else parts.push(`${k}=${JSON.stringify(v)}`);
+  }
+  return parts.length ? parts.join(' ') : '(the defaults)';
+}
+
+export function simUsage(): string {
+  const pad = (rows: ReadonlyArray<readonly [string, string]>): string => {
+    const w = Math.max(...rows.map(([a]) => a.length)) + 2;
+    return rows.map(([a, b]) => `  ${a.padEnd(w)}${b}`).join('\n');
+  };
+  return `Usage: qasid sim [options]
+
+Run an SMPP 3.4 SMSC simulator until SIGINT/SIGTERM. Statuses take decimal or 0x hex.
+
+Listener:
+${pad([
+  ['--host HOST', 'interface to listen on (default 127.0.0.1)'],
+  ['--port PORT', 'port of the single listener (default 2775; 0 = random)'],
+  ['--name NAME', 'listener name in logs and stats (default: the preset name)'],
+  ['--preset NAME', 'behaviour preset, case-insensitive, SMSC suffix optional (default HappySMSC)'],
+  ['--listen NAME=PORT:PRESET', 'a listener; repeat for several in one process (NAME= and :PRESET optional); replaces --port/--name/--preset'],
+  ['--tls-key FILE', 'PEM private key: serve SMPP over TLS (needs --tls-cert)'],
+  ['--tls-cert FILE', 'PEM certificate for --tls-key'],
+  ['--stats-interval MS', 'print one JSON stats line per listener every MS (default 0 = never)'],
+  ['--log-level LEVEL', 'pino log level (default info)'],
+  ['-h, --help', 'this text'],
+])}
+
+Behaviour (applied on top of each listener's preset):
+${pad(BEHAVIOUR_HELP)}
+
+Presets:
+${Object.entries(PRESETS)
+  .map(([name, patch]) => `  ${name.padEnd(27)}${PRESET_ABOUT[name] ?? ''}\n  ${''.padEnd(27)}${describePatch(patch)}`)
+  .join('\n')}
+`;
+}
+
+const OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
+  host: { type: 'string' },
+  port: { type: 'string' },
+  name: { type: 'string' },
+  preset: { type: 'string' },
+  listen: { type: 'string', multiple: true },
+  'tls-key': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'stats-interval': { type: 'string' },
+  'log-level': { type: 'string' },
+  'message-id-format': { type: 'string' },
+  'no-receipts': { type: 'boolean' },
+  'receipt-delay': { type: 'string' },
+  'receipt-format': { type: 'string' },
+  'receipt-id-format': { type: 'string' },
+  'receipt-stat': { type: 'string' },
+  'undeliverable-every': { type: 'string' },
+  'early-receipts': { type: 'boolean' },
+  tps: { type: 'string' },
+  'submit-error': { type: 'string' },
+  'submit-error-every': { type: 'string' },
+  blackhole: { type: 'boolean' },
+  'blackhole-all': { type: 'boolean' },
+  'drop-after': { type: 'string' },
+  'response-delay': { type: 'string' },
+  'bind-fail': { type: 'string' },
+  credentials: { type: 'string' },
+  'malformed-after': { type: 'string' },
+  'unbind-after': { type: 'string' },
+  'held-receipt-limit': { type: 'string' },
+} as const;
+
+class UsageError extends Error {}
+
+function isParseArgsError(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
+}
+
+function num(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isInteger(n) || n < 0) throw new UsageError(`--${flag} needs a non-negative integer (decimal or 0x hex), got "${v}"`);
+  return n;
+}
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: false }>>['values'];
+
+function behaviourFrom(v: Values): SimBehaviourPatch {
+  const receipts: Partial<SimReceiptBehaviour> = {};
+  if (v['no-receipts']) receipts.enabled = false;
+  if (v['receipt-delay'] !== undefined) receipts.delayMs = num('receipt-delay', v['receipt-delay']);
+  if (v['receipt-format'] !== undefined) receipts.format = v['receipt-format'] as SimReceiptBehaviour['format'];
+  if (v['receipt-id-format'] !== undefined) receipts.idFormat = v['receipt-id-format'] as SimReceiptBehaviour['idFormat'];
+  if (v['receipt-stat'] !== undefined) receipts.stat = v['receipt-stat'].toUpperCase() as SimReceiptBehaviour['stat'];
+  if (v['undeliverable-every'] !== undefined) receipts.undeliverableEvery = num('undeliverable-every', v['undeliverable-every']);
+  if (v['early-receipts']) receipts.early = true;
+  const patch: SimBehaviourPatch = { receipts };
+  if (v['message-id-format'] !== undefined) patch.messageIdFormat = v['message-id-format'] as SimBehaviour['messageIdFormat'];
+  patch.tps = num('tps', v.tps);
+  if (v['submit-error'] !== undefined) patch.submitError = { status: num('submit-error', v['submit-error']) ?? 0, every: num('submit-error-every', v['submit-error-every']) ?? 1 };
+  else if (v['submit-error-every'] !== undefined) throw new UsageError('--submit-error-every needs --submit-error');
+  if (v.blackhole) patch.blackhole = true;
+  if (v['blackhole-all']) patch.blackholeAll = true;
+  patch.dropAfterPdus = num('drop-after', v['drop-after']);
+  patch.responseDelayMs = num('response-delay', v['response-delay']);
+  if (v['bind-fail'] !== undefined) patch.bindFail = { status: num('bind-fail', v['bind-fail']) ?? 0 };
+  if (v.credentials !== undefined) {
+    const i = v.credentials.indexOf(':');
+    if (i <= 0) throw new UsageError('--credentials needs SYSTEM_ID:PASSWORD');
+    patch.credentials = { systemId: v.credentials.slice(0, i), password: v.credentials.slice(i + 1) };
+  }
+  patch.malformedAfterPdus = num('malformed-after', v['malformed-after']);
+  patch.unbindAfterPdus = num('unbind-after', v['unbind-after']);
+  patch.heldReceiptLimit = num('held-receipt-limit', v['held-receipt-limit']);
+  return patch;
+}
+
+interface ListenSpec {
+  name?: string;
+  port: number;
+  preset?: string;
+}
+
+/** `name=port:preset`, `port:preset`, `name=port` or `port`. */
+function parseListen(spec: string): ListenSpec {
+  const m = /^(?:([^=]+)=)?(\d+)(?::(.+))?$/.exec(spec);
+  if (!m) throw new UsageError(`--listen needs NAME=PORT:PRESET, got "${spec}"`);
+  const preset = m[3];
+  if (preset !== undefined) resolvePreset(preset);
+  return { name: m[1], port: num('listen', m[2]) ?? 0, preset };
+}
+
+export interface SimCommandIo {
+  /** Stops the simulator as SIGINT would (tests). */
+  signal?: AbortSignal;
+  /** Where help and stats lines go; default stdout. */
+  out?: (text: string) => void;
+  /** Where usage errors go; default stderr. */
+  err?: (text: string) => void;
+}
+
+export async function simCommand(argv: string[], io: SimCommandIo = {}): Promise<number> {
+  const out = io.out ?? ((s: string) => void process.stdout.write(s));
+  const err = io.err ?? ((s: string) => void process.stderr.write(s));
+  let v: Values;
+  let specs: ListenSpec[];
+  let patch: SimBehaviourPatch;
+  let tlsOpts: { key: Buffer; cert: Buffer } | undefined;
+  let statsMs: number;
+  try {
+    v = parseArgs({ args: argv, options: OPTIONS, allowPositionals: false, strict: true }).values;
+    if (v.help) {
+      out(simUsage());
+      return 0;
+    }
+    patch = behaviourFrom(v);
+    mergeBehaviour(DEFAULT_BEHAVIOUR, patch); // validates values before anything listens
+    statsMs = num('stats-interval', v['stats-interval']) ?? 0;
+    if (v.preset !== undefined) resolvePreset(v.preset);
+    specs = v.listen?.length ? v.listen.map(parseListen) : [{ name: v.name, port: num('port', v.port) ?? 2775, preset: v.preset }];
+    if (Boolean(v['tls-key']) !== Boolean(v['tls-cert'])) throw new UsageError('--tls-key and --tls-cert go together');
+    if (v['tls-key'] && v['tls-cert']) tlsOpts = { key: readFileSync(v['tls-key']), cert: readFileSync(v['tls-cert']) };
+  } catch (e) {
+    err(`qasid sim: ${errorMessage(e)}\nRun qasid sim --help for usage.\n`);
+    // Exit codes as in `qasid help`: 2 invalid configuration (bad values, unknown preset, unreadable TLS file), 64 bad command line.
+    return e instanceof UsageError || isParseArgsError(e) ? 64 : 2;
+  }
+  const logger = createLogger({ name: 'qasid-sim', level: v['log-level'] ?? 'info' });
+  const host = v.host ?? '127.0.0.1';
+  const sims: SimServer[] = [];
+  try {
+    for (const s of specs) sims.push(await startSimulator({ host, port: s.port, name: s.name, preset: s.preset, behaviour: patch, tls: tlsOpts, logger }));
+  } catch (e) {
+    err(`qasid sim: ${errorMessage(e)}\n`);
+    await Promise.allSettled(sims.map((s) => s.close()));
+    return 3;
+  }
+  const timer =
+    statsMs > 0
+      ? setInterval(() => {
+          for (const s of sims) out(`${JSON.stringify({ sim: s.name, port: s.port, time: new Date().toISOString(), connections: s.connections(), stats: s.stats })}\n`);
+        }, statsMs)
+      : null;
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      io.signal?.removeEventListener('abort', stop);
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    if (io.signal?.aborted) stop();
+    else io.signal?.addEventListener('abort', stop, { once: true });
+  });
+  if (timer) clearInterval(timer);
+  await Promise.allSettled(sims.map((s) => s.close()));
+  return 0;
+}

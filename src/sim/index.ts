@@ -1,0 +1,17 @@
+/** The SMSC simulator (`qasid sim`): an SMPP 3.4 server for tests, the demo and benchmarks. */
+export {
+  DEFAULT_BEHAVIOUR,
+  MESSAGE_STATE,
+  PRESETS,
+  PRESET_ABOUT,
+  mergeBehaviour,
+  resolvePreset,
+  validateBehaviour,
+  type ReceiptStat,
+  type SimBehaviour,
+  type SimBehaviourPatch,
+  type SimReceiptBehaviour,
+} from './behaviour.js';
+export type { BindMode } from './connection.js';
+export { startSimulator, type MoOptions, type SimListenerOptions, type SimServer } from './server.js';
+export type { SimStats } from './stats.js';

@@ -1,0 +1,335 @@
+/**
+ * The SMSC simulator's listener: accepts connections (TCP or TLS), owns the
+ * listener-wide state — message ids, TPS bucket, receipt routing and hold queues — and
+ * exposes the control surface tests drive (setBehaviour, injectMo, dropAll, …).
+ */
+import { randomUUID } from 'node:crypto';
+import net from 'node:net';
+import tls from 'node:tls';
+import { errorMessage } from '../core/errors.js';
+import { silentLogger, type Logger } from '../log/logger.js';
+import { DEFAULT_BEHAVIOUR, MESSAGE_STATE, mergeBehaviour, resolvePreset, type SimBehaviour, type SimBehaviourPatch } from './behaviour.js';
+import { SimConnection, type BindMode, type SimHost } from './connection.js';
+import { BucketScheduler, TokenBucket } from './scheduler.js';
+import { newStats, type SimStats } from './stats.js';
+import type { PendingReceipt, SubmitScan } from './wire.js';
+
+export interface SimListenerOptions {
+  /** Interface to listen on; default 127.0.0.1. */
+  host?: string;
+  /** TCP port; 0 (the default) picks a free one — read it back from SimServer.port. */
+  port?: number;
+  /** Name in logs and stats lines; default the preset's name, else 'sim'. */
+  name?: string;
+  /** A preset from PRESETS (case-insensitive, `SMSC` suffix optional); default HappySMSC. */
+  preset?: string;
+  /** Overrides applied on top of the preset. */
+  behaviour?: SimBehaviourPatch;
+  /** Serve SMPP over TLS with this key and certificate (PEM). */
+  tls?: { key: Buffer | string; cert: Buffer | string };
+  logger?: Logger;
+}
+
+export interface MoOptions {
+  from: string;
+  to: string;
+  /** Text: ASCII goes out as IA5 (data_coding 0x01), anything else as UCS-2 (0x08). */
+  text?: string;
+  /** Raw octets instead of `text`; sent with `dataCoding` (default 0x00). */
+  shortMessage?: Buffer;
+  dataCoding?: number;
+}
+
+export interface SimServer {
+  readonly port: number;
+  readonly host: string;
+  readonly name: string;
+  /** Live counters. */
+  readonly stats: SimStats;
+  /** The behaviour in force now. */
+  readonly behaviour: Readonly<SimBehaviour>;
+  /** Change behaviour at run time; `receipts` merges field by field. Applies to the next PDU. */
+  setBehaviour(patch: SimBehaviourPatch): void;
+  /** Send an MO deliver_sm to every bound receiver/transceiver; returns how many sessions got it. */
+  injectMo(mo: MoOptions): number;
+  /** Write raw bytes to every connection (malformed-PDU tests). */
+  sendRawToAll(bytes: Buffer): void;
+  /** Destroy every connection. */
+  dropAll(): void;
+  /** Open connections. */
+  connections(): number;
+  boundSessions(): Array<{ systemId: string; mode: BindMode; interfaceVersion: number }>;
+  /** Close the listener and every connection; idempotent. */
+  close(): Promise<void>;
+}
+
+/** A receipt plus where its submit came from, for routing. */
+interface RoutedReceipt {
+  receipt: PendingReceipt;
+  origin: SimConnection;
+}
+
+/** Octets of the original message copied into the receipt's `text:` field (SMPP 3.4 Appendix B). */
+const RECEIPT_TEXT_OCTETS = 20;
+/** Message ids start here so decimal and hex renderings differ visibly (1000000000 = 0x3b9aca00). */
+const FIRST_MESSAGE_ID = 1_000_000_000;
+
+class Simulator implements SimHost, SimServer {
+  readonly stats = newStats();
+  behaviour: Readonly<SimBehaviour>;
+  port = 0;
+  private readonly conns = new Set<SimConnection>();
+  /** Bound receivers/transceivers by system_id, for receipt routing (round robin). */
+  private readonly receivers = new Map<string, SimConnection[]>();
+  private readonly held = new Map<string, PendingReceipt[]>();
+  private readonly receiptTimer = new BucketScheduler<RoutedReceipt>((items) => this.fireReceipts(items));
+  private readonly responseTimer = new BucketScheduler<{ conn: SimConnection; seq: number; id: string; receipt: PendingReceipt | null }>((items) => {
+    for (const r of items) r.conn.sendSubmitOk(r.seq, r.id, r.receipt);
+  });
+  private bucket: TokenBucket | null = null;
+  private nextId = FIRST_MESSAGE_ID;
+  private submitCount = 0;
+  private receiptCount = 0;
+  private rr = 0;
+  private closing: Promise<void> | null = null;
+  private readonly server: net.Server;
+
+  constructor(
+    readonly name: string,
+    readonly host: string,
+    behaviour: Readonly<SimBehaviour>,
+    readonly logger: Logger,
+    tlsOpts: SimListenerOptions['tls'],
+  ) {
+    this.behaviour = behaviour;
+    this.resetBucket();
+    const accept = (socket: net.Socket): void => this.accept(socket);
+    if (tlsOpts) {
+      const server = tls.createServer({ key: tlsOpts.key, cert: tlsOpts.cert }, accept);
+      server.on('tlsClientError', (err) => {
+        this.logger.info({ event: 'sim.session', sim: this.name, action: 'tls_error', err: errorMessage(err) }, 'TLS handshake failed');
+      });
+      this.server = server;
+    } else {
+      this.server = net.createServer(accept);
+    }
+  }
+
+  async listen(port: number): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, this.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    const addr = this.server.address();
+    this.port = typeof addr === 'object' && addr ? addr.port : port;
+    this.logger.info({ event: 'sim.listening', sim: this.name, host: this.host, port: this.port, tls: this.server instanceof tls.Server }, 'SMSC simulator listening');
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    const conn = new SimConnection(socket, this);
+    this.conns.add(conn);
+    this.stats.connections++;
+    socket.once('close', () => this.conns.delete(conn));
+    this.logger.info({ event: 'sim.session', sim: this.name, action: 'connected', remote: conn.remote }, 'connection accepted');
+  }
+
+  private resetBucket(): void {
+    const tps = this.behaviour.tps;
+    this.bucket = tps > 0 ? new TokenBucket(tps, performance.now()) : null;
+  }
+
+  // ---- SimHost -------------------------------------------------------------
+
+  takeThrottleToken(): boolean {
+    return this.bucket === null || this.bucket.take(performance.now());
+  }
+
+  submitErrorStatus(): number {
+    const e = this.behaviour.submitError;
+    if (!e) return 0;
+    this.submitCount++;
+    return this.submitCount % (e.every ?? 1) === 0 ? e.status : 0;
+  }
+
+  acceptMessage(conn: SimConnection, frame: Buffer, s: SubmitScan): { id: string; receipt: PendingReceipt | null } {
+    const b = this.behaviour;
+    const n = this.nextId++;
+    let id: string;
+    if (b.messageIdFormat === 'uuid') id = randomUUID();
+    else id = b.messageIdFormat === 'hex' ? n.toString(16) : String(n);
+    const r = b.receipts;
+    if (!r.enabled || (s.registeredDelivery & 0x03) === 0) return { id, receipt: null };
+    let receiptId = id;
+    if (b.messageIdFormat !== 'uuid' && r.idFormat !== 'same') receiptId = r.idFormat === 'hex' ? n.toString(16) : String(n);
+    this.receiptCount++;
+    const undeliverable = r.undeliverableEvery > 0 && this.receiptCount % r.undeliverableEvery === 0;
+    const stat = undeliverable ? 'UNDELIV' : r.stat;
+    // Only text data codings (SMSC default, IA5, Latin-1) are echoed into the receipt text.
+    const textual = s.dataCoding === 0x00 || s.dataCoding === 0x01 || s.dataCoding === 0x03;
+    const receipt: PendingReceipt = {
+      id: receiptId,
+      systemId: conn.systemId,
+      srcTon: s.srcTon,
+      srcNpi: s.srcNpi,
+      src: frame.toString('latin1', s.srcStart, s.srcEnd),
+      dstTon: s.dstTon,
+      dstNpi: s.dstNpi,
+      dst: frame.toString('latin1', s.dstStart, s.dstEnd),
+      text: r.format !== 'tlv' && textual && s.smLength > 0 ? Buffer.from(frame.subarray(s.smStart, s.smStart + Math.min(s.smLength, RECEIPT_TEXT_OCTETS))) : null,
+      submittedAt: Date.now(),
+      stat,
+      state: MESSAGE_STATE[stat],
+      err: stat === 'DELIVRD' || stat === 'ACCEPTD' || stat === 'ENROUTE' ? '000' : '001',
+      format: r.format,
+    };
+    return { id, receipt };
+  }
+
+  dispatchReceipt(receipt: PendingReceipt, origin: SimConnection, delayMs: number): void {
+    if (delayMs > 0) this.receiptTimer.schedule(delayMs, { receipt, origin });
+    else this.routeReceipt(receipt, origin);
+  }
+
+  delayResponse(conn: SimConnection, seq: number, id: string, receipt: PendingReceipt | null): void {
+    this.responseTimer.schedule(this.behaviour.responseDelayMs, { conn, seq, id, receipt });
+  }
+
+  sessionBound(conn: SimConnection): void {
+    if (!conn.canReceive) return;
+    let list = this.receivers.get(conn.systemId);
+    if (!list) this.receivers.set(conn.systemId, (list = []));
+    list.push(conn);
+    const waiting = this.held.get(conn.systemId);
+    if (waiting) {
+      this.held.delete(conn.systemId);
+      this.stats.receiptsHeld -= waiting.length;
+      for (const r of waiting) conn.sendReceipt(r);
+    }
+  }
+
+  sessionLeft(conn: SimConnection): void {
+    const list = this.receivers.get(conn.systemId);
+    if (!list) return;
+    const i = list.indexOf(conn);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.receivers.delete(conn.systemId);
+  }
+
+  private fireReceipts(items: RoutedReceipt[]): void {
+    for (const { receipt, origin } of items) this.routeReceipt(receipt, origin);
+  }
+
+  /** The submitting transceiver if it can still take it, else a receiver/transceiver of the same system_id, else the hold queue. */
+  private routeReceipt(receipt: PendingReceipt, origin: SimConnection): void {
+    if (origin.canReceive) {
+      origin.sendReceipt(receipt);
+      return;
+    }
+    const list = this.receivers.get(receipt.systemId);
+    if (list && list.length > 0) {
+      this.rr = (this.rr + 1) % list.length;
+      (list[this.rr] as SimConnection).sendReceipt(receipt);
+      return;
+    }
+    let queue = this.held.get(receipt.systemId);
+    if (!queue) this.held.set(receipt.systemId, (queue = []));
+    if (queue.length >= this.behaviour.heldReceiptLimit) {
+      this.stats.receiptsDropped++;
+      return;
+    }
+    queue.push(receipt);
+    this.stats.receiptsHeld++;
+  }
+
+  // ---- SimServer -----------------------------------------------------------
+
+  setBehaviour(patch: SimBehaviourPatch): void {
+    const before = this.behaviour.tps;
+    this.behaviour = mergeBehaviour(this.behaviour, patch);
+    if (this.behaviour.tps !== before) this.resetBucket();
+  }
+
+  injectMo(mo: MoOptions): number {
+    let shortMessage: Buffer;
+    let dataCoding: number;
+    if (mo.shortMessage) {
+      shortMessage = mo.shortMessage;
+      dataCoding = mo.dataCoding ?? 0x00;
+    } else {
+      const text = mo.text ?? '';
+      // SMPP 3.4 §5.2.19: 0x01 = IA5 (ASCII), 0x08 = UCS-2 (big-endian).
+      const ascii = /^[\x00-\x7f]*$/.test(text);
+      shortMessage = ascii ? Buffer.from(text, 'latin1') : Buffer.from(text, 'utf16le').swap16();
+      dataCoding = mo.dataCoding ?? (ascii ? 0x01 : 0x08);
+    }
+    const body: Record<string, unknown> = {
+      source_addr_ton: 1,
+      source_addr_npi: 1,
+      source_addr: mo.from,
+      dest_addr_ton: 0,
+      dest_addr_npi: 0,
+      destination_addr: mo.to,
+      data_coding: dataCoding,
+    };
+    // short_message holds at most 254 octets (SMPP 3.4 §5.2.21); longer goes in message_payload.
+    if (shortMessage.length > 254) body.message_payload = shortMessage;
+    else body.short_message = shortMessage;
+    let sent = 0;
+    for (const conn of this.conns) {
+      if (!conn.canReceive) continue;
+      conn.sendMo(body);
+      sent++;
+    }
+    return sent;
+  }
+
+  sendRawToAll(bytes: Buffer): void {
+    for (const conn of this.conns) conn.sendRaw(bytes);
+  }
+
+  dropAll(): void {
+    for (const conn of this.conns) conn.destroy();
+  }
+
+  connections(): number {
+    return this.conns.size;
+  }
+
+  boundSessions(): Array<{ systemId: string; mode: BindMode; interfaceVersion: number }> {
+    const out: Array<{ systemId: string; mode: BindMode; interfaceVersion: number }> = [];
+    for (const c of this.conns) {
+      if (c.bound && c.mode !== null) out.push({ systemId: c.systemId, mode: c.mode, interfaceVersion: c.interfaceVersion });
+    }
+    return out;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+      this.stats.receiptsDropped += this.receiptTimer.size + this.stats.receiptsHeld;
+      this.receiptTimer.clear();
+      this.responseTimer.clear();
+      this.stats.receiptsHeld = 0;
+      this.held.clear();
+      for (const conn of this.conns) conn.destroy();
+      await closed;
+    })();
+    return this.closing;
+  }
+}
+
+/** Start one simulator listener. Behaviour = HappySMSC defaults ← preset ← opts.behaviour. */
+export async function startSimulator(opts: SimListenerOptions): Promise<SimServer> {
+  const preset = opts.preset ? resolvePreset(opts.preset) : null;
+  const behaviour = mergeBehaviour(DEFAULT_BEHAVIOUR, preset?.patch, opts.behaviour);
+  const sim = new Simulator(opts.name ?? preset?.name ?? 'sim', opts.host ?? '127.0.0.1', behaviour, opts.logger ?? silentLogger(), opts.tls);
+  await sim.listen(opts.port ?? 0);
+  return sim;
+}
