@@ -42,8 +42,12 @@ test('Net::SMPP SMSC: bind, submit_sm, delivery receipt (TLV and text), enquire_
       return 0;
     },
   });
+  // Stop the link even when an assertion fails, or its reconnect loop keeps the process alive.
+  t.after(() => link.stop());
   await link.start();
   await link.waitAllBound(5000);
+  // The fixture logs each PDU to stderr; the pipe may lag the socket a little.
+  await waitFor(() => /bind_transceiver.*0x34|interface_version=0x34/.test(stderr), 2000);
   assert.match(stderr, /bind_transceiver.*0x34|interface_version=0x34/);
 
   const r = await link.submit({ source_addr: 'QASID', destination_addr: '923001234567', registered_delivery: 1, data_coding: 0, short_message: Buffer.from('interop') });
@@ -51,8 +55,7 @@ test('Net::SMPP SMSC: bind, submit_sm, delivery receipt (TLV and text), enquire_
   assert.ok(r.kind === 'accepted');
   assert.match(r.messageId, /^\d+$/);
 
-  const deadline = Date.now() + 3000;
-  while (receipts.length === 0 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+  await waitFor(() => receipts.length > 0, 3000);
   assert.equal(receipts.length, 1, 'one receipt');
   const rc = receipts[0] as Pdu;
   assert.equal(rc.body.esm_class, 4);
@@ -70,3 +73,8 @@ test('Net::SMPP SMSC: bind, submit_sm, delivery receipt (TLV and text), enquire_
   assert.match(stderr, /<- unbind\b/);
   assert.match(stderr, /deliver_sm_resp=1\b/);
 });
+
+async function waitFor(cond: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond() && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+}
