@@ -1,0 +1,51 @@
+/**
+ * Carrier message-id normalisation. A carrier may write the same message's id in
+ * submit_sm_resp in one format and in the receipt in another (commonly hex in
+ * submit_sm_resp, decimal in the receipt text — SMPP 3.4 Appendix B leaves the id's
+ * format to the SMSC). Each side is normalised with its own configured format into one
+ * canonical key, so the two compare equal exactly when they name the same message.
+ */
+import type { MessageIdFormat } from '../config/types.js';
+
+export type { MessageIdFormat };
+
+/**
+ * SMPP 3.4 §5.2.23: message_id is a C-Octet String of at most 65 octets, NUL included.
+ * Numeric ids longer than this are not ids; refusing them also keeps BigInt parsing
+ * (super-linear in the digit count) away from a 64 KiB message_payload.
+ */
+export const MAX_NUMERIC_ID_LENGTH = 64;
+
+const HEX = /^(?:0x)?([0-9a-f]+)$/i;
+const DECIMAL = /^[0-9]+$/;
+
+/** Trim whitespace and NULs (Net::SMPP and others leave a NUL at the end of TLV strings). */
+function clean(raw: string): string {
+  return raw.replace(/^\s+/, '').replace(/[\s\0]+$/, '');
+}
+
+/**
+ * The canonical key for `raw` as written in `format`, or undefined when it does not
+ * parse in that format.
+ * - 'hex', 'decimal': an unsigned integer of any length (BigInt), returned as its
+ *   decimal string — leading zeros and case do not matter; hex may carry '0x'.
+ * - 'verbatim': the trimmed id, case kept, nothing else stripped. Leading zeros are
+ *   NOT stripped: that would corrupt UUIDs and other opaque ids (Jasmin strips them
+ *   globally and breaks such carriers).
+ */
+export function normaliseId(raw: string, format: MessageIdFormat): string | undefined {
+  const s = clean(raw);
+  if (s === '') return undefined;
+  switch (format) {
+    case 'verbatim':
+      return s;
+    case 'hex': {
+      const digits = HEX.exec(s)?.[1];
+      if (digits === undefined || digits.length > MAX_NUMERIC_ID_LENGTH) return undefined;
+      return BigInt(`0x${digits}`).toString(10);
+    }
+    case 'decimal':
+      if (!DECIMAL.test(s) || s.length > MAX_NUMERIC_ID_LENGTH) return undefined;
+      return BigInt(s).toString(10);
+  }
+}
