@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
-import type { BindMode, MessageIdFormat, ReceiptPart } from './types.js';
+import type { BindMode, ConcatMethod, MessageIdFormat, ReceiptPart } from './types.js';
 import { problem, type ConfigProblem } from './problems.js';
 
 /** Same relative place from src/config/ (tsx) and dist/config/ (built): the repo's config/. */
@@ -49,6 +49,7 @@ export interface RawCarrier {
   };
   addressing: { sourceTon: number; sourceNpi: number; destTon: number; destNpi: number; addressRange: string };
   messageIds: { submitResp: MessageIdFormat; receipt: MessageIdFormat };
+  concat: ConcatMethod;
   receiptOnPart: ReceiptPart;
 }
 

@@ -209,6 +209,7 @@ function toCarrierConfig(c: RawCarrier, password: string, baseDir: string): Carr
       addressRange: c.addressing.addressRange,
     },
     messageIds: { submitResp: c.messageIds.submitResp, receipt: c.messageIds.receipt },
+    concat: c.concat,
     receiptOnPart: c.receiptOnPart,
   };
 }

@@ -8,6 +8,7 @@
  * `overrides`. The file is `opts.file`, else $QASID_CONFIG, else none (defaults + env).
  */
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import convict from 'convict';
 import { Secret } from '../core/secret.js';
@@ -85,6 +86,12 @@ export function loadConfig(opts: LoadConfigOptions = {}): QasidConfig {
     log: { level: raw.log.level, pretty: raw.log.pretty },
     redis: { url: new Secret(raw.redis.url), prefix: raw.redis.prefix },
     shutdown: { drainMs: drainMs as number, forceExitMs: forceExitMs as number },
+    intake: { ...raw.intake, consumer: raw.intake.consumer === '' ? `${hostname()}-${process.pid}` : raw.intake.consumer },
+    outputs: { ...raw.outputs },
+    numbers: { ...raw.numbers },
+    routes: { file: raw.routes.file === '' ? '' : resolve(baseDir, raw.routes.file) },
+    messages: { ...raw.messages },
+    dispatch: { ...raw.dispatch },
     carriers,
   });
 }

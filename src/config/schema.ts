@@ -17,6 +17,12 @@ export interface RawConfig {
   log: { level: LogLevel; pretty: boolean };
   redis: { url: string; prefix: string };
   shutdown: { drainMs: number; forceExitMs: number };
+  intake: { group: string; consumer: string; batch: number; blockMs: number; claimIdleMs: number; maxEntryBytes: number };
+  outputs: { maxLen: number };
+  numbers: { defaultRegion: string };
+  routes: { file: string };
+  messages: { defaultValiditySec: number; receiptGraceSec: number; maxParts: number; mappingTtlSec: number };
+  dispatch: { maxInFlight: number; pollMs: number };
   carriers: unknown[];
 }
 
@@ -47,6 +53,18 @@ function redisPrefix(v: unknown): void {
   if (typeof v !== 'string' || !/^[A-Za-z0-9:_-]{1,64}$/.test(v)) {
     throw new Error("must be 1 to 64 of A-Z, a-z, 0-9, ':', '_', '-'");
   }
+}
+
+function nonEmpty(max: number): (v: unknown) => void {
+  return (v) => {
+    if (typeof v !== 'string' || v.length === 0 || v.length > max) throw new Error(`must be a string of 1 to ${max} characters`);
+  };
+}
+
+function maxLen(max: number): (v: unknown) => void {
+  return (v) => {
+    if (typeof v !== 'string' || v.length > max) throw new Error(`must be a string of at most ${max} characters`);
+  };
 }
 
 function carriersFormat(v: unknown): void {
@@ -96,6 +114,110 @@ export const configSchema: convict.Schema<RawConfig> = {
       format: intRange(1, 600_000),
       default: 30_000,
       env: 'QASID_SHUTDOWN_FORCE_EXIT_MS',
+    },
+  },
+  intake: {
+    group: {
+      doc: 'Consumer group every Qasid instance reads the intake stream (<prefix>:mt) with.',
+      format: nonEmpty(64),
+      default: 'qasid',
+      env: 'QASID_INTAKE_GROUP',
+    },
+    consumer: {
+      doc: 'This instance\'s consumer name in the group; empty = <hostname>-<pid>. Entries a dead consumer held are reclaimed after intake.claimIdleMs.',
+      format: maxLen(64),
+      default: '',
+      env: 'QASID_INTAKE_CONSUMER',
+    },
+    batch: {
+      doc: 'Most entries read from the intake stream in one XREADGROUP; fewer when the carriers have less room.',
+      format: intRange(1, 10_000),
+      default: 200,
+      env: 'QASID_INTAKE_BATCH',
+    },
+    blockMs: {
+      doc: 'How long one XREADGROUP waits for new entries, in ms.',
+      format: intRange(10, 60_000),
+      default: 1_000,
+      env: 'QASID_INTAKE_BLOCK_MS',
+    },
+    claimIdleMs: {
+      doc: 'An entry pending this long on another consumer (one that died) is claimed by this one (XAUTOCLAIM), in ms.',
+      format: intRange(1_000, 86_400_000),
+      default: 60_000,
+      env: 'QASID_INTAKE_CLAIM_IDLE_MS',
+    },
+    maxEntryBytes: {
+      doc: 'An intake entry larger than this is dead-lettered as oversized.',
+      format: intRange(256, 1_048_576),
+      default: 16_384,
+      env: 'QASID_INTAKE_MAX_ENTRY_BYTES',
+    },
+  },
+  outputs: {
+    maxLen: {
+      doc: 'Approximate cap on entries kept in each output stream (events, mo, dead), trimmed with XADD MAXLEN ~.',
+      format: intRange(1_000, 1_000_000_000),
+      default: 10_000_000,
+      env: 'QASID_OUTPUTS_MAX_LEN',
+    },
+  },
+  numbers: {
+    defaultRegion: {
+      doc: 'ISO 3166 region used to read destination numbers written without a country code (03001234567 in PK).',
+      format: (v: unknown) => {
+        if (typeof v !== 'string' || !/^[A-Z]{2}$/.test(v)) throw new Error('must be a two-letter ISO 3166 region such as PK');
+      },
+      default: 'PK',
+      env: 'QASID_DEFAULT_REGION',
+    },
+  },
+  routes: {
+    file: {
+      doc: 'Route table (JSON, config/routes.schema.json). Empty: every message goes to the first carrier, then the others in order.',
+      format: maxLen(4096),
+      default: '',
+      env: 'QASID_ROUTES_FILE',
+    },
+  },
+  messages: {
+    defaultValiditySec: {
+      doc: 'Validity of a message that does not give its own, in seconds.',
+      format: intRange(30, 604_800),
+      default: 86_400,
+      env: 'QASID_DEFAULT_VALIDITY_SEC',
+    },
+    receiptGraceSec: {
+      doc: 'After a message\'s validity ends, how long to wait for its receipt before it ends expired (or unknown), in seconds.',
+      format: intRange(0, 604_800),
+      default: 3_600,
+      env: 'QASID_RECEIPT_GRACE_SEC',
+    },
+    maxParts: {
+      doc: 'Longest message accepted, in SMS parts; longer ones end rejected with reason too_long.',
+      format: intRange(1, 255),
+      default: 10,
+      env: 'QASID_MAX_PARTS',
+    },
+    mappingTtlSec: {
+      doc: 'Floor on how long a carrier message id -> message mapping (and a parked early receipt) is kept, in seconds; the mapping lives at least validity + grace.',
+      format: intRange(60, 2_592_000),
+      default: 3_600,
+      env: 'QASID_MAPPING_TTL_SEC',
+    },
+  },
+  dispatch: {
+    maxInFlight: {
+      doc: 'Most messages held in memory at once (read, not yet settled). Bounds memory; the backlog stays in Redis.',
+      format: intRange(1, 1_000_000),
+      default: 5_000,
+      env: 'QASID_DISPATCH_MAX_IN_FLIGHT',
+    },
+    pollMs: {
+      doc: 'How often due retries/scheduled messages and overdue receipts are checked, in ms.',
+      format: intRange(10, 60_000),
+      default: 250,
+      env: 'QASID_DISPATCH_POLL_MS',
     },
   },
   carriers: {

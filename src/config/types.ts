@@ -8,6 +8,7 @@ export type BindMode = 'trx' | 'tx+rx';
 /** How a carrier writes message ids: in submit_sm_resp and in receipts they may differ. */
 export type MessageIdFormat = 'hex' | 'decimal' | 'verbatim';
 export type ReceiptPart = 'all' | 'first' | 'last';
+export type ConcatMethod = 'udh8' | 'udh16' | 'sar' | 'payload';
 
 /** Every SMPP timer, in milliseconds. */
 export interface SmppTimers {
@@ -74,12 +75,29 @@ export interface CarrierConfig {
   addressing: CarrierAddressing;
   messageIds: { submitResp: MessageIdFormat; receipt: MessageIdFormat };
   /** Which part of a long message asks for a delivery receipt. */
+  /** How long messages are split for this carrier. */
+  concat: ConcatMethod;
   receiptOnPart: ReceiptPart;
 }
 
 export interface QasidConfig {
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'; pretty: boolean };
   redis: { url: Secret; prefix: string };
+  intake: {
+    group: string;
+    /** Resolved: never empty (hostname-pid when not configured). */
+    consumer: string;
+    batch: number;
+    blockMs: number;
+    claimIdleMs: number;
+    maxEntryBytes: number;
+  };
+  outputs: { maxLen: number };
+  numbers: { defaultRegion: string };
+  /** Absolute path of the route table, or '' for the built-in default route. */
+  routes: { file: string };
+  messages: { defaultValiditySec: number; receiptGraceSec: number; maxParts: number; mappingTtlSec: number };
+  dispatch: { maxInFlight: number; pollMs: number };
   carriers: readonly CarrierConfig[];
   shutdown: {
     /** At stop: how long in-flight messages may take to finish before the links unbind, in ms. */

@@ -6,6 +6,7 @@ export type ErrorAction = 'retry' | 'fail' | 'slowdown';
 
 export const ERROR_CODES = {
   CONFIG_INVALID: { action: 'fail', text: 'configuration is invalid' },
+  REDIS_UNAVAILABLE: { action: 'retry', text: 'Redis cannot be reached' },
   CONFIG_SECRET_MISSING: { action: 'fail', text: 'a secret could not be read from env or file' },
   SMPP_FRAME_INVALID: { action: 'retry', text: 'peer sent a PDU with an impossible length' },
   SMPP_DECODE_FAILED: { action: 'retry', text: 'peer sent a PDU that could not be decoded' },

@@ -25,6 +25,17 @@ export const LOG_EVENTS = {
   'session.write_stalled': 'the socket did not drain in time',
   'link.started': 'a carrier link started its sessions',
   'link.stopped': 'a carrier link stopped and unbound its sessions',
+  // message path
+  'intake.dead_lettered': 'an intake entry could not be used and went to the dead-letter stream',
+  'intake.duplicate': 'an intake entry repeated a client id already handled; not sent again',
+  'intake.claimed': 'entries held by a dead consumer were taken over',
+  'dispatch.failover': 'a carrier could not take a message; the next carrier on the route is tried',
+  'dispatch.resubmit': 'a message whose submit outcome was never recorded (crash) is sent again',
+  'dispatch.error': 'handling a message failed unexpectedly; its entry stays pending',
+  'receipt.parked': 'a receipt arrived before its submit_sm_resp was recorded; parked until it is',
+  'receipt.unparseable': 'a receipt had no usable id or state; acknowledged and dropped',
+  'mo.undecodable': 'an MO message text could not be decoded',
+  'redis.error': 'a Redis connection reported an error (it reconnects by itself)',
   // simulator
   'sim.listening': 'the SMSC simulator is listening',
   'sim.session': 'the simulator accepted or lost a connection',

@@ -23,6 +23,7 @@ export function testCarrier(port: number, o: TestCarrierOverrides = {}): Carrier
     tps: 1000,
     addressing: { sourceTon: 5, sourceNpi: 0, destTon: 1, destNpi: 1, addressRange: '' },
     messageIds: { submitResp: 'verbatim', receipt: 'verbatim' },
+    concat: 'udh8',
     receiptOnPart: 'last',
     ...rest,
     password: new Secret(password ?? 'secret'),

@@ -9,7 +9,6 @@ import { decodePdu, encodeResponse } from '../../src/smpp/codec.js';
 import { startSimulator, type SimServer, type SimBehaviourPatch } from '../../src/sim/index.js';
 import { CarrierLink, type SubmitResult } from '../../src/smpp/link.js';
 import type { DeliverHandler } from '../../src/smpp/session.js';
-import { App } from '../../src/app.js';
 import { captureLogger } from '../../src/log/logger.js';
 import { testCarrier, type TestCarrierOverrides } from '../helpers/carrier.js';
 
@@ -50,31 +49,22 @@ async function until(cond: () => boolean, timeoutMs: number, what: string): Prom
 test('HappySMSC: every session of two carriers binds (TRX pair and TX+RX pair), with interface_version 0x34', async () => {
   const a = await sim('HappySMSC');
   const b = await sim('HappySMSC');
-  const { logger } = captureLogger('info');
-  const app = new App({
-    logger,
-    config: {
-      log: { level: 'info', pretty: false },
-      redis: { url: undefined as never, prefix: 'qasid' },
-      shutdown: { drainMs: 1000, forceExitMs: 5000 },
-      carriers: [testCarrier(a.port, { id: 'jazz', sessions: 2, systemId: 'jazz' }), testCarrier(b.port, { id: 'zong', bindMode: 'tx+rx', sessions: 1, systemId: 'zong' })],
-    },
-  });
-  cleanups.push(() => app.stop());
-  await app.start();
-  await Promise.all([...app.links.values()].map((l) => l.waitAllBound(3000)));
+  const { link: jazz } = link(a.port, { id: 'jazz', sessions: 2, systemId: 'jazz' });
+  const { link: zong } = link(b.port, { id: 'zong', bindMode: 'tx+rx', sessions: 1, systemId: 'zong' });
+  await Promise.all([jazz.start(), zong.start()]);
+  await Promise.all([jazz.waitAllBound(3000), zong.waitAllBound(3000)]);
   assert.deepEqual(a.boundSessions().map((s) => s.mode).sort(), ['transceiver', 'transceiver']);
   assert.deepEqual(b.boundSessions().map((s) => s.mode).sort(), ['receiver', 'transmitter']);
   for (const s of [...a.boundSessions(), ...b.boundSessions()]) assert.equal(s.interfaceVersion, 0x34);
-  const health = app.health();
+  const health = [jazz.health(), zong.health()];
   assert.deepEqual(health.map((h) => [h.carrier, h.sessionsBound, h.sessionsTotal, h.up]), [['jazz', 2, 2, true], ['zong', 2, 2, true]]);
-  const r = await app.links.get('zong')?.submit(submitBody());
-  assert.equal(r?.kind, 'accepted');
+  const r = await zong.submit(submitBody());
+  assert.equal(r.kind, 'accepted');
 
-  await app.stop();
+  await Promise.all([jazz.stop(), zong.stop()]);
   // Stop unbinds every session politely.
   assert.equal(a.stats.unbinds + b.stats.unbinds, 4);
-  for (const h of app.health()) for (const s of h.sessions) assert.equal(s.state, 'stopped');
+  for (const h of [jazz.health(), zong.health()]) for (const s of h.sessions) assert.equal(s.state, 'stopped');
 });
 
 test('HappySMSC: submit is accepted with the message id; the receipt reaches the deliver handler and is acknowledged', async () => {

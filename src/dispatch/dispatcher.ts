@@ -1,0 +1,393 @@
+/**
+ * The message path: pull intake entries only while there is room, validate, deduplicate,
+ * normalise, route, encode, pace, submit, and settle every message durably — submitted
+ * (carrier id recorded), deferred (in the due set), or finished with a terminal event —
+ * before its intake entry is acknowledged and removed.
+ */
+import type { QasidConfig, CarrierConfig } from '../config/types.js';
+import { errorMessage } from '../core/errors.js';
+import type { Lifecycle } from '../core/lifecycle.js';
+import { delay } from '../core/lifecycle.js';
+import { encodeMessage } from '../encoding/index.js';
+import type { Logger } from '../log/logger.js';
+import { recordId } from '../queue/keys.js';
+import type { IntakeEntry, IntakeReader } from '../queue/intake.js';
+import { decodeMessage } from '../queue/message.js';
+import type { EventStatus, Outputs, StatusEvent } from '../queue/outputs.js';
+import type { MessageStore, RecordFields, TerminalStatus } from '../queue/store.js';
+import { maskMsisdn, normaliseMsisdn, selectRoute, type CompiledRoutes, type MessageClass } from '../routing/index.js';
+import type { CarrierLink } from '../smpp/link.js';
+import { retryPlan } from '../throttle/retry.js';
+import type { PacedGate } from './gate.js';
+import { receiptParts, submitToCarrier, type ParkedReceipt } from './submit.js';
+
+export interface DispatcherDeps {
+  config: QasidConfig;
+  store: MessageStore;
+  intake: IntakeReader;
+  outputs: Outputs;
+  links: ReadonlyMap<string, CarrierLink>;
+  gates: ReadonlyMap<string, PacedGate>;
+  /** The compiled route table; undefined = first carrier, then the others in order. */
+  routes: CompiledRoutes | undefined;
+  /** Ported-number lookup: operator id for an E.164 number, if ported. */
+  portedOperator(e164: string): Promise<string | undefined>;
+  /** Apply receipts that were parked before their mapping existed. */
+  applyParked(parked: readonly ParkedReceipt[]): Promise<void>;
+  logger: Logger;
+  now?: () => number;
+}
+
+/** Where a piece of work came from, and so how to release it once settled. */
+type Source = { kind: 'intake'; entryId: string } | { kind: 'due' };
+
+/** Lease on a due entry while it is processed; it comes back if this instance dies. */
+const DUE_LEASE_MS = 5 * 60_000;
+/** When no carrier of the route is up, try again after this long (no attempt spent). */
+const NO_CARRIER_RETRY_MS = 5_000;
+
+export class Dispatcher implements Lifecycle {
+  readonly name = 'dispatcher';
+  private running = false;
+  private inFlight = 0;
+  private wake: (() => void) | undefined;
+  private readonly loops: Array<Promise<void>> = [];
+  private readonly abort = new AbortController();
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly carriers: ReadonlyMap<string, CarrierConfig>;
+  private readonly defaultOrder: string[];
+
+  constructor(private readonly d: DispatcherDeps) {
+    this.log = d.logger.child({ component: 'dispatch' });
+    this.now = d.now ?? Date.now;
+    this.carriers = new Map(d.config.carriers.map((c) => [c.id, c]));
+    this.defaultOrder = d.config.carriers.map((c) => c.id);
+  }
+
+  get messagesInFlight(): number {
+    return this.inFlight;
+  }
+
+  async start(): Promise<void> {
+    await this.d.intake.ensureGroup();
+    this.running = true;
+    // Entries this consumer held when it last stopped come first.
+    this.loops.push(this.resumeOwn().then(() => this.intakeLoop()), this.pollLoop());
+  }
+
+  /** Stop pulling, let in-flight messages settle (up to drainMs), then return. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.wake?.();
+    const deadline = this.now() + this.d.config.shutdown.drainMs;
+    while (this.inFlight > 0 && this.now() < deadline) await delay(20);
+    // Whatever is still waiting for a token or a window gives up and is deferred.
+    this.abort.abort();
+    while (this.inFlight > 0 && this.now() < deadline + 5_000) await delay(20);
+    await this.d.intake.flush();
+    await Promise.allSettled(this.loops);
+  }
+
+  private room(): number {
+    return this.d.config.dispatch.maxInFlight - this.inFlight;
+  }
+
+  private anyLinkUp(): boolean {
+    for (const l of this.d.links.values()) if (l.isUp()) return true;
+    return false;
+  }
+
+  private waitForChange(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      const self = this;
+      function done(): void {
+        clearTimeout(t);
+        if (self.wake === done) self.wake = undefined;
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  private track(work: Promise<void>): void {
+    this.inFlight++;
+    void work
+      .catch((e: unknown) => this.log.error({ event: 'dispatch.error', err: errorMessage(e) }, 'message handling failed; the entry stays pending and will be retried'))
+      .finally(() => {
+        this.inFlight--;
+        this.wake?.();
+      });
+  }
+
+  private async resumeOwn(): Promise<void> {
+    try {
+      for (;;) {
+        const entries = await this.d.intake.ownPending(Math.max(1, Math.min(this.room(), this.d.config.intake.batch)));
+        if (entries.length === 0 || !this.running) return;
+        for (const e of entries) this.track(this.handleEntry(e));
+        while (this.running && this.room() <= 0) await this.waitForChange(100);
+        if (entries.length < this.d.config.intake.batch) return;
+      }
+    } catch (e) {
+      this.log.error({ event: 'dispatch.error', err: errorMessage(e) }, 'could not resume own pending entries');
+    }
+  }
+
+  private async intakeLoop(): Promise<void> {
+    const cfg = this.d.config.intake;
+    while (this.running) {
+      const room = this.room();
+      if (room <= 0 || !this.anyLinkUp()) {
+        await this.waitForChange(100);
+        continue;
+      }
+      let entries: IntakeEntry[];
+      try {
+        entries = await this.d.intake.read(Math.min(cfg.batch, room));
+      } catch (e) {
+        if (!this.running) return;
+        this.log.error({ event: 'dispatch.error', err: errorMessage(e) }, 'intake read failed');
+        await delay(500);
+        continue;
+      }
+      for (const e of entries) this.track(this.handleEntry(e));
+    }
+  }
+
+  /** Due retries and scheduled sends; receipts that never came; entries of dead consumers. */
+  private async pollLoop(): Promise<void> {
+    let lastClaim = 0;
+    while (this.running) {
+      try {
+        const now = this.now();
+        const room = this.room();
+        if (room > 0 && this.anyLinkUp()) {
+          const due = await this.d.store.takeDue('due', now, Math.min(room, 500), DUE_LEASE_MS);
+          for (const recId of due) this.track(this.handleDue(recId));
+        }
+        const overdue = await this.d.store.takeDue('watch', now, 500, DUE_LEASE_MS);
+        for (const recId of overdue) this.track(this.expireWatched(recId));
+        if (now - lastClaim >= this.d.config.intake.claimIdleMs / 2 && this.room() > 0) {
+          lastClaim = now;
+          const claimed = await this.d.intake.claimIdle(this.d.config.intake.claimIdleMs, Math.min(this.room(), 500));
+          if (claimed.length > 0) this.log.warn({ event: 'intake.claimed', count: claimed.length }, 'took over entries a dead consumer held');
+          for (const e of claimed) this.track(this.handleEntry(e));
+        }
+      } catch (e) {
+        this.log.error({ event: 'dispatch.error', err: errorMessage(e) }, 'poll failed');
+      }
+      await this.waitForChange(this.d.config.dispatch.pollMs);
+    }
+  }
+
+  private async handleEntry(entry: IntakeEntry): Promise<void> {
+    const src: Source = { kind: 'intake', entryId: entry.id };
+    const cfg = this.d.config;
+    const decoded = decodeMessage(entry.data, cfg.intake.maxEntryBytes);
+    if (!decoded.ok) {
+      this.log.warn({ event: 'intake.dead_lettered', entry: entry.id, reason: decoded.reason, detail: decoded.detail }, 'intake entry dead-lettered');
+      await this.d.outputs.dead(entry.id, decoded.reason, decoded.detail, entry.data);
+      await this.d.outputs.event(this.event('rejected', true, { clientId: decoded.clientId, tenant: decoded.tenant, reason: decoded.reason }));
+      this.d.intake.done(entry.id);
+      return;
+    }
+    const m = decoded.message;
+    const recId = recordId(m.tenant, m.id);
+    const now = this.now();
+    const validityMs = (m.validity ?? cfg.messages.defaultValiditySec) * 1000;
+    const notBefore = m.sendAt === undefined ? undefined : Date.parse(m.sendAt);
+    const validUntil = Math.max(now, notBefore ?? now) + validityMs;
+    const fields: RecordFields = {
+      gw: newGatewayId(now),
+      cid: m.id,
+      ten: m.tenant,
+      to: m.to,
+      from: m.from,
+      txt: m.text,
+      cls: m.class,
+      pri: String(m.priority),
+      vu: String(validUntil),
+      rc: m.receipt ? '1' : '0',
+      meta: m.meta === undefined ? undefined : JSON.stringify(m.meta),
+      eid: entry.id,
+      st: 'queued',
+      nb: notBefore === undefined ? undefined : String(notBefore),
+      at: String(now),
+      att: '0',
+    };
+    const ttlMs = validUntil - now + (cfg.messages.receiptGraceSec + 86_400) * 1000;
+    const created = await this.d.store.create(recId, fields, ttlMs);
+    let rec: Partial<RecordFields> = fields;
+    if (!created.created) {
+      if (created.fields.eid !== entry.id) {
+        // Another entry with the same client id: never sent twice.
+        this.log.info({ event: 'intake.duplicate', gatewayId: created.fields.gw }, 'duplicate client id');
+        await this.d.outputs.event(this.event('rejected', true, { clientId: m.id, tenant: m.tenant, gatewayId: created.fields.gw, reason: 'duplicate', meta: m.meta }));
+        this.d.intake.done(entry.id);
+        return;
+      }
+      // Our own entry, read again after a crash: carry on from the recorded state.
+      rec = created.fields;
+      if (rec.term !== undefined || rec.st === 'accepted' || rec.st === 'unknown' || rec.st === 'retry') {
+        this.d.intake.done(entry.id);
+        return;
+      }
+      if (rec.st === 'submitting') this.log.warn({ event: 'dispatch.resubmit', gatewayId: rec.gw }, 'resuming a message whose submit outcome was not recorded; the handset may see it twice');
+    }
+    if (notBefore !== undefined && notBefore > now) {
+      await this.defer(recId, rec, src, notBefore, 'scheduled', undefined, false);
+      return;
+    }
+    await this.process(recId, rec, src);
+  }
+
+  private async handleDue(recId: string): Promise<void> {
+    const rec = await this.d.store.get(recId);
+    if (!rec || rec.term !== undefined || rec.st === 'accepted' || rec.st === 'unknown') {
+      await this.d.store.unschedule('due', recId);
+      return;
+    }
+    await this.process(recId, rec, { kind: 'due' });
+  }
+
+  /** Route, encode and submit one message, then settle it. */
+  private async process(recId: string, rec: Partial<RecordFields>, src: Source): Promise<void> {
+    const cfg = this.d.config;
+    const now = this.now();
+    if (Number(rec.vu) <= now) return this.finish(recId, rec, src, 'expired', { reason: 'validity_passed' });
+    const num = normaliseMsisdn(rec.to ?? '', cfg.numbers.defaultRegion);
+    if (!num.ok) return this.finish(recId, rec, src, 'rejected', { reason: num.reason });
+    const ported = await this.d.portedOperator(num.e164);
+    const candidates = this.d.routes
+      ? selectRoute(this.d.routes, { e164: num.e164, tenant: rec.ten, class: (rec.cls ?? 'transactional') as MessageClass, sender: rec.from ?? '', portedOperator: ported })
+      : ({ ok: true, carriers: this.defaultOrder } as const);
+    if (!candidates.ok) return this.finish(recId, rec, src, 'failed', { reason: 'no_route' });
+
+    let tried = 0;
+    for (const carrierId of candidates.carriers) {
+      const carrier = this.carriers.get(carrierId);
+      const link = this.d.links.get(carrierId);
+      const gate = this.d.gates.get(carrierId);
+      if (!carrier || !link || !gate || !link.isUp()) continue;
+      const enc = encodeMessage(rec.txt ?? '', { method: carrier.concat, ref: refFor(recId), maxParts: cfg.messages.maxParts });
+      if ('error' in enc) return this.finish(recId, rec, src, 'rejected', { reason: 'too_long' });
+      tried++;
+      const rN = receiptParts(enc.parts.length, carrier.receiptOnPart).filter(Boolean).length;
+      await this.d.store.update(recId, { st: 'submitting', car: carrierId, parts: String(enc.parts.length), rN: String(rN) });
+      const r = await submitToCarrier(
+        {
+          carrier,
+          link,
+          gate,
+          recId,
+          e164Digits: num.e164.slice(1),
+          sender: rec.from ?? '',
+          priority: Number(rec.pri ?? 0),
+          receipt: rec.rc === '1',
+          mappingTtlMs: Math.max(cfg.messages.mappingTtlSec * 1000, Number(rec.vu) - now + cfg.messages.receiptGraceSec * 1000),
+          map: (c, id, v, ttl) => this.d.store.map(c, id, v, ttl),
+          signal: this.abort.signal,
+        },
+        enc,
+      );
+      const done = { carrier: carrierId, parts: enc.parts.length };
+      switch (r.kind) {
+        case 'not_sent':
+          this.log.debug({ event: 'dispatch.failover', carrier: carrierId, reason: r.reason, to: maskMsisdn(num.e164) }, 'carrier did not take it; next');
+          continue;
+        case 'accepted':
+          if (rec.rc === '1') {
+            await this.d.store.update(recId, { st: 'accepted' });
+            await this.d.store.schedule('watch', recId, Number(rec.vu) + cfg.messages.receiptGraceSec * 1000);
+            await this.d.outputs.event(this.event('accepted', false, { ...ids(rec), ...done }));
+            await this.release(recId, src);
+            if (r.parked.length > 0) await this.d.applyParked(r.parked);
+          } else {
+            await this.finish(recId, rec, src, 'accepted', done);
+          }
+          return;
+        case 'retry': {
+          const attempt = Number(rec.att ?? 0) + 1;
+          const plan = retryPlan('retry', attempt);
+          if (plan.kind === 'give_up' || now + plan.delayMs >= Number(rec.vu)) return this.finish(recId, rec, src, 'failed', { ...done, reason: 'retries_exhausted', error: r.error });
+          rec = { ...rec, att: String(attempt) };
+          return this.defer(recId, rec, src, now + plan.delayMs, 'carrier_error', r.error, true, carrierId);
+        }
+        case 'rejected':
+          return this.finish(recId, rec, src, 'rejected', { ...done, reason: r.partsSent > 0 ? 'partially_sent' : 'carrier_rejected', error: r.error });
+        case 'unknown':
+          // No answer: only a receipt can settle it now, and without an id none can match.
+          await this.d.store.update(recId, { st: 'unknown', err: r.error });
+          await this.d.store.schedule('watch', recId, Number(rec.vu) + cfg.messages.receiptGraceSec * 1000);
+          await this.release(recId, src);
+          return;
+      }
+    }
+    // No carrier on the route could take it now: try again shortly, no attempt spent.
+    const reason = tried === 0 ? 'no_carrier_up' : 'carriers_unavailable';
+    return this.defer(recId, rec, src, now + NO_CARRIER_RETRY_MS, reason, undefined, true);
+  }
+
+  private async defer(recId: string, rec: Partial<RecordFields>, src: Source, at: number, reason: string, error: string | undefined, announce: boolean, carrier?: string): Promise<void> {
+    await this.d.store.update(recId, { st: 'retry', att: rec.att ?? '0' });
+    await this.d.store.schedule('due', recId, at);
+    if (announce || reason === 'scheduled') {
+      await this.d.outputs.event(this.event('deferred', false, { ...ids(rec), carrier, reason, error, retryAt: new Date(at).toISOString() }));
+    }
+    if (src.kind === 'intake') this.d.intake.done(src.entryId);
+  }
+
+  private async finish(recId: string, rec: Partial<RecordFields>, src: Source, status: TerminalStatus, extra: Partial<StatusEvent>): Promise<void> {
+    const first = await this.d.store.finalise(recId, status, extra.reason ? { err: extra.error ?? extra.reason } : {});
+    if (first) await this.d.outputs.event(this.event(status, true, { ...ids(rec), ...extra }));
+    await this.release(recId, src);
+    await this.d.store.unschedule('watch', recId);
+  }
+
+  private async release(recId: string, src: Source): Promise<void> {
+    if (src.kind === 'intake') this.d.intake.done(src.entryId);
+    else await this.d.store.unschedule('due', recId);
+  }
+
+  /** A message accepted (or of unknown outcome) whose receipt never came. */
+  private async expireWatched(recId: string): Promise<void> {
+    const rec = await this.d.store.get(recId);
+    if (rec && rec.term === undefined) {
+      const status: TerminalStatus = rec.st === 'unknown' ? 'unknown' : 'expired';
+      const first = await this.d.store.finalise(recId, status, { err: 'no_receipt' });
+      if (first) await this.d.outputs.event(this.event(status, true, { ...ids(rec), carrier: rec.car, parts: numberOr(rec.parts), reason: rec.st === 'unknown' ? (rec.err ?? 'no_response') : 'no_receipt' }));
+    }
+    await this.d.store.unschedule('watch', recId);
+  }
+
+  event(status: EventStatus, final: boolean, extra: Partial<StatusEvent>): StatusEvent {
+    const e: StatusEvent = { v: 1, status, final, at: new Date(this.now()).toISOString() };
+    for (const [k, v] of Object.entries(extra)) if (v !== undefined) (e as unknown as Record<string, unknown>)[k] = v;
+    return e;
+  }
+}
+
+export function ids(rec: Partial<RecordFields>): Partial<StatusEvent> {
+  return { clientId: rec.cid, gatewayId: rec.gw, tenant: rec.ten, meta: rec.meta === undefined ? undefined : (JSON.parse(rec.meta) as unknown) };
+}
+
+function numberOr(v: string | undefined): number | undefined {
+  return v === undefined ? undefined : Number(v);
+}
+
+/** Concatenation reference for a message: stable per record, spread over 16 bits. */
+function refFor(recId: string): number {
+  let h = 0;
+  for (let i = 0; i < recId.length; i++) h = (h * 31 + recId.charCodeAt(i)) & 0xffff;
+  return h;
+}
+
+let seq = 0;
+/** Time-ordered gateway id: ms timestamp and a per-process counter, base 36, plus randomness. */
+export function newGatewayId(now: number): string {
+  seq = (seq + 1) % 1_679_616;
+  return `${now.toString(36)}${seq.toString(36).padStart(4, '0')}${Math.floor(Math.random() * 1_679_616).toString(36).padStart(4, '0')}`;
+}

@@ -1,0 +1,167 @@
+/**
+ * Everything a carrier delivers to us: delivery receipts and MO messages. A receipt is
+ * matched to its message through the carrier-id mapping; one that arrives before the
+ * mapping (before its submit_sm_resp was recorded) is parked in Redis and applied when
+ * the mapping lands. deliver_sm_resp goes back only after this has been recorded.
+ */
+import type { CarrierConfig } from '../config/types.js';
+import { errorMessage } from '../core/errors.js';
+import { normaliseId } from '../dlr/ids.js';
+import { isReceipt, parseReceipt, type ParsedReceipt, type ReceiptState } from '../dlr/receipt.js';
+import { decodeGsm7Unpacked, decodeUcs2 } from '../encoding/index.js';
+import type { Logger } from '../log/logger.js';
+import type { Outputs, StatusEvent } from '../queue/outputs.js';
+import type { MessageStore, TerminalStatus } from '../queue/store.js';
+import { bodyBuffer, bodyNumber, bodyString, type Pdu } from '../smpp/codec.js';
+import type { DeliverHandler, SessionInfo } from '../smpp/session.js';
+import { ids } from './dispatcher.js';
+import type { ParkedReceipt } from './submit.js';
+
+interface StoredReceipt {
+  state: ReceiptState;
+  final: boolean;
+  err?: string;
+}
+
+export interface ReceiptHandlerDeps {
+  store: MessageStore;
+  outputs: Outputs;
+  carriers: ReadonlyMap<string, CarrierConfig>;
+  logger: Logger;
+  /** How long a receipt waits parked for its mapping. */
+  parkTtlMs: number;
+  now?: () => number;
+}
+
+const TERMINAL_OF: Readonly<Record<string, TerminalStatus>> = {
+  delivered: 'delivered',
+  undeliverable: 'undeliverable',
+  expired: 'expired',
+  rejected: 'rejected',
+  deleted: 'deleted',
+  unknown: 'unknown',
+};
+
+export class ReceiptHandler {
+  private readonly log: Logger;
+  private readonly now: () => number;
+  /** Counters, ready for metrics. */
+  readonly counts = { matched: 0, parked: 0, unparseable: 0, late: 0, mo: 0 };
+
+  constructor(private readonly d: ReceiptHandlerDeps) {
+    this.log = d.logger.child({ component: 'receipts' });
+    this.now = d.now ?? Date.now;
+  }
+
+  readonly onDeliver: DeliverHandler = async (pdu: Pdu, session: SessionInfo): Promise<number> => {
+    const esm = bodyNumber(pdu, 'esm_class') ?? 0;
+    if (isReceipt(esm)) await this.onReceipt(pdu, session.carrier);
+    else await this.onMo(pdu, session.carrier);
+    return 0;
+  };
+
+  async applyParked(parked: readonly ParkedReceipt[]): Promise<void> {
+    for (const p of parked) {
+      let r: StoredReceipt;
+      try {
+        r = JSON.parse(p.receipt) as StoredReceipt;
+      } catch {
+        this.log.warn({ event: 'receipt.unparseable' }, 'parked receipt is not JSON; dropped');
+        continue;
+      }
+      await this.apply(p.mapping, r);
+    }
+  }
+
+  private async onReceipt(pdu: Pdu, carrierId: string): Promise<void> {
+    const parsed: ParsedReceipt | undefined = parseReceipt(pdu);
+    if (!parsed) {
+      this.counts.unparseable++;
+      this.log.warn({ event: 'receipt.unparseable', carrier: carrierId }, 'receipt without a usable id or state; acknowledged and dropped');
+      return;
+    }
+    if (!parsed.final) return; // ENROUTE / ACCEPTD: not a settlement
+    const carrier = this.d.carriers.get(carrierId);
+    const normId = normaliseId(parsed.id, carrier?.messageIds.receipt ?? 'verbatim') ?? parsed.id;
+    const stored: StoredReceipt = { state: parsed.state, final: parsed.final, err: parsed.err };
+    const mapping = await this.d.store.match(carrierId, normId, JSON.stringify(stored), this.d.parkTtlMs);
+    if (mapping === null) {
+      this.counts.parked++;
+      this.log.debug({ event: 'receipt.parked', carrier: carrierId }, 'receipt before its submit_sm_resp; parked');
+      return;
+    }
+    await this.apply(mapping, stored);
+  }
+
+  private async apply(mapping: string, r: StoredReceipt): Promise<void> {
+    const recId = mapping.slice(0, mapping.lastIndexOf(':'));
+    const outcome = await this.d.store.applyReceipt(recId, r.state, r.final);
+    if (outcome.outcome !== 'final') {
+      if (outcome.outcome === 'late' || outcome.outcome === 'gone') this.counts.late++;
+      return;
+    }
+    this.counts.matched++;
+    const rec = (await this.d.store.get(recId)) ?? {};
+    const status = TERMINAL_OF[outcome.status] ?? 'unknown';
+    const e: StatusEvent = {
+      v: 1,
+      status,
+      final: true,
+      ...stripUndefined(ids(rec)),
+      ...(rec.car ? { carrier: rec.car } : {}),
+      ...(rec.parts ? { parts: Number(rec.parts) } : {}),
+      ...(r.err && status !== 'delivered' ? { error: r.err } : {}),
+      at: new Date(this.now()).toISOString(),
+    };
+    await this.d.outputs.event(e);
+    await this.d.store.unschedule('watch', recId);
+  }
+
+  private async onMo(pdu: Pdu, carrierId: string): Promise<void> {
+    const dcs = bodyNumber(pdu, 'data_coding') ?? 0;
+    const raw = bodyBuffer(pdu, 'message_payload') ?? bodyBuffer(pdu, 'short_message') ?? Buffer.alloc(0);
+    const udhi = ((bodyNumber(pdu, 'esm_class') ?? 0) & 0x40) !== 0;
+    const payload = udhi && raw.length > 0 ? raw.subarray(1 + (raw[0] ?? 0)) : raw;
+    let text: string;
+    try {
+      text = decodeText(payload, dcs);
+    } catch (e) {
+      text = '';
+      this.log.warn({ event: 'mo.undecodable', carrier: carrierId, err: errorMessage(e) }, 'MO text could not be decoded');
+    }
+    await this.d.outputs.mo({
+      v: 1,
+      carrier: carrierId,
+      from: bodyString(pdu, 'source_addr') ?? '',
+      to: bodyString(pdu, 'destination_addr') ?? '',
+      text,
+      dataCoding: dcs,
+      at: new Date(this.now()).toISOString(),
+    });
+    this.counts.mo++;
+  }
+}
+
+/**
+ * Decode MO text from raw bytes by data_coding. Values below 0x10 are SMPP's own (SMPP 3.4
+ * §5.2.19); above, 3GPP TS 23.038 §4 coding groups, whose class bits the `smpp` package
+ * misreads.
+ */
+export function decodeText(bytes: Buffer, dcs: number): string {
+  let alphabet: 'gsm' | 'ucs2' | 'latin1';
+  if (dcs < 0x10) alphabet = dcs === 0x00 ? 'gsm' : dcs === 0x08 ? 'ucs2' : 'latin1';
+  else if ((dcs & 0xc0) === 0x00) alphabet = (['gsm', 'latin1', 'ucs2', 'latin1'] as const)[(dcs >> 2) & 0x03] ?? 'latin1';
+  else if ((dcs & 0xf0) === 0xf0) alphabet = dcs & 0x04 ? 'latin1' : 'gsm';
+  else if ((dcs & 0xf0) === 0xe0) alphabet = 'ucs2';
+  else if ((dcs & 0xf0) === 0xc0 || (dcs & 0xf0) === 0xd0) alphabet = 'gsm';
+  else alphabet = 'latin1';
+  if (alphabet === 'ucs2') return decodeUcs2(bytes);
+  if (alphabet === 'gsm') return decodeGsm7Unpacked(bytes);
+  return bytes.toString('latin1');
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}

@@ -1,0 +1,54 @@
+/**
+ * Every Redis key Qasid uses, in one place. Keys that one Lua script touches together
+ * share a Redis Cluster hash tag ({…}); everything else spreads across slots, so moving
+ * to Redis Cluster needs no redesign.
+ */
+import { createHash } from 'node:crypto';
+
+export interface Keys {
+  /** Intake stream upstream apps XADD to. */
+  readonly intake: string;
+  readonly events: string;
+  readonly mo: string;
+  readonly dead: string;
+  /** ZSET of message record ids due for a (re)try or a scheduled send, scored by due time (ms). */
+  readonly due: string;
+  /** ZSET of record ids waiting for a receipt (or an unknown outcome), scored by the deadline (ms). */
+  readonly watch: string;
+  /** HASH E.164 (without '+') → operator id: numbers ported away from their prefix's operator. */
+  readonly ported: string;
+  /** The message record (a HASH). */
+  record(recId: string): string;
+  /** carrier message id → record id and part; shares its tag with the parked receipt. */
+  carrierId(carrier: string, normalisedId: string): string;
+  /** A receipt that arrived before its submit_sm_resp was recorded. */
+  parked(carrier: string, normalisedId: string): string;
+}
+
+export function keysFor(prefix: string): Keys {
+  return {
+    intake: `${prefix}:mt`,
+    events: `${prefix}:events`,
+    mo: `${prefix}:mo`,
+    dead: `${prefix}:dead`,
+    due: `${prefix}:due`,
+    watch: `${prefix}:watch`,
+    ported: `${prefix}:ported`,
+    record: (recId) => `${prefix}:msg:{${recId}}`,
+    carrierId: (carrier, id) => `${prefix}:cid:{${carrier}:${id}}`,
+    parked: (carrier, id) => `${prefix}:park:{${carrier}:${id}}`,
+  };
+}
+
+/**
+ * The record id of a message: a hash of tenant and client id, so the idempotency check
+ * is the record's own existence, and neither id (which may be personal) appears in a key.
+ */
+export function recordId(tenant: string | undefined, clientId: string): string {
+  return createHash('sha256')
+    .update(tenant ?? '')
+    .update('\0')
+    .update(clientId)
+    .digest('base64url')
+    .slice(0, 22);
+}

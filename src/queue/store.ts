@@ -1,0 +1,195 @@
+/**
+ * Message records and their state in Redis. Each decision that must not race (is this
+ * client id new? is this the first terminal status? did the receipt arrive before the
+ * mapping?) is one Lua script over keys that share a hash tag.
+ */
+import type { Redis } from 'ioredis';
+import type { Keys } from './keys.js';
+
+/** Terminal statuses: every intake entry ends in exactly one of these. */
+export type TerminalStatus = 'delivered' | 'undeliverable' | 'expired' | 'rejected' | 'failed' | 'unknown' | 'accepted' | 'deleted';
+
+/** The fields of a message record (a Redis HASH; every value a string). */
+export interface RecordFields {
+  /** gateway id */
+  gw: string;
+  /** client id */
+  cid: string;
+  ten?: string;
+  to: string;
+  from: string;
+  txt: string;
+  cls: string;
+  pri: string;
+  /** valid until, ms since epoch */
+  vu: string;
+  /** receipt wanted: '1' | '0' */
+  rc: string;
+  meta?: string;
+  /** intake stream entry id that created it */
+  eid: string;
+  /** state: queued | submitting | retry | accepted | unknown | <terminal> */
+  st: string;
+  /** not before, ms since epoch (scheduled sends) */
+  nb?: string;
+  at: string;
+  att?: string;
+  car?: string;
+  parts?: string;
+  /** parts that requested a receipt */
+  rN?: string;
+  rDone?: string;
+  rBad?: string;
+  /** the terminal status, set exactly once */
+  term?: string;
+  err?: string;
+}
+
+export type CreateResult =
+  | { created: true }
+  | { created: false; fields: Partial<RecordFields> };
+
+const LUA_CREATE = `
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('HGETALL', KEYS[1])
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return false`;
+
+// KEYS[1] record; ARGV: status, then field/value pairs to set with it. Returns 1 when this
+// call made the record terminal, 0 when it already was.
+const LUA_FINALISE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HSETNX', KEYS[1], 'term', ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'st', ARGV[1], unpack(ARGV, 2))
+return 1`;
+
+// KEYS[1] a ZSET scored by time; ARGV[1] now, ARGV[2] limit, ARGV[3] lease until.
+// Takes the members whose time has come and moves them to the lease time, atomically,
+// so two instances never take the same one and a dead instance's lease runs out.
+const LUA_TAKE_DUE = `
+local ids = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARGV[2])
+for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], ARGV[3], id) end
+return ids`;
+
+// KEYS[1] carrier-id mapping, KEYS[2] parked receipt; ARGV[1] value, ARGV[2] ttl ms.
+// Returns the parked receipt (and removes it) when one was waiting.
+const LUA_MAP = `
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local parked = redis.call('GET', KEYS[2])
+if parked then redis.call('DEL', KEYS[2]) end
+return parked`;
+
+// KEYS[1] carrier-id mapping, KEYS[2] parked receipt; ARGV[1] receipt JSON, ARGV[2] park ttl ms.
+// Returns the mapping when known, else parks the receipt and returns false.
+const LUA_MATCH = `
+local v = redis.call('GET', KEYS[1])
+if v then return v end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return false`;
+
+// KEYS[1] record; ARGV[1] receipt state, ARGV[2] '1' when that state is final.
+// Rolls the parts of a long message up into one status. Returns:
+//   {'final', status} when this receipt settles the message,
+//   {'partial'} when more receipts are expected, {'late'} when it was already terminal,
+//   {'gone'} when the record no longer exists.
+const LUA_RECEIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
+if redis.call('HEXISTS', KEYS[1], 'term') == 1 then return {'late'} end
+if ARGV[2] ~= '1' then return {'partial'} end
+if ARGV[1] ~= 'delivered' then redis.call('HSETNX', KEYS[1], 'rBad', ARGV[1]) end
+local done = redis.call('HINCRBY', KEYS[1], 'rDone', 1)
+local want = tonumber(redis.call('HGET', KEYS[1], 'rN') or '1')
+if done < want then return {'partial'} end
+local status = redis.call('HGET', KEYS[1], 'rBad') or 'delivered'
+redis.call('HSET', KEYS[1], 'term', status, 'st', status)
+return {'final', status}`;
+
+interface ScriptedRedis extends Redis {
+  qasidCreate(key: string, ttlMs: number, ...fieldValues: string[]): Promise<string[] | null>;
+  qasidFinalise(key: string, status: string, ...fieldValues: string[]): Promise<number>;
+  qasidMap(cidKey: string, parkKey: string, value: string, ttlMs: number): Promise<string | null>;
+  qasidMatch(cidKey: string, parkKey: string, receipt: string, ttlMs: number): Promise<string | null>;
+  qasidReceipt(recKey: string, state: string, final: string): Promise<string[]>;
+  qasidTakeDue(zsetKey: string, now: number, limit: number, leaseUntil: number): Promise<string[]>;
+}
+
+export class MessageStore {
+  private readonly redis: ScriptedRedis;
+
+  constructor(redis: Redis, readonly keys: Keys) {
+    redis.defineCommand('qasidCreate', { numberOfKeys: 1, lua: LUA_CREATE });
+    redis.defineCommand('qasidFinalise', { numberOfKeys: 1, lua: LUA_FINALISE });
+    redis.defineCommand('qasidMap', { numberOfKeys: 2, lua: LUA_MAP });
+    redis.defineCommand('qasidMatch', { numberOfKeys: 2, lua: LUA_MATCH });
+    redis.defineCommand('qasidReceipt', { numberOfKeys: 1, lua: LUA_RECEIPT });
+    redis.defineCommand('qasidTakeDue', { numberOfKeys: 1, lua: LUA_TAKE_DUE });
+    this.redis = redis as ScriptedRedis;
+  }
+
+  /** Create the record unless one exists (idempotency): then return what it holds. */
+  async create(recId: string, fields: RecordFields, ttlMs: number): Promise<CreateResult> {
+    const existing = await this.redis.qasidCreate(this.keys.record(recId), Math.max(1, Math.round(ttlMs)), ...flatten(fields));
+    if (existing === null) return { created: true };
+    return { created: false, fields: unflatten(existing) };
+  }
+
+  async get(recId: string): Promise<Partial<RecordFields> | undefined> {
+    const h = await this.redis.hgetall(this.keys.record(recId));
+    return Object.keys(h).length === 0 ? undefined : (h as Partial<RecordFields>);
+  }
+
+  async update(recId: string, fields: Partial<RecordFields>): Promise<void> {
+    await this.redis.hset(this.keys.record(recId), fields as Record<string, string>);
+  }
+
+  /** Set the terminal status. True only for the one call that did it. */
+  async finalise(recId: string, status: TerminalStatus, fields: Partial<RecordFields> = {}): Promise<boolean> {
+    return (await this.redis.qasidFinalise(this.keys.record(recId), status, ...flatten(fields))) === 1;
+  }
+
+  /** Record carrier id → record; returns a receipt that was parked waiting for it. */
+  async map(carrier: string, normId: string, value: string, ttlMs: number): Promise<string | null> {
+    return this.redis.qasidMap(this.keys.carrierId(carrier, normId), this.keys.parked(carrier, normId), value, Math.max(1, Math.round(ttlMs)));
+  }
+
+  /** The mapping for a receipt's id, or null after parking the receipt until the mapping lands. */
+  async match(carrier: string, normId: string, receiptJson: string, parkTtlMs: number): Promise<string | null> {
+    return this.redis.qasidMatch(this.keys.carrierId(carrier, normId), this.keys.parked(carrier, normId), receiptJson, Math.max(1, Math.round(parkTtlMs)));
+  }
+
+  async applyReceipt(recId: string, state: string, final: boolean): Promise<{ outcome: 'final'; status: TerminalStatus } | { outcome: 'partial' | 'late' | 'gone' }> {
+    const r = await this.redis.qasidReceipt(this.keys.record(recId), state, final ? '1' : '0');
+    if (r[0] === 'final') return { outcome: 'final', status: r[1] as TerminalStatus };
+    return { outcome: r[0] as 'partial' | 'late' | 'gone' };
+  }
+
+  async schedule(zset: 'due' | 'watch', recId: string, atMs: number): Promise<void> {
+    await this.redis.zadd(this.keys[zset], Math.round(atMs), recId);
+  }
+
+  async unschedule(zset: 'due' | 'watch', recId: string): Promise<void> {
+    await this.redis.zrem(this.keys[zset], recId);
+  }
+
+  /**
+   * Take up to `limit` ids whose time has come, leasing them: their score moves to
+   * now + leaseMs, so an instance that dies holding them gives them back.
+   */
+  async takeDue(zset: 'due' | 'watch', now: number, limit: number, leaseMs: number): Promise<string[]> {
+    return this.redis.qasidTakeDue(this.keys[zset], Math.round(now), limit, Math.round(now + leaseMs));
+  }
+}
+
+function flatten(fields: Partial<RecordFields>): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(fields)) if (v !== undefined) out.push(k, String(v));
+  return out;
+}
+
+function unflatten(pairs: string[]): Partial<RecordFields> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < pairs.length; i += 2) out[pairs[i] as string] = pairs[i + 1] as string;
+  return out as Partial<RecordFields>;
+}
