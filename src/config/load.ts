@@ -91,7 +91,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): QasidConfig {
     numbers: { ...raw.numbers },
     routes: { file: raw.routes.file === '' ? '' : resolve(baseDir, raw.routes.file) },
     messages: { ...raw.messages },
-    dispatch: { ...raw.dispatch },
+    dispatch: { ...raw.dispatch, retryScheduleMs: [...raw.dispatch.retryScheduleMs] },
     carriers,
   });
 }

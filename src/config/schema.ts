@@ -22,7 +22,7 @@ export interface RawConfig {
   numbers: { defaultRegion: string };
   routes: { file: string };
   messages: { defaultValiditySec: number; receiptGraceSec: number; maxParts: number; mappingTtlSec: number };
-  dispatch: { maxInFlight: number; pollMs: number };
+  dispatch: { maxInFlight: number; pollMs: number; retryScheduleMs: number[] };
   carriers: unknown[];
 }
 
@@ -212,6 +212,16 @@ export const configSchema: convict.Schema<RawConfig> = {
       format: intRange(1, 1_000_000),
       default: 5_000,
       env: 'QASID_DISPATCH_MAX_IN_FLIGHT',
+    },
+    retryScheduleMs: {
+      doc: 'Delays before each retry after a temporary carrier error, in ms (±10 % jitter); after the last, the message fails. Throttling answers never spend a retry.',
+      format: (v: unknown) => {
+        if (!Array.isArray(v) || v.length === 0 || v.length > 50 || !v.every((x) => Number.isInteger(x) && x >= 10 && x <= 86_400_000)) {
+          throw new Error('must be a list of 1 to 50 delays, each an integer from 10 to 86400000 ms');
+        }
+      },
+      default: [5_000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000],
+      env: 'QASID_RETRY_SCHEDULE_MS',
     },
     pollMs: {
       doc: 'How often due retries/scheduled messages and overdue receipts are checked, in ms.',

@@ -97,7 +97,7 @@ export interface QasidConfig {
   /** Absolute path of the route table, or '' for the built-in default route. */
   routes: { file: string };
   messages: { defaultValiditySec: number; receiptGraceSec: number; maxParts: number; mappingTtlSec: number };
-  dispatch: { maxInFlight: number; pollMs: number };
+  dispatch: { maxInFlight: number; pollMs: number; retryScheduleMs: readonly number[] };
   carriers: readonly CarrierConfig[];
   shutdown: {
     /** At stop: how long in-flight messages may take to finish before the links unbind, in ms. */

@@ -311,7 +311,7 @@ export class Dispatcher implements Lifecycle {
           return;
         case 'retry': {
           const attempt = Number(rec.att ?? 0) + 1;
-          const plan = retryPlan('retry', attempt);
+          const plan = retryPlan('retry', attempt, Math.random, cfg.dispatch.retryScheduleMs);
           if (plan.kind === 'give_up' || now + plan.delayMs >= Number(rec.vu)) return this.finish(recId, rec, src, 'failed', { ...done, reason: 'retries_exhausted', error: r.error });
           rec = { ...rec, att: String(attempt) };
           return this.defer(recId, rec, src, now + plan.delayMs, 'carrier_error', r.error, true, carrierId);

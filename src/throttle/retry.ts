@@ -37,9 +37,9 @@ export const SLOWDOWN_DELAY_MS = DEFAULT_COOL_DOWN_MS;
  * `undefined` = the schedule is exhausted (or `attempt` is not a positive integer): give up.
  * `random` returns a number in [0, 1), like Math.random.
  */
-export function nextRetryDelay(attempt: number, random: () => number = Math.random): number | undefined {
+export function nextRetryDelay(attempt: number, random: () => number = Math.random, schedule: readonly number[] = RETRY_SCHEDULE_MS): number | undefined {
   if (!Number.isInteger(attempt) || attempt < 1) return undefined;
-  const base = RETRY_SCHEDULE_MS[attempt - 1];
+  const base = schedule[attempt - 1];
   if (base === undefined) return undefined;
   const factor = 1 - RETRY_JITTER + 2 * RETRY_JITTER * random();
   return Math.round(base * factor);
@@ -59,12 +59,12 @@ export type RetryPlan = { kind: 'retry'; delayMs: number; spendsAttempt: boolean
  * - retry: spend one attempt, wait per RETRY_SCHEDULE_MS; give up after the last.
  * - fail: give up now.
  */
-export function retryPlan(action: RetryAction, attempt: number, random: () => number = Math.random): RetryPlan {
+export function retryPlan(action: RetryAction, attempt: number, random: () => number = Math.random, schedule: readonly number[] = RETRY_SCHEDULE_MS): RetryPlan {
   switch (action) {
     case 'slowdown':
       return { kind: 'retry', delayMs: SLOWDOWN_DELAY_MS, spendsAttempt: false };
     case 'retry': {
-      const delayMs = nextRetryDelay(attempt, random);
+      const delayMs = nextRetryDelay(attempt, random, schedule);
       return delayMs === undefined ? { kind: 'give_up' } : { kind: 'retry', delayMs, spendsAttempt: true };
     }
     case 'fail':

@@ -10,6 +10,26 @@ import { startSimulator, type SimServer } from '../../src/sim/index.js';
 import { captureLogger } from '../../src/log/logger.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { testConfig, type RawCarrier } from '../helpers/app.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** A route table file: tenant 'z' goes to zong; everything else to jazz, failing over to zong. */
+function routesFile(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'qasid-routes-'));
+  const file = join(dir, 'routes.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      version: 1,
+      routes: [
+        { id: 'zong-tenant', match: { tenant: ['z'] }, carriers: [{ id: 'zong' }] },
+        { id: 'default', carriers: [{ id: 'jazz' }], failover: ['zong'] },
+      ],
+    }),
+  );
+  return file;
+}
 
 let redis: TestRedis;
 const cleanups: Array<() => Promise<void>> = [];
@@ -107,7 +127,7 @@ test('invalid entries are dead-lettered with a reason and get a rejected event; 
   assert.deepEqual(dead.map(([, f]) => f[1]).sort(), ['invalid_schema', 'no_data', 'not_json']);
 });
 
-test('receipts: hex ids with decimal receipts, and receipts that arrive before the response, all match', async () => {
+test('routes: hex ids with decimal receipts on one carrier, receipts before the response on the other, all matched', async () => {
   const hex = await sim('HexIdsDecimalReceiptsSMSC');
   const early = await sim('EarlyReceiptSMSC');
   const { app, r } = await gateway(
@@ -115,11 +135,189 @@ test('receipts: hex ids with decimal receipts, and receipts that arrive before t
       { id: 'jazz', port: hex.port, messageIds: { submitResp: 'hex', receipt: 'decimal' } },
       { id: 'zong', port: early.port },
     ],
+    { routes: { file: routesFile() } },
   );
-  // Without a route file the first carrier takes everything; send half to each by stopping jazz midway is
-  // not needed: address zong directly with a route.
-  for (let i = 0; i < 40; i++) await r.xadd(app.keys.intake, '*', 'data', msg(`h${i}`));
+  for (let i = 0; i < 40; i++) await r.xadd(app.keys.intake, '*', 'data', msg(`h${i}`, i % 2 === 0 ? { tenant: 'z' } : {}));
   const evs = await finals(r, app, 40);
-  assert.equal(evs.filter((e) => e.status === 'delivered').length, 40);
-  assert.equal(hex.stats.receiptsSent, 40);
+  assert.equal(evs.filter((e) => e.status === 'delivered').length, 40, JSON.stringify(evs.filter((e) => e.status !== 'delivered')));
+  assert.equal(evs.filter((e) => e.carrier === 'zong').length, 20);
+  assert.equal(hex.stats.receiptsSent, 20);
+  assert.equal(early.stats.receiptsSent, 20);
+  assert.ok(app.receipts.counts.parked > 0, 'early receipts were parked and then matched');
+});
+
+test('failover: a carrier whose binds are all down hands its traffic to the next carrier of the route', async () => {
+  const down = await sim('BindFailSMSC');
+  const up = await sim('HappySMSC');
+  const config = testConfig(redis.url, [{ id: 'jazz', port: down.port }, { id: 'zong', port: up.port }], { routes: { file: routesFile() } });
+  const { logger } = captureLogger('warn');
+  const app = new App({ config, logger });
+  cleanups.push(() => app.stop());
+  await app.start();
+  await (app.links.get('zong') as NonNullable<ReturnType<typeof app.links.get>>).waitAllBound(5000);
+  const r = new Redis(redis.url);
+  cleanups.push(async () => void r.disconnect());
+  for (let i = 0; i < 10; i++) await r.xadd(app.keys.intake, '*', 'data', msg(`f${i}`));
+  const evs = await finals(r, app, 10);
+  assert.deepEqual(evs.map((e) => `${e.status}/${e.carrier}`), Array(10).fill('delivered/zong'));
+  assert.equal(down.stats.submits, 0);
+});
+
+test('throttling: ESME_RTHROTTLED slows the carrier down and retries without failing anything', async () => {
+  const s = await sim('ThrottledSMSC');
+  s.setBehaviour({ tps: 40 });
+  const { app, r } = await gateway([{ id: 'jazz', port: s.port, tps: 400 }]);
+  for (let i = 0; i < 120; i++) await r.xadd(app.keys.intake, '*', 'data', msg(`t${i}`));
+  const evs = await finals(r, app, 120, 20_000);
+  assert.equal(evs.length, 120);
+  assert.ok(evs.every((e) => e.status === 'delivered'), JSON.stringify(evs.find((e) => e.status !== 'delivered')));
+  assert.ok(s.stats.throttled > 0, 'the SMSC did throttle');
+  assert.equal(s.stats.submitOk, 120);
+});
+
+test("pacing: a carrier's TPS holds across all its binds (token bucket: never more than burst + rate·T)", async () => {
+  const s = await sim('HappySMSC');
+  const stamps: number[] = [];
+  const { app, r } = await gateway([{ id: 'jazz', port: s.port, tps: 50, sessions: 3, receiptOnPart: 'last' }]);
+  const t0 = Date.now();
+  for (let i = 0; i < 100; i++) await r.xadd(app.keys.intake, '*', 'data', msg(`p${i}`, { receipt: false }));
+  const poll = setInterval(() => stamps.push(s.stats.submits), 10);
+  const evs = await finals(r, app, 100, 10_000);
+  clearInterval(poll);
+  const elapsed = Date.now() - t0;
+  assert.equal(evs.length, 100);
+  assert.ok(evs.every((e) => e.status === 'accepted' && e.final));
+  // 100 messages at 50/s with a burst of 5: at least (100 - 5) / 50 s.
+  assert.ok(elapsed >= 1800, `took ${elapsed} ms`);
+  // In any 1 s window (100 samples of 10 ms) at most 50 + 5 submits.
+  for (let i = 100; i < stamps.length; i++) assert.ok((stamps[i] as number) - (stamps[i - 100] as number) <= 55, `window ending at sample ${i}`);
+});
+
+test('a temporary carrier error is retried on the schedule; the message is delivered on the retry', async () => {
+  const s = await sim('ErrorOnSubmitSMSC');
+  const { app, r } = await gateway([{ id: 'jazz', port: s.port }], { dispatch: { retryScheduleMs: [300, 300] } });
+  await r.xadd(app.keys.intake, '*', 'data', msg('retry1'));
+  await r.xadd(app.keys.intake, '*', 'data', msg('retry2'));
+  const deadline = Date.now() + 5000;
+  while ((await events(r, app.keys.events)).filter((e) => e.status === 'deferred').length < 2 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+  const deferred = (await events(r, app.keys.events)).filter((e) => e.status === 'deferred');
+  assert.deepEqual(deferred.map((e) => e.error), ['ESME_RSYSERR', 'ESME_RSYSERR']);
+  assert.equal(await r.xlen(app.keys.intake), 0, 'a deferred message is durable in the due set; its intake entry is gone');
+  s.setBehaviour({ submitError: null });
+  const evs = await finals(r, app, 2);
+  assert.deepEqual(evs.map((e) => e.status), ['delivered', 'delivered']);
+});
+
+test('retries exhausted: the message fails with the carrier error', async () => {
+  const s = await sim('ErrorOnSubmitSMSC');
+  const { app, r } = await gateway([{ id: 'jazz', port: s.port }], { dispatch: { retryScheduleMs: [50, 50] } });
+  await r.xadd(app.keys.intake, '*', 'data', msg('doomed'));
+  const evs = await finals(r, app, 1);
+  assert.deepEqual(evs.map((e) => [e.status, e.reason, e.error]), [['failed', 'retries_exhausted', 'ESME_RSYSERR']]);
+  assert.equal(s.stats.submits, 3, 'first try and two retries');
+});
+
+test('a permanent carrier error ends the message rejected at once', async () => {
+  const s = await sim('HappySMSC');
+  s.setBehaviour({ submitError: { status: 0x0b } });
+  const { app, r } = await gateway([{ id: 'jazz', port: s.port }]);
+  await r.xadd(app.keys.intake, '*', 'data', msg('baddest'));
+  const evs = await finals(r, app, 1);
+  assert.deepEqual(evs.map((e) => [e.status, e.reason, e.error]), [['rejected', 'carrier_rejected', 'ESME_RINVDSTADR']]);
+});
+
+test('a consumer that dies holding entries: another instance claims them after claimIdleMs and sends them', async () => {
+  const s = await sim('HappySMSC');
+  const config = testConfig(redis.url, [{ id: 'jazz', port: s.port }], { intake: { claimIdleMs: 1000, blockMs: 100 } });
+  const r = new Redis(redis.url);
+  cleanups.push(async () => void r.disconnect());
+  const intake = `${config.redis.prefix}:mt`;
+  await r.xgroup('CREATE', intake, config.intake.group, '0', 'MKSTREAM');
+  for (let i = 0; i < 5; i++) await r.xadd(intake, '*', 'data', msg(`ghost${i}`));
+  // A consumer reads them and dies without acknowledging.
+  await r.xreadgroup('GROUP', config.intake.group, 'ghost', 'COUNT', 5, 'STREAMS', intake, '>');
+  const { logger, lines } = captureLogger('info');
+  const app = new App({ config, logger });
+  cleanups.push(() => app.stop());
+  await app.start();
+  const evs = await finals(r, app, 5, 8000);
+  assert.equal(evs.filter((e) => e.status === 'delivered').length, 5);
+  assert.ok(lines.some((l) => l.event === 'intake.claimed'));
+  const pending = (await r.xpending(intake, config.intake.group)) as [number];
+  assert.equal(Number(pending[0]), 0, 'nothing left pending');
+});
+
+test('the backlog stays in Redis: in-flight messages never exceed dispatch.maxInFlight', async () => {
+  const s = await sim('SlowSMSC');
+  s.setBehaviour({ responseDelayMs: 50 });
+  const { app, r } = await gateway([{ id: 'jazz', port: s.port, window: 10 }], { dispatch: { maxInFlight: 20, pollMs: 50 }, intake: { batch: 10, blockMs: 100 } });
+  const pipe = r.pipeline();
+  for (let i = 0; i < 300; i++) pipe.xadd(app.keys.intake, '*', 'data', msg(`b${i}`, { receipt: false }));
+  await pipe.exec();
+  let maxSeen = 0;
+  let minBacklog = Infinity;
+  const poll = setInterval(() => {
+    maxSeen = Math.max(maxSeen, app.dispatcher.messagesInFlight);
+  }, 2);
+  await new Promise((res) => setTimeout(res, 300));
+  minBacklog = await r.xlen(app.keys.intake);
+  const evs = await finals(r, app, 300, 20_000);
+  clearInterval(poll);
+  assert.equal(evs.length, 300);
+  assert.ok(maxSeen <= 20, `saw ${maxSeen} in flight`);
+  assert.ok(minBacklog > 100, `the backlog waited in the stream (${minBacklog} entries after 300 ms)`);
+});
+
+test('a long message: parts roll up into one status; with receipts on every part, delivered after the last', async () => {
+  const s = await sim('HappySMSC');
+  const { app, r } = await gateway([{ id: 'jazz', port: s.port, receiptOnPart: 'all' }]);
+  const urdu = 'آپ کا آرڈر روانہ کر دیا گیا ہے۔ '.repeat(6); // > 134 UTF-16 units → 3 parts
+  await r.xadd(app.keys.intake, '*', 'data', msg('long', { text: urdu }));
+  const evs = await finals(r, app, 1);
+  assert.deepEqual(evs.map((e) => [e.status, e.parts]), [['delivered', 3]]);
+  assert.equal(s.stats.submits, 3);
+  assert.equal(s.stats.receiptsSent, 3);
+});
+
+test('an undeliverable receipt on one part makes the whole message undeliverable', async () => {
+  const s = await sim('UndeliverableSMSC');
+  const { app, r } = await gateway([{ id: 'jazz', port: s.port }]);
+  await r.xadd(app.keys.intake, '*', 'data', msg('gone'));
+  const evs = await finals(r, app, 1);
+  assert.deepEqual(evs.map((e) => [e.status, e.error]), [['undeliverable', '001']]);
+});
+
+test('no answer to a submit: the message is "unknown" until its deadline, then ends unknown; no receipt: ends expired', async () => {
+  const hole = await sim('BlackHoleSMSC');
+  const quiet = await sim('NoReceiptSMSC');
+  const { app, r } = await gateway(
+    [
+      { id: 'jazz', port: hole.port, timers: { responseMs: 300, enquireLinkMs: 5000, inactivityMs: 15000 } },
+      { id: 'zong', port: quiet.port },
+    ],
+    { routes: { file: routesFile() } },
+  );
+  await r.xadd(app.keys.intake, '*', 'data', msg('lost'));
+  await r.xadd(app.keys.intake, '*', 'data', msg('silent', { tenant: 'z' }));
+  // Both are settled for now (unknown / accepted) and watched until validity + grace.
+  const deadline = Date.now() + 5000;
+  while ((await r.zcard(app.keys.watch)) < 2 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+  assert.equal(await r.zcard(app.keys.watch), 2);
+  assert.equal((await finals(r, app, 1, 200)).length, 0, 'no final event before the deadline');
+  // Bring the deadlines forward instead of waiting a day.
+  for (const id of await r.zrange(app.keys.watch, 0, -1)) await r.zadd(app.keys.watch, 0, id);
+  const evs = await finals(r, app, 2);
+  const by = Object.fromEntries(evs.map((e) => [e.clientId, [e.status, e.reason]]));
+  assert.deepEqual(by, { lost: ['unknown', 'SMPP_RESPONSE_TIMEOUT'], silent: ['expired', 'no_receipt'] });
+});
+
+test('MO messages go to the MO stream with their text decoded from the raw bytes', async () => {
+  const s = await sim('HappySMSC');
+  const { app, r } = await gateway([{ id: 'jazz', port: s.port }]);
+  assert.equal(s.injectMo({ from: '923001234567', to: '8080', text: 'STOP' }), 1);
+  assert.equal(s.injectMo({ from: '923001234567', to: '8080', text: 'شکریہ' }), 1);
+  const deadline = Date.now() + 3000;
+  while ((await r.xlen(app.keys.mo)) < 2 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+  const mos = (await r.xrange(app.keys.mo, '-', '+')).map(([, f]) => JSON.parse(f[1] as string) as { text: string; carrier: string; from: string });
+  assert.deepEqual(mos.map((m) => [m.text, m.carrier, m.from]), [['STOP', 'jazz', '923001234567'], ['شکریہ', 'jazz', '923001234567']]);
 });
