@@ -7,12 +7,15 @@ import { configCommand } from './config.js';
 import { simCommand } from './sim.js';
 import { runCommand } from './run.js';
 import { demoCommand } from './demo.js';
+import { sendCommand } from './send.js';
 
 const USAGE = `qasid — SMPP gateway and message-routing daemon
 
 Usage:
   qasid run [--config FILE]        run the daemon (config also from $QASID_CONFIG)
-  qasid demo                       start two simulated carriers and a gateway, push traffic, print results
+  qasid demo [--messages N]        Redis, two simulated carriers and a gateway: push a mixed batch, print what became of it
+  qasid send --to N --from S --text T [--wait [SECONDS]]
+                                   push one message onto the intake stream (qasid send --help for every option)
   qasid sim [options]              run the SMSC simulator (qasid sim --help lists every behaviour)
   qasid config check FILE          validate a config file; exit 0 if good, 2 naming every bad key
   qasid config print [FILE]        print the effective config, secrets masked
@@ -28,6 +31,8 @@ export async function main(argv: string[]): Promise<number> {
       return runCommand(rest);
     case 'demo':
       return demoCommand(rest);
+    case 'send':
+      return sendCommand(rest);
     case 'sim':
       return simCommand(rest);
     case 'config':

@@ -4,6 +4,7 @@
  * (carrier id recorded), deferred (in the due set), or finished with a terminal event —
  * before its intake entry is acknowledged and removed.
  */
+import { setMaxListeners } from 'node:events';
 import type { QasidConfig, CarrierConfig } from '../config/types.js';
 import { errorMessage } from '../core/errors.js';
 import type { Lifecycle } from '../core/lifecycle.js';
@@ -59,6 +60,8 @@ export class Dispatcher implements Lifecycle {
   private readonly defaultOrder: string[];
 
   constructor(private readonly d: DispatcherDeps) {
+    // Every message waiting for a token or a window slot listens on this one signal.
+    setMaxListeners(0, this.abort.signal);
     this.log = d.logger.child({ component: 'dispatch' });
     this.now = d.now ?? Date.now;
     this.carriers = new Map(d.config.carriers.map((c) => [c.id, c]));
@@ -101,13 +104,12 @@ export class Dispatcher implements Lifecycle {
 
   private waitForChange(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      const self = this;
-      function done(): void {
+      const done = (): void => {
         clearTimeout(t);
-        if (self.wake === done) self.wake = undefined;
+        if (this.wake === done) this.wake = undefined;
         resolve();
-      }
+      };
+      const t = setTimeout(done, ms);
       this.wake = done;
     });
   }
@@ -276,7 +278,11 @@ export class Dispatcher implements Lifecycle {
       if ('error' in enc) return this.finish(recId, rec, src, 'rejected', { reason: 'too_long' });
       tried++;
       const rN = receiptParts(enc.parts.length, carrier.receiptOnPart).filter(Boolean).length;
-      await this.d.store.update(recId, { st: 'submitting', car: carrierId, parts: String(enc.parts.length), rN: String(rN) });
+      const sending: Partial<RecordFields> = { st: 'submitting', car: carrierId, parts: String(enc.parts.length), rN: String(rN) };
+      // A single part needs no record write before it goes (rN defaults to 1): its receipt
+      // cannot arrive before its own mapping. Several parts do — part 1's receipt may come
+      // while part 2 is still being sent, and the roll-up must know how many to expect.
+      if (enc.parts.length > 1) await this.d.store.update(recId, sending);
       const r = await submitToCarrier(
         {
           carrier,
@@ -300,12 +306,13 @@ export class Dispatcher implements Lifecycle {
           continue;
         case 'accepted':
           if (rec.rc === '1') {
-            await this.d.store.update(recId, { st: 'accepted' });
+            await this.d.store.update(recId, { ...sending, st: 'accepted' });
             await this.d.store.schedule('watch', recId, Number(rec.vu) + cfg.messages.receiptGraceSec * 1000);
             await this.d.outputs.event(this.event('accepted', false, { ...ids(rec), ...done }));
             await this.release(recId, src);
             if (r.parked.length > 0) await this.d.applyParked(r.parked);
           } else {
+            await this.d.store.update(recId, sending);
             await this.finish(recId, rec, src, 'accepted', done);
           }
           return;

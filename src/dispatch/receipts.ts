@@ -69,7 +69,7 @@ export class ReceiptHandler {
         this.log.warn({ event: 'receipt.unparseable' }, 'parked receipt is not JSON; dropped');
         continue;
       }
-      await this.apply(p.mapping, r);
+      await this.apply(p.mapping, r, p.carrier);
     }
   }
 
@@ -90,26 +90,27 @@ export class ReceiptHandler {
       this.log.debug({ event: 'receipt.parked', carrier: carrierId }, 'receipt before its submit_sm_resp; parked');
       return;
     }
-    await this.apply(mapping, stored);
+    await this.apply(mapping, stored, carrierId);
   }
 
-  private async apply(mapping: string, r: StoredReceipt): Promise<void> {
-    const recId = mapping.slice(0, mapping.lastIndexOf(':'));
+  /** `mapping` is `${recId}:${part}:${parts}` (see dispatch/submit.ts). */
+  private async apply(mapping: string, r: StoredReceipt, carrierId: string): Promise<void> {
+    const [recId = '', , parts] = mapping.split(':');
     const outcome = await this.d.store.applyReceipt(recId, r.state, r.final);
     if (outcome.outcome !== 'final') {
       if (outcome.outcome === 'late' || outcome.outcome === 'gone') this.counts.late++;
       return;
     }
     this.counts.matched++;
-    const rec = (await this.d.store.get(recId)) ?? {};
+    const rec = outcome.fields;
     const status = TERMINAL_OF[outcome.status] ?? 'unknown';
     const e: StatusEvent = {
       v: 1,
       status,
       final: true,
       ...stripUndefined(ids(rec)),
-      ...(rec.car ? { carrier: rec.car } : {}),
-      ...(rec.parts ? { parts: Number(rec.parts) } : {}),
+      carrier: carrierId,
+      ...(parts ? { parts: Number(parts) } : {}),
       ...(r.err && status !== 'delivered' ? { error: r.err } : {}),
       at: new Date(this.now()).toISOString(),
     };

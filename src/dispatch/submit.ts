@@ -24,6 +24,7 @@ export type CarrierAttempt =
 
 /** A receipt that arrived before its part's mapping: the mapping value and the receipt JSON. */
 export interface ParkedReceipt {
+  carrier: string;
   mapping: string;
   receipt: string;
 }
@@ -32,7 +33,7 @@ export interface SubmitContext {
   carrier: CarrierConfig;
   link: CarrierLink;
   gate: PacedGate;
-  /** Record id: the mapping value for each part is `${recId}:${part}`. */
+  /** Record id: the mapping value for each part is `${recId}:${part}:${parts}`. */
   recId: string;
   e164Digits: string;
   sender: string;
@@ -91,9 +92,9 @@ export async function submitToCarrier(ctx: SubmitContext, enc: EncodedMessage): 
       if (r.kind === 'accepted') {
         ctx.gate.pacer.onAccepted();
         const normId = normaliseId(r.messageId, c.messageIds.submitResp) ?? r.messageId;
-        const mapping = `${ctx.recId}:${i}`;
+        const mapping = `${ctx.recId}:${i}:${enc.parts.length}`;
         const waiting = await ctx.map(c.id, normId, mapping, ctx.mappingTtlMs);
-        if (waiting !== null) parked.push({ mapping, receipt: waiting });
+        if (waiting !== null) parked.push({ carrier: c.id, mapping, receipt: waiting });
         break;
       }
       if (r.kind === 'not_sent') {

@@ -73,6 +73,19 @@ local ids = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0
 for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], ARGV[3], id) end
 return ids`;
 
+// KEYS[1] record; ARGV: field/value pairs. Like HSET, but a record that is already
+// terminal (its receipt won the race) keeps its state.
+const LUA_UPDATE_LIVE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HEXISTS', KEYS[1], 'term') == 1 then
+  for i = 1, #ARGV, 2 do
+    if ARGV[i] ~= 'st' then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+  end
+  return 0
+end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1`;
+
 // KEYS[1] carrier-id mapping, KEYS[2] parked receipt; ARGV[1] value, ARGV[2] ttl ms.
 // Returns the parked receipt (and removes it) when one was waiting.
 const LUA_MAP = `
@@ -91,7 +104,8 @@ return false`;
 
 // KEYS[1] record; ARGV[1] receipt state, ARGV[2] '1' when that state is final.
 // Rolls the parts of a long message up into one status. Returns:
-//   {'final', status} when this receipt settles the message,
+//   {'final', status, cid, gw, ten, meta, car, parts} when this receipt settles the message
+//   (the fields its event needs, so no second round trip),
 //   {'partial'} when more receipts are expected, {'late'} when it was already terminal,
 //   {'gone'} when the record no longer exists.
 const LUA_RECEIPT = `
@@ -104,11 +118,13 @@ local want = tonumber(redis.call('HGET', KEYS[1], 'rN') or '1')
 if done < want then return {'partial'} end
 local status = redis.call('HGET', KEYS[1], 'rBad') or 'delivered'
 redis.call('HSET', KEYS[1], 'term', status, 'st', status)
-return {'final', status}`;
+local f = redis.call('HMGET', KEYS[1], 'cid', 'gw', 'ten', 'meta', 'car', 'parts')
+return {'final', status, f[1] or '', f[2] or '', f[3] or '', f[4] or '', f[5] or '', f[6] or ''}`;
 
 interface ScriptedRedis extends Redis {
   qasidCreate(key: string, ttlMs: number, ...fieldValues: string[]): Promise<string[] | null>;
   qasidFinalise(key: string, status: string, ...fieldValues: string[]): Promise<number>;
+  qasidUpdateLive(key: string, ...fieldValues: string[]): Promise<number>;
   qasidMap(cidKey: string, parkKey: string, value: string, ttlMs: number): Promise<string | null>;
   qasidMatch(cidKey: string, parkKey: string, receipt: string, ttlMs: number): Promise<string | null>;
   qasidReceipt(recKey: string, state: string, final: string): Promise<string[]>;
@@ -121,6 +137,7 @@ export class MessageStore {
   constructor(redis: Redis, readonly keys: Keys) {
     redis.defineCommand('qasidCreate', { numberOfKeys: 1, lua: LUA_CREATE });
     redis.defineCommand('qasidFinalise', { numberOfKeys: 1, lua: LUA_FINALISE });
+    redis.defineCommand('qasidUpdateLive', { numberOfKeys: 1, lua: LUA_UPDATE_LIVE });
     redis.defineCommand('qasidMap', { numberOfKeys: 2, lua: LUA_MAP });
     redis.defineCommand('qasidMatch', { numberOfKeys: 2, lua: LUA_MATCH });
     redis.defineCommand('qasidReceipt', { numberOfKeys: 1, lua: LUA_RECEIPT });
@@ -140,8 +157,9 @@ export class MessageStore {
     return Object.keys(h).length === 0 ? undefined : (h as Partial<RecordFields>);
   }
 
-  async update(recId: string, fields: Partial<RecordFields>): Promise<void> {
-    await this.redis.hset(this.keys.record(recId), fields as Record<string, string>);
+  /** Set fields; a terminal record keeps its `st`. False when the record is terminal or gone. */
+  async update(recId: string, fields: Partial<RecordFields>): Promise<boolean> {
+    return (await this.redis.qasidUpdateLive(this.keys.record(recId), ...flatten(fields))) === 1;
   }
 
   /** Set the terminal status. True only for the one call that did it. */
@@ -159,9 +177,21 @@ export class MessageStore {
     return this.redis.qasidMatch(this.keys.carrierId(carrier, normId), this.keys.parked(carrier, normId), receiptJson, Math.max(1, Math.round(parkTtlMs)));
   }
 
-  async applyReceipt(recId: string, state: string, final: boolean): Promise<{ outcome: 'final'; status: TerminalStatus } | { outcome: 'partial' | 'late' | 'gone' }> {
+  async applyReceipt(
+    recId: string,
+    state: string,
+    final: boolean,
+  ): Promise<{ outcome: 'final'; status: TerminalStatus; fields: Partial<RecordFields> } | { outcome: 'partial' | 'late' | 'gone' }> {
     const r = await this.redis.qasidReceipt(this.keys.record(recId), state, final ? '1' : '0');
-    if (r[0] === 'final') return { outcome: 'final', status: r[1] as TerminalStatus };
+    if (r[0] === 'final') {
+      const [, status, cid, gw, ten, meta, car, parts] = r;
+      const fields: Partial<RecordFields> = { cid, gw };
+      if (ten) fields.ten = ten;
+      if (meta) fields.meta = meta;
+      if (car) fields.car = car;
+      if (parts) fields.parts = parts;
+      return { outcome: 'final', status: status as TerminalStatus, fields };
+    }
     return { outcome: r[0] as 'partial' | 'late' | 'gone' };
   }
 

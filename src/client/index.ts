@@ -1,0 +1,215 @@
+/**
+ * A small typed client for upstream applications: push messages onto Qasid's intake
+ * stream and follow the status events. Every message is validated locally against the
+ * same JSON Schema the gateway uses (schema/mt-message.v1.json) before it is written, so
+ * a bad message fails in the caller, naming the field, instead of in the dead-letter
+ * stream.
+ *
+ *   const qasid = new QasidClient(new Redis(url), { prefix: 'qasid' });
+ *   const entryId = await qasid.send({ id: 'order-42', to: '03001234567', from: 'MyBank', text: 'Shipped' });
+ *   for await (const { event } of qasid.events()) if (event.clientId === 'order-42' && event.final) break;
+ */
+import type { Redis } from 'ioredis';
+import { decodeMessage, type MessageClass, type MtMessage } from '../queue/message.js';
+import { keysFor, type Keys } from '../queue/keys.js';
+import type { EventStatus, MoEvent, StatusEvent } from '../queue/outputs.js';
+
+export type { EventStatus, MessageClass, MoEvent, MtMessage, StatusEvent };
+
+/** What a caller sends: `v` is added; class, priority and receipt take the schema's defaults. */
+export type OutgoingMessage = Omit<MtMessage, 'v' | 'class' | 'priority' | 'receipt'> & Partial<Pick<MtMessage, 'class' | 'priority' | 'receipt'>>;
+
+/** One entry of the events stream: its stream id and the decoded event. */
+export interface EventEntry {
+  id: string;
+  event: StatusEvent;
+}
+
+export interface QasidClientOptions {
+  /** Key prefix, as the gateway's `redis.prefix`. Default 'qasid'. */
+  prefix?: string;
+  /** Largest entry the gateway accepts (its `intake.maxEntryBytes`). Default 16384. */
+  maxEntryBytes?: number;
+}
+
+export interface EventsOptions {
+  /**
+   * Stream id to read after (exclusive). Default '$': only events written after the
+   * events() call itself — so `const it = client.events(); await client.send(m)` never
+   * misses the events of `m`. '0' reads the stream from its beginning.
+   */
+  from?: string;
+  /** How long one XREAD blocks before it is issued again. Default 5000 ms. */
+  blockMs?: number;
+  /** Entries per XREAD. Default 500. */
+  count?: number;
+  /** Abort ends the iteration (the blocking read is interrupted at once). */
+  signal?: AbortSignal;
+}
+
+/** A message that does not match the intake schema. `field` is the offending field, or '(root)'. */
+export class InvalidMessageError extends Error {
+  override readonly name = 'InvalidMessageError';
+  constructor(
+    readonly field: string,
+    /** The rule broken, without the value (which may be a number or text). */
+    readonly rule: string,
+    /** Position in a sendMany batch. */
+    readonly index?: number,
+  ) {
+    super(`invalid message${index === undefined ? '' : ` #${index}`}: ${rule.startsWith('missing') || rule.startsWith('unknown') ? rule : `field "${field}" ${rule}`}`);
+  }
+}
+
+const DEFAULT_MAX_ENTRY_BYTES = 16_384;
+
+export class QasidClient {
+  readonly keys: Keys;
+  private readonly maxEntryBytes: number;
+
+  constructor(
+    private readonly redis: Redis,
+    opts: QasidClientOptions = {},
+  ) {
+    this.keys = keysFor(opts.prefix ?? 'qasid');
+    this.maxEntryBytes = opts.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES;
+  }
+
+  /**
+   * Validate one message and XADD it to the intake stream. Resolves with the stream
+   * entry id; throws InvalidMessageError (nothing written) when the message is invalid.
+   */
+  async send(msg: OutgoingMessage): Promise<string> {
+    const data = this.encode(msg);
+    const id = await this.redis.xadd(this.keys.intake, '*', 'data', data);
+    if (id === null) throw new Error(`XADD to ${this.keys.intake} returned no id`);
+    return id;
+  }
+
+  /**
+   * Validate every message, then XADD them all in one pipeline. Nothing is written when
+   * any message is invalid (the error names its index). Resolves with the entry ids, in order.
+   */
+  async sendMany(msgs: readonly OutgoingMessage[]): Promise<string[]> {
+    const datas = msgs.map((m, i) => this.encode(m, i));
+    if (datas.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    for (const d of datas) pipe.xadd(this.keys.intake, '*', 'data', d);
+    const results = (await pipe.exec()) ?? [];
+    return results.map(([err, id], i) => {
+      if (err) throw new Error(`XADD of message #${i} failed: ${err.message}`);
+      if (typeof id !== 'string') throw new Error(`XADD of message #${i} returned no id`);
+      return id;
+    });
+  }
+
+  /**
+   * Follow the events stream. Uses its own Redis connection (a blocking XREAD would hold
+   * up every other command on the shared one), closed when the iteration ends.
+   */
+  events(opts: EventsOptions = {}): AsyncIterable<EventEntry> {
+    const key = this.keys.events;
+    const from = opts.from ?? '$';
+    // Resolve '$' now, not at the first next(): events of anything sent after this call
+    // are then never missed, even if the caller starts iterating later.
+    const start: Promise<string> =
+      from === '$' ? this.redis.xrevrange(key, '+', '-', 'COUNT', 1).then((r) => r[0]?.[0] ?? '0-0') : Promise.resolve(from);
+    // Keep an early rejection from being unhandled; it is rethrown at the first next().
+    start.catch(() => undefined);
+    const redis = this.redis;
+    const blockMs = opts.blockMs ?? 5000;
+    const count = opts.count ?? 500;
+    const signal = opts.signal;
+    return {
+      async *[Symbol.asyncIterator](): AsyncGenerator<EventEntry> {
+        let last = await start;
+        if (signal?.aborted) return;
+        const sub = redis.duplicate();
+        sub.on('error', () => undefined); // surfaced through the failing command
+        const onAbort = (): void => sub.disconnect();
+        signal?.addEventListener('abort', onAbort, { once: true });
+        try {
+          while (!signal?.aborted) {
+            let res: Array<[string, Array<[string, string[]]>]> | null;
+            try {
+              res = (await sub.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', key, last)) as typeof res;
+            } catch (e) {
+              if (signal?.aborted) return;
+              throw e;
+            }
+            for (const [, entries] of res ?? []) {
+              for (const [id, fields] of entries) {
+                last = id;
+                const event = parseEvent(fields);
+                if (event) yield { id, event };
+                if (signal?.aborted) return;
+              }
+            }
+          }
+        } finally {
+          signal?.removeEventListener('abort', onAbort);
+          sub.disconnect();
+        }
+      },
+    };
+  }
+
+  /** Read events with XRANGE from `from` (inclusive; '-' = the beginning), at most `count`. */
+  async readEvents(from = '-', count = 1000): Promise<EventEntry[]> {
+    const entries = await this.redis.xrange(this.keys.events, from, '+', 'COUNT', count);
+    const out: EventEntry[] = [];
+    for (const [id, fields] of entries) {
+      const event = parseEvent(fields);
+      if (event) out.push({ id, event });
+    }
+    return out;
+  }
+
+  /** The JSON the gateway will read, after the same validation it will apply. */
+  private encode(msg: OutgoingMessage, index?: number): string {
+    const data = JSON.stringify({ ...msg, v: 1 });
+    const r = decodeMessage(data, this.maxEntryBytes);
+    if (!r.ok) {
+      const { field, rule } = r.reason === 'oversized' ? { field: '(root)', rule: r.detail } : explain(r.detail);
+      throw new InvalidMessageError(field, rule, index);
+    }
+    return data;
+  }
+}
+
+/** The milliseconds part of a stream id ('1712345678901-0' → 1712345678901). */
+export function streamIdMs(id: string): number {
+  const dash = id.indexOf('-');
+  return Number(dash < 0 ? id : id.slice(0, dash));
+}
+
+/** The `data` field of an events entry, decoded; undefined when it is not an event. */
+function parseEvent(fields: string[]): StatusEvent | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] !== 'data') continue;
+    try {
+      const e = JSON.parse(fields[i + 1] as string) as StatusEvent;
+      return typeof e === 'object' && e !== null && typeof e.status === 'string' ? e : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * decodeMessage's detail → the field and the rule: '/to: must NOT have fewer than 3
+ * characters' → to; '(root): missing field "text"' → text; '/meta/a: …' → meta.a.
+ */
+function explain(detail: string): { field: string; rule: string } {
+  const colon = detail.indexOf(': ');
+  const path = colon < 0 ? '(root)' : detail.slice(0, colon);
+  const rule = colon < 0 ? detail : detail.slice(colon + 2);
+  const dotted = path === '(root)' ? '' : path.slice(1).replace(/\//g, '.');
+  const named = /^(missing|unknown) field "([^"]+)"$/.exec(rule);
+  if (named?.[2] !== undefined) {
+    const field = dotted === '' ? named[2] : `${dotted}.${named[2]}`;
+    return { field, rule: `${named[1] === 'missing' ? 'missing required' : 'unknown'} field "${field}"` };
+  }
+  return { field: dotted === '' ? '(root)' : dotted, rule };
+}
