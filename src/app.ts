@@ -22,6 +22,9 @@ import { CarrierLink, type CarrierHealth } from './smpp/link.js';
 import type { SessionObserver } from './smpp/session.js';
 import { CarrierPacer } from './throttle/pacer.js';
 
+/** How long start-up waits for Redis before giving up (exit code 4). */
+const REDIS_START_TIMEOUT_MS = 10_000;
+
 export interface AppOptions {
   config: QasidConfig;
   logger: Logger;
@@ -74,11 +77,24 @@ export class App implements Lifecycle {
   async start(): Promise<void> {
     const log = this.opts.logger;
     log.info({ event: 'process.start', carriers: this.links.size }, 'starting');
+    // ioredis retries for ever; at start-up an unreachable Redis is a fault to report.
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.all([this.redis.connect(), this.blocking.connect()]);
-      await this.redis.ping();
+      await Promise.race([
+        (async () => {
+          await Promise.all([this.redis.connect(), this.blocking.connect()]);
+          await this.redis.ping();
+        })(),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${REDIS_START_TIMEOUT_MS} ms`)), REDIS_START_TIMEOUT_MS);
+        }),
+      ]);
     } catch (e) {
+      this.redis.disconnect();
+      this.blocking.disconnect();
       throw new QasidError('REDIS_UNAVAILABLE', `cannot reach Redis: ${errorMessage(e)}`, {}, { cause: e });
+    } finally {
+      clearTimeout(timer);
     }
     this.stops.push(['redis', async () => void (await Promise.allSettled([this.redis.quit(), this.blocking.quit()]))]);
     for (const link of this.links.values()) await link.start();

@@ -22,7 +22,7 @@ Usage:
   qasid version                    print the version
   qasid help                       this text
 
-Exit codes: 0 ok · 1 unexpected error · 2 invalid configuration · 3 start-up failed · 64 bad command line`;
+Exit codes: 0 ok · 1 unexpected error · 2 invalid configuration · 3 start-up failed · 4 Redis unreachable · 64 bad command line`;
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;

@@ -8,7 +8,7 @@ import { loadConfig } from '../config/load.js';
 import { errorMessage, isQasidError } from '../core/errors.js';
 import { createLogger } from '../log/logger.js';
 
-export const EXIT = { OK: 0, UNEXPECTED: 1, CONFIG: 2, START: 3, USAGE: 64 } as const;
+export const EXIT = { OK: 0, UNEXPECTED: 1, CONFIG: 2, START: 3, REDIS: 4, USAGE: 64 } as const;
 
 export async function runCommand(argv: string[]): Promise<number> {
   let file: string | undefined;
@@ -32,13 +32,20 @@ export async function runCommand(argv: string[]): Promise<number> {
     return EXIT.CONFIG;
   }
   const logger = createLogger({ level: config.log.level });
-  const app = new App({ config, logger });
+  let app: App;
+  try {
+    // Builds the route table too: a bad routes.file is a configuration error.
+    app = new App({ config, logger });
+  } catch (e) {
+    logger.fatal({ event: 'config.invalid', err: errorMessage(e), details: isQasidError(e) ? e.details : undefined }, 'configuration rejected');
+    return EXIT.CONFIG;
+  }
   try {
     await app.start();
   } catch (e) {
-    logger.fatal({ event: 'process.exit', err: errorMessage(e) }, 'start-up failed');
+    logger.fatal({ event: 'process.exit', err: errorMessage(e), code: isQasidError(e) ? e.code : undefined }, 'start-up failed');
     await app.stop();
-    return EXIT.START;
+    return isQasidError(e, 'REDIS_UNAVAILABLE') ? EXIT.REDIS : EXIT.START;
   }
   return new Promise<number>((resolve) => {
     let stopping = false;

@@ -104,8 +104,8 @@ return false`;
 
 // KEYS[1] record; ARGV[1] receipt state, ARGV[2] '1' when that state is final.
 // Rolls the parts of a long message up into one status. Returns:
-//   {'final', status, cid, gw, ten, meta, car, parts} when this receipt settles the message
-//   (the fields its event needs, so no second round trip),
+//   {'final', status, ids} when this receipt settles the message (`ids` is the record's `i`
+//   field: what its event echoes, so no second round trip),
 //   {'partial'} when more receipts are expected, {'late'} when it was already terminal,
 //   {'gone'} when the record no longer exists.
 const LUA_RECEIPT = `
@@ -118,8 +118,7 @@ local want = tonumber(redis.call('HGET', KEYS[1], 'rN') or '1')
 if done < want then return {'partial'} end
 local status = redis.call('HGET', KEYS[1], 'rBad') or 'delivered'
 redis.call('HSET', KEYS[1], 'term', status, 'st', status)
-local f = redis.call('HMGET', KEYS[1], 'cid', 'gw', 'ten', 'meta', 'car', 'parts')
-return {'final', status, f[1] or '', f[2] or '', f[3] or '', f[4] or '', f[5] or '', f[6] or ''}`;
+return {'final', status, redis.call('HGET', KEYS[1], 'i') or '{}'}`;
 
 interface ScriptedRedis extends Redis {
   qasidCreate(key: string, ttlMs: number, ...fieldValues: string[]): Promise<string[] | null>;
@@ -147,14 +146,14 @@ export class MessageStore {
 
   /** Create the record unless one exists (idempotency): then return what it holds. */
   async create(recId: string, fields: RecordFields, ttlMs: number): Promise<CreateResult> {
-    const existing = await this.redis.qasidCreate(this.keys.record(recId), Math.max(1, Math.round(ttlMs)), ...flatten(fields));
+    const existing = await this.redis.qasidCreate(this.keys.record(recId), Math.max(1, Math.round(ttlMs)), ...pack(fields));
     if (existing === null) return { created: true };
-    return { created: false, fields: unflatten(existing) };
+    return { created: false, fields: unpack(pairsToObject(existing)) };
   }
 
   async get(recId: string): Promise<Partial<RecordFields> | undefined> {
     const h = await this.redis.hgetall(this.keys.record(recId));
-    return Object.keys(h).length === 0 ? undefined : (h as Partial<RecordFields>);
+    return Object.keys(h).length === 0 ? undefined : unpack(h);
   }
 
   /** Set fields; a terminal record keeps its `st`. False when the record is terminal or gone. */
@@ -183,15 +182,7 @@ export class MessageStore {
     final: boolean,
   ): Promise<{ outcome: 'final'; status: TerminalStatus; fields: Partial<RecordFields> } | { outcome: 'partial' | 'late' | 'gone' }> {
     const r = await this.redis.qasidReceipt(this.keys.record(recId), state, final ? '1' : '0');
-    if (r[0] === 'final') {
-      const [, status, cid, gw, ten, meta, car, parts] = r;
-      const fields: Partial<RecordFields> = { cid, gw };
-      if (ten) fields.ten = ten;
-      if (meta) fields.meta = meta;
-      if (car) fields.car = car;
-      if (parts) fields.parts = parts;
-      return { outcome: 'final', status: status as TerminalStatus, fields };
-    }
+    if (r[0] === 'final') return { outcome: 'final', status: r[1] as TerminalStatus, fields: unpackJson(r[2]) };
     return { outcome: r[0] as 'partial' | 'late' | 'gone' };
   }
 
@@ -218,8 +209,42 @@ function flatten(fields: Partial<RecordFields>): string[] {
   return out;
 }
 
-function unflatten(pairs: string[]): Partial<RecordFields> {
+function pairsToObject(pairs: string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (let i = 0; i + 1 < pairs.length; i += 2) out[pairs[i] as string] = pairs[i + 1] as string;
-  return out as Partial<RecordFields>;
+  return out;
+}
+
+/**
+ * In Redis the fields that never change travel as two JSON strings — `i` (what events
+ * echo: client id, gateway id, tenant, meta) and `d` (the message) — so a record is
+ * written with a handful of arguments instead of dozens. Mutable fields stay separate.
+ */
+const ID_FIELDS = ['cid', 'gw', 'ten', 'meta'] as const;
+const DATA_FIELDS = ['to', 'from', 'txt', 'cls', 'pri', 'vu', 'rc', 'nb', 'at'] as const;
+const PACKED = new Set<string>([...ID_FIELDS, ...DATA_FIELDS]);
+
+function pick(fields: Partial<RecordFields>, keys: readonly (keyof RecordFields)[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of keys) {
+    const v = fields[k];
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}
+
+function pack(fields: RecordFields): string[] {
+  const out = ['i', JSON.stringify(pick(fields, ID_FIELDS)), 'd', JSON.stringify(pick(fields, DATA_FIELDS))];
+  for (const [k, v] of Object.entries(fields)) if (v !== undefined && !PACKED.has(k)) out.push(k, String(v));
+  return out;
+}
+
+function unpackJson(json: string | undefined): Partial<RecordFields> {
+  if (json === undefined || json === '') return {};
+  return JSON.parse(json) as Partial<RecordFields>;
+}
+
+function unpack(h: Record<string, string>): Partial<RecordFields> {
+  const { i, d, ...rest } = h;
+  return { ...unpackJson(i), ...unpackJson(d), ...(rest as Partial<RecordFields>) };
 }
