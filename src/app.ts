@@ -115,6 +115,17 @@ export class App implements Lifecycle {
     return this.stopPromise;
   }
 
+  /**
+   * Re-read and compile routes.file. An invalid file throws and the running table stays;
+   * a valid one replaces it for every message routed from now on.
+   */
+  reloadRoutes(): { version: string | undefined } {
+    const routes = loadRoutes(this.opts.config);
+    this.dispatcher.setRoutes(routes);
+    this.opts.logger.info({ event: 'routes.reloaded', version: routes?.version, routes: routes?.routes.length }, 'route table reloaded');
+    return { version: routes?.version };
+  }
+
   health(): CarrierHealth[] {
     return [...this.links.values()].map((l) => l.health());
   }

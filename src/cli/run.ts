@@ -66,5 +66,13 @@ export async function runCommand(argv: string[]): Promise<number> {
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    // SIGHUP: reload the route table; a bad file is reported and the running table kept.
+    process.on('SIGHUP', () => {
+      try {
+        app.reloadRoutes();
+      } catch (e) {
+        logger.error({ event: 'routes.reload_failed', err: errorMessage(e), details: isQasidError(e) ? e.details : undefined }, 'route table not reloaded; the running one stays');
+      }
+    });
   });
 }

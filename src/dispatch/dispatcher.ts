@@ -58,6 +58,7 @@ export class Dispatcher implements Lifecycle {
   private readonly now: () => number;
   private readonly carriers: ReadonlyMap<string, CarrierConfig>;
   private readonly defaultOrder: string[];
+  private routes: CompiledRoutes | undefined;
 
   constructor(private readonly d: DispatcherDeps) {
     // Every message waiting for a token or a window slot listens on this one signal.
@@ -66,6 +67,12 @@ export class Dispatcher implements Lifecycle {
     this.now = d.now ?? Date.now;
     this.carriers = new Map(d.config.carriers.map((c) => [c.id, c]));
     this.defaultOrder = d.config.carriers.map((c) => c.id);
+    this.routes = d.routes;
+  }
+
+  /** Swap in a new, already validated route table; messages already routed keep theirs. */
+  setRoutes(routes: CompiledRoutes | undefined): void {
+    this.routes = routes;
   }
 
   get messagesInFlight(): number {
@@ -263,8 +270,8 @@ export class Dispatcher implements Lifecycle {
     const num = normaliseMsisdn(rec.to ?? '', cfg.numbers.defaultRegion);
     if (!num.ok) return this.finish(recId, rec, src, 'rejected', { reason: num.reason });
     const ported = await this.d.portedOperator(num.e164);
-    const candidates = this.d.routes
-      ? selectRoute(this.d.routes, { e164: num.e164, tenant: rec.ten, class: (rec.cls ?? 'transactional') as MessageClass, sender: rec.from ?? '', portedOperator: ported })
+    const candidates = this.routes
+      ? selectRoute(this.routes, { e164: num.e164, tenant: rec.ten, class: (rec.cls ?? 'transactional') as MessageClass, sender: rec.from ?? '', portedOperator: ported })
       : ({ ok: true, carriers: this.defaultOrder } as const);
     if (!candidates.ok) return this.finish(recId, rec, src, 'failed', { reason: 'no_route' });
 

@@ -10,6 +10,8 @@ export const LOG_EVENTS = {
   'process.stop': 'shutdown began',
   'process.exit': 'shutdown finished',
   'config.invalid': 'configuration rejected at boot',
+  'routes.reloaded': 'the route table was re-read and swapped in (SIGHUP)',
+  'routes.reload_failed': 'a route table reload was refused; the running table stays',
   // SMPP sessions
   'session.state': 'a session changed state (from -> to)',
   'session.bound': 'a bind succeeded',

@@ -329,3 +329,32 @@ test('MO messages go to the MO stream with their text decoded from the raw bytes
   const mos = (await r.xrange(app.keys.mo, '-', '+')).map(([, f]) => JSON.parse(f[1] as string) as { text: string; carrier: string; from: string });
   assert.deepEqual(mos.map((m) => [m.text, m.carrier, m.from]), [['STOP', 'jazz', '923001234567'], ['شکریہ', 'jazz', '923001234567']]);
 });
+
+test('routes reload without a restart; an invalid table is refused and the running one stays', async () => {
+  const a = await sim('HappySMSC');
+  const b = await sim('HappySMSC');
+  const file = routesFile();
+  const { app, r } = await gateway([{ id: 'jazz', port: a.port }, { id: 'zong', port: b.port }], { routes: { file } });
+  await r.xadd(app.keys.intake, '*', 'data', msg('before'));
+  assert.deepEqual((await finals(r, app, 1)).map((e) => e.carrier), ['jazz']);
+  // Everything to zong now.
+  writeFileSync(file, JSON.stringify({ version: 1, routes: [{ id: 'all-zong', carriers: [{ id: 'zong' }] }] }));
+  const { version } = app.reloadRoutes();
+  assert.ok(version);
+  await r.xadd(app.keys.intake, '*', 'data', msg('after'));
+  assert.deepEqual((await finals(r, app, 2)).map((e) => e.carrier), ['jazz', 'zong']);
+  // A table naming an unknown carrier is refused, and routing carries on as before.
+  writeFileSync(file, JSON.stringify({ version: 1, routes: [{ id: 'bad', carriers: [{ id: 'nope' }] }] }));
+  assert.throws(() => app.reloadRoutes(), /unknown carrier/);
+  await r.xadd(app.keys.intake, '*', 'data', msg('still'));
+  assert.deepEqual((await finals(r, app, 3)).map((e) => e.carrier), ['jazz', 'zong', 'zong']);
+});
+
+test('an oversized entry is dead-lettered as oversized', async () => {
+  const s = await sim('HappySMSC');
+  const { app, r } = await gateway([{ id: 'jazz', port: s.port }], { intake: { maxEntryBytes: 1024, blockMs: 100 } });
+  await r.xadd(app.keys.intake, '*', 'data', msg('huge', { meta: { pad: 'x'.repeat(2000) } }));
+  const evs = await finals(r, app, 1);
+  assert.deepEqual(evs.map((e) => [e.status, e.reason]), [['rejected', 'oversized']]);
+  assert.equal(s.stats.submits, 0);
+});
