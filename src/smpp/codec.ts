@@ -6,6 +6,7 @@
  */
 import smpp from 'smpp';
 import { QasidError } from '../core/errors.js';
+import { decodeFast, encodeSubmitSm } from './fast.js';
 
 /** A decoded PDU. Body fields keep the SMPP 3.4 names; text fields stay raw Buffers. */
 export interface Pdu {
@@ -72,8 +73,21 @@ export function isResponseId(id: number): boolean {
   return (id & 0x80000000) !== 0;
 }
 
-/** Encode one PDU. Throws QasidError(SMPP_DECODE_FAILED) never; encoding errors are programming errors. */
+/**
+ * Encode one PDU. Throws QasidError(SMPP_DECODE_FAILED) never; encoding errors are programming errors.
+ * submit_sm goes through the hand-written encoder (./fast.ts), which yields the package's
+ * bytes exactly or declines; everything else, and whatever it declines, through the package.
+ */
 export function encodePdu(command: string, seq: number, body: Readonly<Record<string, unknown>> = {}, status = 0): Buffer {
+  if (command === 'submit_sm' && status === 0) {
+    const fast = encodeSubmitSm(seq, body);
+    if (fast !== undefined) return fast;
+  }
+  return encodePduSlow(command, seq, body, status);
+}
+
+/** encodePdu through the package only (the reference the fast path is tested against). */
+export function encodePduSlow(command: string, seq: number, body: Readonly<Record<string, unknown>> = {}, status = 0): Buffer {
   const pdu = new smpp.PDU(command, { ...body, sequence_number: seq, command_status: status });
   return pdu.toBuffer();
 }
@@ -90,6 +104,14 @@ export function encodeResponse(req: Pdu, status = 0, body: Readonly<Record<strin
  * connection, because the byte stream can no longer be trusted.
  */
 export function decodePdu(frame: Buffer): Pdu {
+  // The hot PDUs (submit_sm_resp, deliver_sm, enquire_link, …) by hand, field for field
+  // what the package gives; anything it declines (other commands, unknown TLVs, odd or
+  // malformed frames) through the package, which also reports the errors.
+  return decodeFast(frame, MAX_PDU_LENGTH) ?? decodePduSlow(frame);
+}
+
+/** decodePdu through the package only (the reference the fast path is tested against). */
+export function decodePduSlow(frame: Buffer): Pdu {
   let raw: InstanceType<typeof smpp.PDU>;
   try {
     raw = new smpp.PDU(frame);
