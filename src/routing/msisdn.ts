@@ -52,6 +52,21 @@ export function isSupportedRegion(region: string): boolean {
  * deployment fault, not a property of one message; check it at boot with isSupportedRegion().
  */
 export function normaliseMsisdn(input: string, defaultRegion: string): NormaliseResult {
+  // Subscribers recur (OTPs, alerts): remember recent answers. The result depends only on
+  // the input and the region, so the memo is exact; it is bounded and forgets oldest first.
+  const key = `${defaultRegion}|${input}`;
+  const known = memo.get(key);
+  if (known !== undefined) return known;
+  const result = normaliseUncached(input, defaultRegion);
+  if (memo.size >= MEMO_MAX) memo.delete(memo.keys().next().value as string);
+  memo.set(key, result);
+  return result;
+}
+
+const MEMO_MAX = 100_000;
+const memo = new Map<string, NormaliseResult>();
+
+function normaliseUncached(input: string, defaultRegion: string): NormaliseResult {
   if (!isSupportedCountry(defaultRegion)) {
     throw new QasidError('CONFIG_INVALID', `default region '${defaultRegion}' is not an ISO 3166-1 alpha-2 code with numbering metadata`, {
       key: 'defaultRegion',
@@ -72,13 +87,13 @@ export function normaliseMsisdn(input: string, defaultRegion: string): Normalise
   // National first: '0300…' and '300…' are PK numbers; a national number that happens to
   // start with the country code's digits (Kohat is 0922) must not be re-read as foreign.
   const national = parsePhoneNumberFromString(digits, { defaultCountry: defaultRegion, extract: false });
-  if (national?.isValid() === true) return classify(national, defaultRegion);
+  if (national?.isValid() === true) return classifyValid(national, defaultRegion);
   // "Country code without +": 923001234567 in region PK. libphonenumber usually does
   // this itself; doing it explicitly keeps the rule ours and visible.
   const cc = getCountryCallingCode(defaultRegion);
   if (digits.startsWith(cc)) {
     const international = parseInternational(digits);
-    if (international?.isValid() === true) return classify(international, defaultRegion);
+    if (international?.isValid() === true) return classifyValid(international, defaultRegion);
   }
   return classify(national, defaultRegion);
 }
@@ -90,6 +105,11 @@ function parseInternational(digits: string): PhoneNumber | undefined {
 
 function classify(parsed: PhoneNumber | undefined, home: CountryCode): NormaliseResult {
   if (parsed === undefined || !parsed.isValid()) return { ok: false, reason: 'invalid_number' };
+  return classifyValid(parsed, home);
+}
+
+/** `parsed` already passed isValid(): only its type is left to check. */
+function classifyValid(parsed: PhoneNumber, home: CountryCode): NormaliseResult {
   const country = parsed.country ?? NON_GEOGRAPHIC;
   const type = parsed.getType();
   const mobile = type === 'MOBILE' || type === 'FIXED_LINE_OR_MOBILE' || (type === undefined && country !== home);

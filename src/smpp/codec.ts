@@ -95,8 +95,25 @@ export function encodePduSlow(command: string, seq: number, body: Readonly<Recor
 /** The response PDU to a request: `generic_nack` for a command we do not know. */
 export function encodeResponse(req: Pdu, status = 0, body: Readonly<Record<string, unknown>> = {}): Buffer {
   const command = req.command === 'unknown' || isResponseId(req.commandId) ? 'generic_nack' : `${req.command}_resp`;
+  const fixed = FIXED_RESPONSES[command];
+  if (fixed && Object.keys(body).length === 0) {
+    // The same bytes the package writes: an error response is the bare header; an OK
+    // deliver_sm_resp carries an empty message_id (SMPP 3.4 §4.6.2), enquire_link_resp nothing.
+    const out = Buffer.alloc(HEADER_LENGTH + (status === 0 ? fixed.okBodyLength : 0));
+    out.writeUInt32BE(out.length, 0);
+    out.writeUInt32BE(fixed.id, 4);
+    out.writeUInt32BE(status, 8);
+    out.writeUInt32BE(req.seq, 12);
+    return out;
+  }
   return encodePdu(command, req.seq, status === 0 ? body : {}, status);
 }
+
+/** Responses sent once per receipt or keep-alive, built without the package. */
+const FIXED_RESPONSES: Readonly<Record<string, { id: number; okBodyLength: number }>> = {
+  deliver_sm_resp: { id: 0x80000005, okBodyLength: 1 },
+  enquire_link_resp: { id: 0x80000015, okBodyLength: 0 },
+};
 
 /**
  * Decode one whole PDU (exactly command_length bytes). A PDU the package cannot parse

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { decodePdu, decodePduSlow, encodePdu, encodePduSlow } from '../../src/smpp/codec.js';
+import { decodePdu, decodePduSlow, encodePdu, encodePduSlow, encodeResponse } from '../../src/smpp/codec.js';
 import { decodeFast, encodeSubmitSm, FAST_TLVS, type FastTlvKind } from '../../src/smpp/fast.js';
 import { isQasidError } from '../../src/core/errors.js';
 
@@ -571,4 +571,15 @@ test('decodeFast declines what it does not reproduce exactly; decodePdu still gi
   }
   // Above the configured maximum the package throws; decodeFast leaves that to it.
   assert.equal(decodeFast(encodePduSlow('enquire_link', 1), 15), undefined);
+});
+
+test('deliver_sm_resp and enquire_link_resp built without the package are the bytes it writes', () => {
+  for (const command of ['deliver_sm', 'enquire_link'] as const) {
+    for (const status of [0, 0x64, 0x08]) {
+      for (const seq of [1, 77, 0x7fffffff]) {
+        const req = { command, commandId: command === 'deliver_sm' ? 5 : 0x15, status: 0, seq, body: {} };
+        assert.equal(encodeResponse(req, status).toString('hex'), encodePduSlow(`${command}_resp`, seq, {}, status).toString('hex'), `${command} ${status} ${seq}`);
+      }
+    }
+  }
 });
