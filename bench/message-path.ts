@@ -7,7 +7,7 @@
  *   npm run bench -- message-path
  *   MESSAGES=50000 node --import tsx bench/message-path.ts
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,6 +76,9 @@ async function main(): Promise<void> {
       await pipe.exec();
     }
     const bin = fileURLToPath(new URL('../bin/qasid.js', import.meta.url));
+    // Run the daemon as deployed: compiled JavaScript (bin/qasid.js prefers dist/).
+    const tsc = spawnSync(process.execPath, [fileURLToPath(new URL('../node_modules/typescript/bin/tsc', import.meta.url)), '-p', fileURLToPath(new URL('../tsconfig.json', import.meta.url))], { stdio: 'inherit' });
+    if (tsc.status !== 0) throw new Error('build failed');
     const t0 = Date.now();
     const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
     // The daemon runs the way `npm start` and the Docker image run it.
