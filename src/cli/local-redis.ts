@@ -59,7 +59,8 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function startRedisServer(): Promise<LocalRedis> {
+/** A throw-away redis-server on a free loopback port, without persistence (tests and the demo). */
+export async function startRedisServer(): Promise<LocalRedis> {
   let lastOutput = '';
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
