@@ -59,7 +59,9 @@ export class App implements Lifecycle {
       config.carriers.map((c) => [c.id, new CarrierLink({ carrier: c, logger, onDeliver: this.receipts.onDeliver, observer: opts.observer })]),
     );
     const gates = new Map(config.carriers.map((c) => [c.id, new PacedGate(new CarrierPacer({ tps: c.tps, clock: systemClock }))]));
-    const intake = new IntakeReader(this.blocking, this.redis, this.keys, config.intake);
+    const intake = new IntakeReader(this.blocking, this.redis, this.keys, config.intake, (e, count) =>
+      logger.warn({ event: 'redis.error', err: errorMessage(e), entries: count }, 'intake ack failed; the entries stay pending and will be resumed'),
+    );
     this.dispatcher = new Dispatcher({
       config,
       store,

@@ -357,8 +357,8 @@ export class Dispatcher implements Lifecycle {
   private async finish(recId: string, rec: Partial<RecordFields>, src: Source, status: TerminalStatus, extra: Partial<StatusEvent>): Promise<void> {
     const first = await this.d.store.finalise(recId, status, extra.reason ? { err: extra.error ?? extra.reason } : {});
     if (first) await this.d.outputs.event(this.event(status, true, { ...ids(rec), ...extra }));
+    // Nothing settled here was ever watched: watching starts only once a carrier took it.
     await this.release(recId, src);
-    await this.d.store.unschedule('watch', recId);
   }
 
   private async release(recId: string, src: Source): Promise<void> {

@@ -29,6 +29,8 @@ export class IntakeReader {
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly opts: IntakeOptions,
+    /** An ack that failed: the entries stay pending and are resumed or claimed later. */
+    private readonly onAckError: (e: unknown, count: number) => void = () => undefined,
   ) {}
 
   /** Create the consumer group (reading from the start of the stream) if it is missing. */
@@ -76,7 +78,10 @@ export class IntakeReader {
     this.pendingAcks.push(id);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => void this.flush());
+      setImmediate(() => {
+        const count = this.pendingAcks.length;
+        this.flush().catch((e: unknown) => this.onAckError(e, count));
+      });
     }
   }
 
