@@ -11,6 +11,7 @@ import { captureLogger } from '../../src/log/logger.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { testConfig, type RawCarrier } from '../helpers/app.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -357,4 +358,18 @@ test('an oversized entry is dead-lettered as oversized', async () => {
   const evs = await finals(r, app, 1);
   assert.deepEqual(evs.map((e) => [e.status, e.reason]), [['rejected', 'oversized']]);
   assert.equal(s.stats.submits, 0);
+});
+
+test('a ported number follows its new operator: the ported-number hash overrides the prefix', async () => {
+  const jazz = await sim('HappySMSC');
+  const zong = await sim('HappySMSC');
+  const routes = fileURLToPath(new URL('../../config/routes.example.json', import.meta.url));
+  const { app, r } = await gateway([{ id: 'jazz', port: jazz.port }, { id: 'zong', port: zong.port }], { routes: { file: routes } });
+  // 0300… is a Jazz prefix; this one subscriber moved to Zong.
+  await r.hset(app.keys.ported, '923001112222', 'zong');
+  await r.xadd(app.keys.intake, '*', 'data', msg('ported', { to: '03001112222' }));
+  await r.xadd(app.keys.intake, '*', 'data', msg('native', { to: '03001113333' }));
+  const evs = await finals(r, app, 2);
+  const by = Object.fromEntries(evs.map((e) => [e.clientId, e.carrier]));
+  assert.deepEqual(by, { ported: 'zong', native: 'jazz' });
 });
