@@ -54,9 +54,19 @@ export class App implements Lifecycle {
     const store = new MessageStore(this.redis, this.keys);
     const outputs = new Outputs(this.redis, this.keys, config.outputs.maxLen);
     const carriers = new Map(config.carriers.map((c) => [c.id, c]));
-    this.receipts = new ReceiptHandler({ store, outputs, carriers, logger, parkTtlMs: config.messages.mappingTtlSec * 1000 });
+    this.receipts = new ReceiptHandler({
+      store,
+      outputs,
+      carriers,
+      logger,
+      parkTtlMs: config.messages.mappingTtlSec * 1000,
+      lateMappingTtlMs: Math.max(config.messages.mappingTtlSec, config.messages.defaultValiditySec + config.messages.receiptGraceSec) * 1000,
+    });
     this.links = new Map(
-      config.carriers.map((c) => [c.id, new CarrierLink({ carrier: c, logger, onDeliver: this.receipts.onDeliver, observer: opts.observer })]),
+      config.carriers.map((c) => [
+        c.id,
+        new CarrierLink({ carrier: c, logger, onDeliver: this.receipts.onDeliver, onLateResponse: this.receipts.onLateResponse, observer: opts.observer }),
+      ]),
     );
     const gates = new Map(config.carriers.map((c) => [c.id, new PacedGate(new CarrierPacer({ tps: c.tps, clock: systemClock }))]));
     const intake = new IntakeReader(this.blocking, this.redis, this.keys, config.intake, (e, count) =>

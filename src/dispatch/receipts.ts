@@ -13,7 +13,7 @@ import type { Logger } from '../log/logger.js';
 import type { Outputs, StatusEvent } from '../queue/outputs.js';
 import type { MessageStore, TerminalStatus } from '../queue/store.js';
 import { bodyBuffer, bodyNumber, bodyString, type Pdu } from '../smpp/codec.js';
-import type { DeliverHandler, SessionInfo } from '../smpp/session.js';
+import type { DeliverHandler, LateResponseHandler, SessionInfo } from '../smpp/session.js';
 import { ids } from './dispatcher.js';
 import type { ParkedReceipt } from './submit.js';
 
@@ -30,6 +30,8 @@ export interface ReceiptHandlerDeps {
   logger: Logger;
   /** How long a receipt waits parked for its mapping. */
   parkTtlMs: number;
+  /** How long a mapping learnt from a late submit_sm_resp is kept (the message's own validity is not known here). */
+  lateMappingTtlMs: number;
   now?: () => number;
 }
 
@@ -58,6 +60,24 @@ export class ReceiptHandler {
     if (isReceipt(esm)) await this.onReceipt(pdu, session.carrier);
     else await this.onMo(pdu, session.carrier);
     return 0;
+  };
+
+  /**
+   * A submit_sm_resp that came after its deadline: the message was reported `unknown`. If
+   * the carrier accepted it, record its id so a receipt can still settle it, and mark it
+   * accepted (so without a receipt it ends `expired`, not `unknown`).
+   */
+  readonly onLateResponse: LateResponseHandler = (tag, pdu, session) => {
+    if (pdu.command !== 'submit_sm_resp' || pdu.status !== 0) return;
+    const carrier = this.d.carriers.get(session.carrier);
+    const raw = bodyString(pdu, 'message_id') ?? '';
+    const normId = normaliseId(raw, carrier?.messageIds.submitResp ?? 'verbatim') ?? raw;
+    const recId = tag.slice(0, tag.indexOf(':'));
+    void (async () => {
+      await this.d.store.update(recId, { st: 'accepted' });
+      const parked = await this.d.store.map(session.carrier, normId, tag, this.d.lateMappingTtlMs);
+      if (parked !== null) await this.apply(tag, JSON.parse(parked) as StoredReceipt, session.carrier);
+    })().catch((e: unknown) => this.log.warn({ event: 'redis.error', err: errorMessage(e) }, 'could not record a late submit_sm_resp'));
   };
 
   async applyParked(parked: readonly ParkedReceipt[]): Promise<void> {

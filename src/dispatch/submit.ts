@@ -83,7 +83,9 @@ export async function submitToCarrier(ctx: SubmitContext, enc: EncodedMessage): 
     for (;;) {
       if (ctx.signal?.aborted) return i === 0 ? { kind: 'not_sent', reason: 'stopping' } : { kind: 'unknown', error: 'stopping', partsSent: i };
       if (!(await ctx.gate.acquire(ctx.signal))) continue;
-      const r = await ctx.link.submit(body, ctx.signal);
+      const mapping = `${ctx.recId}:${i}:${enc.parts.length}`;
+      // The tag comes back with a submit_sm_resp that arrives after its deadline.
+      const r = await ctx.link.submit(body, ctx.signal, mapping);
       if (r.kind === 'rejected' && r.action === 'slowdown') {
         ctx.gate.pacer.onThrottled();
         ctx.gate.poke();
@@ -92,7 +94,6 @@ export async function submitToCarrier(ctx: SubmitContext, enc: EncodedMessage): 
       if (r.kind === 'accepted') {
         ctx.gate.pacer.onAccepted();
         const normId = normaliseId(r.messageId, c.messageIds.submitResp) ?? r.messageId;
-        const mapping = `${ctx.recId}:${i}:${enc.parts.length}`;
         const waiting = await ctx.map(c.id, normId, mapping, ctx.mappingTtlMs);
         if (waiting !== null) parked.push({ carrier: c.id, mapping, receipt: waiting });
         break;

@@ -23,6 +23,7 @@ export const LOG_EVENTS = {
   'session.inflight_returned': 'in-flight requests were handed back when a session closed',
   'session.peer_unbind': 'the SMSC asked to unbind',
   'session.generic_nack': 'the SMSC answered generic_nack',
+  'session.late_response': 'a response came after its request had timed out; handed back to the caller',
   'session.unexpected_pdu': 'a PDU arrived that the session does not handle',
   'session.write_stalled': 'the socket did not drain in time',
   'link.started': 'a carrier link started its sessions',

@@ -8,7 +8,7 @@ import type { Lifecycle } from '../core/lifecycle.js';
 import { QasidError } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
 import { bodyString, statusName } from './codec.js';
-import { SmppSession, type DeliverHandler, type SessionHealth, type SessionObserver } from './session.js';
+import { SmppSession, type DeliverHandler, type LateResponseHandler, type SessionHealth, type SessionObserver } from './session.js';
 import { classifyStatus, type StatusClass } from './status.js';
 
 export type SubmitResult =
@@ -32,6 +32,8 @@ export interface CarrierLinkOptions {
   carrier: CarrierConfig;
   logger: Logger;
   onDeliver?: DeliverHandler;
+  /** A submit_sm_resp that came after its deadline, for a submit given a tag. */
+  onLateResponse?: LateResponseHandler;
   observer?: SessionObserver;
   random?: () => number;
 }
@@ -48,7 +50,7 @@ export class CarrierLink implements Lifecycle {
     this.name = `link:${c.id}`;
     this.log = opts.logger.child({ carrier: c.id });
     const make = (bindType: SmppSession['bindType'], index: number): SmppSession =>
-      new SmppSession({ carrier: c, index, bindType, logger: opts.logger, onDeliver: opts.onDeliver, observer: opts.observer, random: opts.random });
+      new SmppSession({ carrier: c, index, bindType, logger: opts.logger, onDeliver: opts.onDeliver, onLateResponse: opts.onLateResponse, observer: opts.observer, random: opts.random });
     const sessions: SmppSession[] = [];
     for (let i = 0; i < c.sessions; i++) {
       if (c.bindMode === 'trx') sessions.push(make('transceiver', i));
@@ -95,12 +97,12 @@ export class CarrierLink implements Lifecycle {
    * free slot, round robin; when all windows are full, waits on the least-crowded one.
    * Returns `not_sent` at once when no session is bound, so the caller can fail over.
    */
-  async submit(body: Readonly<Record<string, unknown>>, signal?: AbortSignal): Promise<SubmitResult> {
+  async submit(body: Readonly<Record<string, unknown>>, signal?: AbortSignal, tag?: string): Promise<SubmitResult> {
     const session = this.pick();
     if (!session) {
       return { kind: 'not_sent', error: new QasidError('SMPP_NOT_BOUND', `carrier ${this.carrierId} has no bound session`) };
     }
-    const outcome = await session.request('submit_sm', body, signal);
+    const outcome = await session.request('submit_sm', body, signal, tag);
     switch (outcome.kind) {
       case 'not_sent':
         return outcome;

@@ -39,6 +39,12 @@ export interface SessionInfo {
  */
 export type DeliverHandler = (pdu: Pdu, session: SessionInfo) => Promise<number>;
 
+/**
+ * A response that arrived after its request's deadline, when the request had been given
+ * a tag: the caller already heard "unknown" and may still use what the SMSC said.
+ */
+export type LateResponseHandler = (tag: string, pdu: Pdu, session: SessionInfo) => void;
+
 /** Hooks for metrics; every method optional. */
 export interface SessionObserver {
   onStateChange?(session: SessionInfo, from: SessionState, to: SessionState): void;
@@ -54,6 +60,7 @@ export interface SessionOptions {
   bindType: BindType;
   logger: Logger;
   onDeliver?: DeliverHandler;
+  onLateResponse?: LateResponseHandler;
   observer?: SessionObserver;
   /** Random source for backoff jitter (tests pin it). */
   random?: () => number;
@@ -78,6 +85,9 @@ const BIND_SUFFIX: Record<BindType, string> = { transceiver: 'trx', transmitter:
 /** SMPP 3.4 §5.1.3: an application error the SMSC should retry later. */
 const ESME_RX_T_APPN = COMMAND_STATUS.ESME_RX_T_APPN ?? 0x64;
 const ESME_RINVCMDID = COMMAND_STATUS.ESME_RINVCMDID ?? 0x03;
+/** How long a late response is still accepted after its request's deadline. */
+const LATE_RESPONSE_MS = 10 * 60_000;
+const LATE_MAX = 10_000;
 
 export class SmppSession implements SessionInfo {
   readonly id: string;
@@ -102,6 +112,8 @@ export class SmppSession implements SessionInfo {
   private enquireInFlight = false;
   private inboundPending = 0;
   private stateWaiters: Array<() => void> = [];
+  /** Timed-out tagged requests whose response may still come (same connection only). */
+  private late = new Map<number, { tag: string; until: number }>();
 
   constructor(private readonly opts: SessionOptions) {
     this.cfg = opts.carrier;
@@ -157,7 +169,7 @@ export class SmppSession implements SessionInfo {
    * Send a request and wait for its response. Waits for a window slot when the window is
    * full (abort with `signal`). Never throws: the outcome says what happened.
    */
-  async request(command: string, body: Readonly<Record<string, unknown>>, signal?: AbortSignal): Promise<RequestOutcome> {
+  async request(command: string, body: Readonly<Record<string, unknown>>, signal?: AbortSignal, tag?: string): Promise<RequestOutcome> {
     if (this.state !== 'bound') return notSent('SMPP_NOT_BOUND', `session ${this.id} is ${this.state}`);
     try {
       await this.window.reserve(signal);
@@ -168,7 +180,7 @@ export class SmppSession implements SessionInfo {
       this.window.release();
       return notSent('SMPP_NOT_BOUND', `session ${this.id} is ${this.state}`);
     }
-    return this.send(this.conn, command, body, true, this.cfg.timers.responseMs);
+    return this.send(this.conn, command, body, true, this.cfg.timers.responseMs, tag);
   }
 
   health(): SessionHealth {
@@ -304,7 +316,7 @@ export class SmppSession implements SessionInfo {
     return this.seq;
   }
 
-  private send(conn: Connection, command: string, body: Readonly<Record<string, unknown>>, counted: boolean, timeoutMs: number): Promise<RequestOutcome> {
+  private send(conn: Connection, command: string, body: Readonly<Record<string, unknown>>, counted: boolean, timeoutMs: number, tag?: string): Promise<RequestOutcome> {
     const seq = this.nextSeq();
     let bytes: Buffer;
     try {
@@ -315,7 +327,7 @@ export class SmppSession implements SessionInfo {
     }
     return new Promise<RequestOutcome>((resolve) => {
       const sentAt = Date.now();
-      const entry: InFlight<RequestOutcome> = { seq, command, sentAt, deadline: sentAt + timeoutMs, counted, written: false, settle: resolve };
+      const entry: InFlight<RequestOutcome> = { seq, command, sentAt, deadline: sentAt + timeoutMs, counted, written: false, settle: resolve, tag };
       this.window.add(entry);
       const queued = conn.send(bytes, () => {
         entry.written = true;
@@ -359,6 +371,13 @@ export class SmppSession implements SessionInfo {
   private onResponse(pdu: Pdu): void {
     const entry = this.window.complete(pdu.seq);
     if (!entry) {
+      const late = this.late.get(pdu.seq);
+      if (late !== undefined) {
+        this.late.delete(pdu.seq);
+        this.log.warn({ event: 'session.late_response', command: pdu.command, status: statusName(pdu.status) }, 'response after its deadline; handed back');
+        this.opts.onLateResponse?.(late.tag, pdu, this);
+        return;
+      }
       // A response after its deadline (already settled as unknown), or a nack to nothing.
       this.log.warn(
         { event: pdu.command === 'generic_nack' ? 'session.generic_nack' : 'session.unexpected_pdu', command: pdu.command, seq: pdu.seq, status: statusName(pdu.status) },
@@ -390,6 +409,18 @@ export class SmppSession implements SessionInfo {
     if (conn.isOpen) conn.send(encodeResponse(pdu, status));
   }
 
+  /**
+   * Remember a timed-out tagged request for LATE_RESPONSE_MS, so its response, if it
+   * comes, is handed back rather than dropped. Bounded; oldest forgotten first.
+   */
+  private rememberLate(seq: number, tag: string, now: number): void {
+    for (const [s, l] of this.late) {
+      if (l.until > now && this.late.size < LATE_MAX) break;
+      this.late.delete(s);
+    }
+    this.late.set(seq, { tag, until: now + LATE_RESPONSE_MS });
+  }
+
   private startTicker(): void {
     this.stopTicker();
     this.ticker = setInterval(() => this.tick(), this.tickMs);
@@ -411,6 +442,7 @@ export class SmppSession implements SessionInfo {
       for (const entry of expired) {
         const error = new QasidError('SMPP_RESPONSE_TIMEOUT', `no ${entry.command}_resp within ${now - entry.sentAt} ms`, { seq: entry.seq });
         if (entry.written) unknown++;
+        if (entry.written && entry.tag !== undefined) this.rememberLate(entry.seq, entry.tag, now);
         this.opts.observer?.onTimeout?.(this, entry.command);
         entry.settle(entry.written ? { kind: 'unknown', error } : { kind: 'not_sent', error });
       }
@@ -444,6 +476,7 @@ export class SmppSession implements SessionInfo {
     if (graceful) conn.end();
     else conn.destroy(error);
     const returned = this.window.drain(error);
+    this.late.clear();
     let unknown = 0;
     for (const entry of returned) {
       if (entry.written) unknown++;

@@ -16,6 +16,8 @@ export interface InFlight<R> {
   readonly counted: boolean;
   /** Handed to the socket; a written request whose answer never comes has an unknown outcome. */
   written: boolean;
+  /** The caller's label for this request, handed back if its response arrives after the deadline. */
+  readonly tag?: string;
   readonly settle: (result: R) => void;
 }
 

@@ -373,3 +373,15 @@ test('a ported number follows its new operator: the ported-number hash overrides
   const by = Object.fromEntries(evs.map((e) => [e.clientId, e.carrier]));
   assert.deepEqual(by, { ported: 'zong', native: 'jazz' });
 });
+
+test('a submit_sm_resp that arrives after the deadline still lets the receipt settle the message', async () => {
+  const s = await sim('SlowSMSC');
+  s.setBehaviour({ responseDelayMs: 600 });
+  const { app, r, lines } = await gateway([{ id: 'jazz', port: s.port, timers: { responseMs: 300, enquireLinkMs: 5000, inactivityMs: 15000 } }]);
+  await r.xadd(app.keys.intake, '*', 'data', msg('slow'));
+  // Timed out at 300 ms (unknown); the response lands at 600 ms, its receipt 10 ms later.
+  const evs = await finals(r, app, 1, 5000);
+  assert.deepEqual(evs.map((e) => [e.status, e.carrier]), [['delivered', 'jazz']]);
+  assert.ok(lines.some((l) => l.event === 'session.late_response'));
+  assert.equal(await r.zcard(app.keys.watch), 0, 'no longer watched');
+});
