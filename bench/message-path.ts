@@ -56,6 +56,7 @@ async function main(): Promise<void> {
     log: { level: 'warn' },
     redis: { url: redis.url, prefix },
     routes: { file: ROUTES },
+    admin: { port: 0 },
     ...(process.env.MAX_IN_FLIGHT ? { dispatch: { maxInFlight: Number(process.env.MAX_IN_FLIGHT) } } : {}),
     carriers: [
       carrier('jazz', sims.ports.jazz as number, { messageIds: { submitResp: 'hex', receipt: 'decimal' } }),

@@ -21,6 +21,9 @@ import { compileRoutes, type CompiledRoutes } from './routing/index.js';
 import { CarrierLink, type CarrierHealth } from './smpp/link.js';
 import type { SessionObserver } from './smpp/session.js';
 import { CarrierPacer } from './throttle/pacer.js';
+import { AdminServer } from './admin/server.js';
+import { Metrics } from './metrics/registry.js';
+import { statusName } from './smpp/codec.js';
 
 /** How long start-up waits for Redis before giving up (exit code 4). */
 const REDIS_START_TIMEOUT_MS = 10_000;
@@ -28,7 +31,28 @@ const REDIS_START_TIMEOUT_MS = 10_000;
 export interface AppOptions {
   config: QasidConfig;
   logger: Logger;
-  observer?: SessionObserver;
+  /** Defaults to a fresh registry with process metrics. */
+  metrics?: Metrics;
+}
+
+/** Session events into metrics. */
+function sessionMetrics(m: Metrics): SessionObserver {
+  return {
+    onStateChange: (s, _from, to) => m.sessionChanged(s.carrier, s.id, to),
+    onResponse: (s, command, status, latencyMs) => {
+      if (command !== 'submit_sm') return;
+      m.submits.inc({ carrier: s.carrier, status: statusName(status) });
+      m.submitDuration.observe({ carrier: s.carrier }, latencyMs / 1000);
+      // SMPP 3.4 §5.1.3: ESME_RTHROTTLED, ESME_RMSGQFUL.
+      if (status === 0x58 || status === 0x14) m.throttled.inc({ carrier: s.carrier });
+    },
+    onTimeout: (s, command) => {
+      if (command === 'submit_sm') m.submits.inc({ carrier: s.carrier, status: 'timeout' });
+    },
+    onClose: (s, code) => {
+      if (code !== 'SMPP_STOPPING') m.reconnects.inc({ carrier: s.carrier, reason: code });
+    },
+  };
 }
 
 export class App implements Lifecycle {
@@ -38,6 +62,9 @@ export class App implements Lifecycle {
   readonly links: ReadonlyMap<string, CarrierLink>;
   readonly dispatcher: Dispatcher;
   readonly receipts: ReceiptHandler;
+  readonly metrics: Metrics;
+  readonly admin: AdminServer;
+  private phase: 'starting' | 'ready' | 'draining' = 'starting';
   private readonly blocking: Redis;
   private readonly stops: Array<readonly [string, () => Promise<void>]> = [];
   private stopPromise: Promise<void> | undefined;
@@ -51,8 +78,15 @@ export class App implements Lifecycle {
     for (const r of [this.redis, this.blocking]) {
       r.on('error', (e: Error) => logger.warn({ event: 'redis.error', err: e.message }, 'redis connection error'));
     }
+    const metrics = (this.metrics = opts.metrics ?? new Metrics());
     const store = new MessageStore(this.redis, this.keys);
-    const outputs = new Outputs(this.redis, this.keys, config.outputs.maxLen);
+    const outputs = new Outputs(this.redis, this.keys, config.outputs.maxLen, {
+      onEvent: (e) => {
+        metrics.events.inc({ status: e.status, final: String(e.final) });
+        if (e.status === 'deferred') metrics.deferred.inc({ reason: e.reason ?? 'unknown' });
+      },
+      onDead: (reason) => metrics.deadLetters.inc({ reason }),
+    });
     const carriers = new Map(config.carriers.map((c) => [c.id, c]));
     this.receipts = new ReceiptHandler({
       store,
@@ -61,11 +95,22 @@ export class App implements Lifecycle {
       logger,
       parkTtlMs: config.messages.mappingTtlSec * 1000,
       lateMappingTtlMs: Math.max(config.messages.mappingTtlSec, config.messages.defaultValiditySec + config.messages.receiptGraceSec) * 1000,
+      metrics: {
+        received: (carrier) => metrics.receiptsReceived.inc({ carrier }),
+        matched: (carrier, state, latencyMs) => {
+          metrics.receiptsMatched.inc({ carrier });
+          metrics.receiptStates.inc({ carrier, state });
+          if (latencyMs !== undefined) metrics.receiptLatency.observe({ carrier }, latencyMs / 1000);
+        },
+        unmatched: (carrier, reason) => metrics.receiptsUnmatched.inc({ carrier, reason }),
+        parked: (carrier) => metrics.receiptsParked.inc({ carrier }),
+      },
     });
+    const observer = sessionMetrics(metrics);
     this.links = new Map(
       config.carriers.map((c) => [
         c.id,
-        new CarrierLink({ carrier: c, logger, onDeliver: this.receipts.onDeliver, onLateResponse: this.receipts.onLateResponse, observer: opts.observer }),
+        new CarrierLink({ carrier: c, logger, onDeliver: this.receipts.onDeliver, onLateResponse: this.receipts.onLateResponse, observer }),
       ]),
     );
     const gates = new Map(config.carriers.map((c) => [c.id, new PacedGate(new CarrierPacer({ tps: c.tps, clock: systemClock }))]));
@@ -84,11 +129,30 @@ export class App implements Lifecycle {
       applyParked: (parked) => this.receipts.applyParked(parked),
       logger,
     });
+    metrics.attach({
+      sessions: () => [...this.links.values()].flatMap((l) => l.health().sessions.map((s) => ({ carrier: s.carrier, session: s.id, inflight: s.inflight, windowSize: s.windowSize }))),
+      carrierTps: () => [...gates].map(([carrier, g]) => ({ carrier, tps: g.pacer.state().currentTps })),
+      messagesInFlight: () => this.dispatcher.messagesInFlight,
+      queue: async () => {
+        const [groups, due] = await Promise.all([this.redis.xinfo('GROUPS', this.keys.intake).catch(() => []), this.redis.zcard(this.keys.due)]);
+        const g = (groups as unknown[][]).map(pairs).find((x) => x.name === config.intake.group);
+        return { lag: Number(g?.lag ?? 0), pending: Number(g?.pending ?? 0), due };
+      },
+    });
+    this.admin = new AdminServer({
+      host: config.admin.host,
+      port: config.admin.port,
+      phase: () => this.phase,
+      metrics: async () => ({ body: await metrics.render(), contentType: metrics.contentType }),
+    });
   }
 
   async start(): Promise<void> {
     const log = this.opts.logger;
     log.info({ event: 'process.start', carriers: this.links.size }, 'starting');
+    // First up, last down: /readyz answers 503 while starting and while draining.
+    await this.admin.start();
+    this.stops.push(['admin', () => this.admin.stop()]);
     // ioredis retries for ever; at start-up an unreachable Redis is a fault to report.
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -112,13 +176,21 @@ export class App implements Lifecycle {
     for (const link of this.links.values()) await link.start();
     this.stops.push(['links', async () => void (await Promise.all([...this.links.values()].map((l) => l.stop())))]);
     await this.dispatcher.start();
-    this.stops.push(['dispatcher', () => this.dispatcher.stop()]);
-    log.info({ event: 'process.ready' }, 'ready');
+    this.stops.push([
+      'dispatcher',
+      () => {
+        this.phase = 'draining';
+        return this.dispatcher.stop();
+      },
+    ]);
+    this.phase = 'ready';
+    log.info({ event: 'process.ready', admin: `${this.opts.config.admin.host}:${this.admin.port}` }, 'ready');
   }
 
   /** Stop everything that started, in reverse order; one failure does not skip the rest. */
   stop(): Promise<void> {
     this.stopPromise ??= (async () => {
+      this.phase = 'draining';
       this.opts.logger.info({ event: 'process.stop' }, 'stopping');
       const failures = await runAll(this.stops.splice(0).reverse());
       for (const f of failures) this.opts.logger.error({ event: 'process.stop', step: f.step, err: errorMessage(f.error) }, 'stop step failed');
@@ -141,6 +213,13 @@ export class App implements Lifecycle {
   health(): CarrierHealth[] {
     return [...this.links.values()].map((l) => l.health());
   }
+}
+
+/** XINFO replies are flat [key, value, key, value, …] arrays. */
+function pairs(flat: unknown[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = flat[i + 1];
+  return out;
 }
 
 function loadRoutes(config: QasidConfig): CompiledRoutes | undefined {

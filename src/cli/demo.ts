@@ -87,6 +87,8 @@ export async function demoCommand(argv: string[], io: CliIo = consoleIo): Promis
         log: { level: 'warn' },
         redis: { url: redis.url, prefix },
         routes: { file: ROUTES },
+        // A free port: several demos (or a daemon) may run on one machine.
+        admin: { port: 0 },
         carriers: rawCarriers.map((c) => ({ ...c, port: (sims.get(c.id) as SimServer).port })),
       },
     });

@@ -92,6 +92,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): QasidConfig {
     routes: { file: raw.routes.file === '' ? '' : resolve(baseDir, raw.routes.file) },
     messages: { ...raw.messages },
     dispatch: { ...raw.dispatch, retryScheduleMs: [...raw.dispatch.retryScheduleMs] },
+    admin: { ...raw.admin },
     carriers,
   });
 }

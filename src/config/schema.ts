@@ -23,6 +23,7 @@ export interface RawConfig {
   routes: { file: string };
   messages: { defaultValiditySec: number; receiptGraceSec: number; maxParts: number; mappingTtlSec: number };
   dispatch: { maxInFlight: number; pollMs: number; retryScheduleMs: number[] };
+  admin: { host: string; port: number };
   carriers: unknown[];
 }
 
@@ -228,6 +229,20 @@ export const configSchema: convict.Schema<RawConfig> = {
       format: intRange(10, 60_000),
       default: 250,
       env: 'QASID_DISPATCH_POLL_MS',
+    },
+  },
+  admin: {
+    host: {
+      doc: 'Interface the admin HTTP server (/livez, /readyz, /metrics) listens on. Loopback by default: it has no authentication yet.',
+      format: nonEmpty(255),
+      default: '127.0.0.1',
+      env: 'QASID_ADMIN_HOST',
+    },
+    port: {
+      doc: 'Port of the admin HTTP server; 0 picks a free one.',
+      format: intRange(0, 65_535),
+      default: 9464,
+      env: 'QASID_ADMIN_PORT',
     },
   },
   carriers: {

@@ -98,6 +98,7 @@ export interface QasidConfig {
   routes: { file: string };
   messages: { defaultValiditySec: number; receiptGraceSec: number; maxParts: number; mappingTtlSec: number };
   dispatch: { maxInFlight: number; pollMs: number; retryScheduleMs: readonly number[] };
+  admin: { host: string; port: number };
   carriers: readonly CarrierConfig[];
   shutdown: {
     /** At stop: how long in-flight messages may take to finish before the links unbind, in ms. */

@@ -23,6 +23,14 @@ interface StoredReceipt {
   err?: string;
 }
 
+/** Hooks for metrics; every method optional. */
+export interface ReceiptMetrics {
+  received?(carrier: string): void;
+  matched?(carrier: string, state: string, latencyMs: number | undefined): void;
+  unmatched?(carrier: string, reason: 'unparseable' | 'late'): void;
+  parked?(carrier: string): void;
+}
+
 export interface ReceiptHandlerDeps {
   store: MessageStore;
   outputs: Outputs;
@@ -32,6 +40,7 @@ export interface ReceiptHandlerDeps {
   parkTtlMs: number;
   /** How long a mapping learnt from a late submit_sm_resp is kept (the message's own validity is not known here). */
   lateMappingTtlMs: number;
+  metrics?: ReceiptMetrics;
   now?: () => number;
 }
 
@@ -95,8 +104,10 @@ export class ReceiptHandler {
 
   private async onReceipt(pdu: Pdu, carrierId: string): Promise<void> {
     const parsed: ParsedReceipt | undefined = parseReceipt(pdu);
+    this.d.metrics?.received?.(carrierId);
     if (!parsed) {
       this.counts.unparseable++;
+      this.d.metrics?.unmatched?.(carrierId, 'unparseable');
       this.log.warn({ event: 'receipt.unparseable', carrier: carrierId }, 'receipt without a usable id or state; acknowledged and dropped');
       return;
     }
@@ -107,21 +118,26 @@ export class ReceiptHandler {
     const mapping = await this.d.store.match(carrierId, normId, JSON.stringify(stored), this.d.parkTtlMs);
     if (mapping === null) {
       this.counts.parked++;
+      this.d.metrics?.parked?.(carrierId);
       this.log.debug({ event: 'receipt.parked', carrier: carrierId }, 'receipt before its submit_sm_resp; parked');
       return;
     }
     await this.apply(mapping, stored, carrierId);
   }
 
-  /** `mapping` is `${recId}:${part}:${parts}` (see dispatch/submit.ts). */
+  /** `mapping` is `${recId}:${part}:${parts}[:${acceptedAt base 36}]` (see dispatch/submit.ts). */
   private async apply(mapping: string, r: StoredReceipt, carrierId: string): Promise<void> {
-    const [recId = '', , parts] = mapping.split(':');
+    const [recId = '', , parts, acceptedAt] = mapping.split(':');
     const outcome = await this.d.store.applyReceipt(recId, r.state, r.final);
     if (outcome.outcome !== 'final') {
-      if (outcome.outcome === 'late' || outcome.outcome === 'gone') this.counts.late++;
+      if (outcome.outcome === 'late' || outcome.outcome === 'gone') {
+        this.counts.late++;
+        this.d.metrics?.unmatched?.(carrierId, 'late');
+      } else this.d.metrics?.matched?.(carrierId, r.state, undefined);
       return;
     }
     this.counts.matched++;
+    this.d.metrics?.matched?.(carrierId, r.state, acceptedAt ? this.now() - parseInt(acceptedAt, 36) : undefined);
     const rec = outcome.fields;
     const status = TERMINAL_OF[outcome.status] ?? 'unknown';
     const e: StatusEvent = {

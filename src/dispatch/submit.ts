@@ -94,8 +94,10 @@ export async function submitToCarrier(ctx: SubmitContext, enc: EncodedMessage): 
       if (r.kind === 'accepted') {
         ctx.gate.pacer.onAccepted();
         const normId = normaliseId(r.messageId, c.messageIds.submitResp) ?? r.messageId;
-        const waiting = await ctx.map(c.id, normId, mapping, ctx.mappingTtlMs);
-        if (waiting !== null) parked.push({ carrier: c.id, mapping, receipt: waiting });
+        // The stored value also carries when the carrier accepted it, for receipt latency.
+        const stored = `${mapping}:${Date.now().toString(36)}`;
+        const waiting = await ctx.map(c.id, normId, stored, ctx.mappingTtlMs);
+        if (waiting !== null) parked.push({ carrier: c.id, mapping: stored, receipt: waiting });
         break;
       }
       if (r.kind === 'not_sent') {

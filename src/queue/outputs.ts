@@ -46,15 +46,23 @@ export interface MoEvent {
   at: string;
 }
 
+/** Called after each write, for metrics. */
+export interface OutputHooks {
+  onEvent?(e: StatusEvent): void;
+  onDead?(reason: string): void;
+}
+
 export class Outputs {
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly maxLen: number,
+    private readonly hooks: OutputHooks = {},
   ) {}
 
   async event(e: StatusEvent): Promise<void> {
     await this.redis.xadd(this.keys.events, 'MAXLEN', '~', this.maxLen, '*', 'data', JSON.stringify(e));
+    this.hooks.onEvent?.(e);
   }
 
   async mo(m: MoEvent): Promise<void> {
@@ -64,5 +72,6 @@ export class Outputs {
   /** Keep an intake entry we could not use, with the reason, for a human to look at. */
   async dead(entryId: string, reason: string, detail: string, data: string | undefined): Promise<void> {
     await this.redis.xadd(this.keys.dead, 'MAXLEN', '~', this.maxLen, '*', 'reason', reason, 'detail', detail, 'entry', entryId, 'data', data ?? '');
+    this.hooks.onDead?.(reason);
   }
 }

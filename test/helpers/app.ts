@@ -17,6 +17,7 @@ export function testConfig(redisUrl: string, carriers: RawCarrier[], overrides: 
       log: { level: 'warn' },
       redis: { url: redisUrl, prefix: `t${randomBytes(4).toString('hex')}` },
       shutdown: { drainMs: 2000, forceExitMs: 5000 },
+      admin: { port: 0 },
       dispatch: { pollMs: 50 },
       intake: { blockMs: 100 },
       ...overrides,

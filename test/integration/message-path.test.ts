@@ -385,3 +385,38 @@ test('a submit_sm_resp that arrives after the deadline still lets the receipt se
   assert.ok(lines.some((l) => l.event === 'session.late_response'));
   assert.equal(await r.zcard(app.keys.watch), 0, 'no longer watched');
 });
+
+test('the admin server: /livez, /readyz 200 when running, and /metrics moves with traffic', async () => {
+  const s = await sim('HappySMSC');
+  const { app, r } = await gateway([{ id: 'jazz', port: s.port }]);
+  const base = `http://127.0.0.1:${app.admin.port}`;
+  assert.equal((await fetch(`${base}/livez`)).status, 200);
+  assert.equal((await fetch(`${base}/readyz`)).status, 200);
+  const value = (text: string, series: string): number => {
+    const line = text.split('\n').find((l) => l.startsWith(series));
+    return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+  };
+  for (let i = 0; i < 5; i++) await r.xadd(app.keys.intake, '*', 'data', msg(`m${i}`));
+  await finals(r, app, 5);
+  await r.xadd(app.keys.intake, '*', 'data', '{broken');
+  await finals(r, app, 6);
+  const text = await (await fetch(`${base}/metrics`)).text();
+  assert.equal(value(text, 'qasid_submits_total{carrier="jazz",status="ESME_ROK"}'), 5);
+  assert.equal(value(text, 'qasid_receipts_matched_total{carrier="jazz"}'), 5);
+  assert.equal(value(text, 'qasid_receipt_states_total{carrier="jazz",state="delivered"}'), 5);
+  assert.equal(value(text, 'qasid_events_total{status="delivered",final="true"}'), 5);
+  assert.equal(value(text, 'qasid_dead_letters_total{reason="not_json"}'), 1);
+  assert.equal(value(text, 'qasid_session_up{carrier="jazz",session="jazz/trx0"}'), 1);
+  assert.equal(value(text, 'qasid_window_size{carrier="jazz",session="jazz/trx0"}'), 50);
+  assert.ok(value(text, 'qasid_submit_duration_seconds_count{carrier="jazz"}') >= 5);
+  assert.ok(value(text, 'qasid_receipt_latency_seconds_count{carrier="jazz"}') >= 1);
+  assert.match(text, /^qasid_intake_lag 0$/m);
+  assert.match(text, /^qasid_process_cpu_user_seconds_total /m);
+  // Labels never carry a phone number (or any long run of digits, such as a message id).
+  const labels = [...text.matchAll(/\{([^}]*)\}/g)].map((m) => m[1] ?? '');
+  assert.ok(labels.length > 20);
+  assert.deepEqual(labels.filter((l) => /\d{7,}/.test(l)), []);
+  await app.stop();
+  // Stopped: the admin server is gone too.
+  await assert.rejects(fetch(`${base}/livez`));
+});

@@ -49,6 +49,7 @@ test('SIGTERM mid-run: exit 0, no entry pending, nothing lost; a restart finishe
       redis: { url: redis.url, prefix },
       shutdown: { drainMs: 1000, forceExitMs: 10000 },
       intake: { blockMs: 100 },
+      admin: { port: 0 },
       dispatch: { pollMs: 50, maxInFlight: 500 },
       carriers: [{ id: 'jazz', host: '127.0.0.1', port: sim.port, systemId: 'jazz', password: 'pw', window: 20, tps: 400, timers: { reconnectMinMs: 50, reconnectMaxMs: 500 } }],
     }),

@@ -289,11 +289,11 @@ test('QASID_CARRIERS supplies the carriers as JSON', () => {
 test('formatConfig masks every secret, including carrier passwords and the redis password', () => {
   writeFileSync(join(dir, 'print.pw'), 'filesec\n');
   const file = writeConfig({
-    redis: { url: 'redis://admin:redispw9@cache.internal:6379/2?password=qp-secret&db=2' },
+    redis: { url: 'redis://ruser7:redispw9@cache.internal:6379/2?password=qp-secret&db=2' },
     carriers: [carrier({ password: 'inline7' }), carrier({ id: 'zong', password: undefined, passwordFile: 'print.pw' })],
   });
   const text = formatConfig(loadConfig({ file, env: {} }));
-  for (const secret of ['inline7', 'filesec', 'redispw9', 'admin', 'qp-secret']) assert.ok(!text.includes(secret), `printed ${secret}`);
+  for (const secret of ['inline7', 'filesec', 'redispw9', 'ruser7', 'qp-secret']) assert.ok(!text.includes(secret), `printed ${secret}`);
   const printed = JSON.parse(text) as { redis: { url: string }; carriers: Array<{ password: string }> };
   assert.equal(printed.redis.url, 'redis://[secret]@cache.internal:6379/2?password=[secret]&db=2');
   assert.deepEqual(

@@ -1,0 +1,33 @@
+/**
+ * Every metric Qasid exports: name, type, help and labels. The registry (registry.ts),
+ * the Grafana dashboard and the alert rules (deploy/) all use these names; a test checks
+ * that each name the dashboard and rules use appears in /metrics. Labels are carrier,
+ * session, status, state, reason — never a number, a text or a message id.
+ */
+export const METRICS = {
+  submits: { name: 'qasid_submits_total', type: 'counter', help: 'submit_sm answered, by carrier and command_status name (or "timeout" / "not_sent").', labels: ['carrier', 'status'] },
+  submitDuration: { name: 'qasid_submit_duration_seconds', type: 'histogram', help: 'Time from submit_sm written to submit_sm_resp, by carrier.', labels: ['carrier'] },
+  receiptLatency: { name: 'qasid_receipt_latency_seconds', type: 'histogram', help: 'Time from submit_sm_resp to the final delivery receipt, by carrier.', labels: ['carrier'] },
+  receiptsReceived: { name: 'qasid_receipts_received_total', type: 'counter', help: 'Delivery receipts received, by carrier.', labels: ['carrier'] },
+  receiptsMatched: { name: 'qasid_receipts_matched_total', type: 'counter', help: 'Receipts matched to a message (directly or after parking), by carrier.', labels: ['carrier'] },
+  receiptsUnmatched: { name: 'qasid_receipts_unmatched_total', type: 'counter', help: 'Receipts that matched no message: unparseable, or for a message already settled or gone.', labels: ['carrier', 'reason'] },
+  receiptsParked: { name: 'qasid_receipts_parked_total', type: 'counter', help: 'Receipts that arrived before their submit_sm_resp was recorded.', labels: ['carrier'] },
+  receiptStates: { name: 'qasid_receipt_states_total', type: 'counter', help: 'Final receipt states, by carrier and state (delivered, undeliverable, expired, ...).', labels: ['carrier', 'state'] },
+  sessionUp: { name: 'qasid_session_up', type: 'gauge', help: '1 when the session is bound, else 0.', labels: ['carrier', 'session'] },
+  sessionState: { name: 'qasid_session_state', type: 'gauge', help: '1 for the state a session is in (idle, connecting, binding, bound, unbinding, backoff, stopped).', labels: ['carrier', 'session', 'state'] },
+  windowInFlight: { name: 'qasid_window_in_flight', type: 'gauge', help: 'Requests sent and not yet answered, per session.', labels: ['carrier', 'session'] },
+  windowSize: { name: 'qasid_window_size', type: 'gauge', help: 'Configured window per session.', labels: ['carrier', 'session'] },
+  reconnects: { name: 'qasid_session_reconnects_total', type: 'counter', help: 'Connections lost, by carrier and reason code (SMPP_ENQUIRE_LINK_TIMEOUT, ...).', labels: ['carrier', 'reason'] },
+  throttled: { name: 'qasid_throttled_total', type: 'counter', help: 'ESME_RTHROTTLED / ESME_RMSGQFUL answers, by carrier.', labels: ['carrier'] },
+  carrierTps: { name: 'qasid_carrier_tps', type: 'gauge', help: "A carrier's current pacing rate (lowered after throttling), messages per second.", labels: ['carrier'] },
+  intakeLag: { name: 'qasid_intake_lag', type: 'gauge', help: 'Intake stream entries not yet read by the consumer group (XINFO GROUPS lag).', labels: [] },
+  intakePending: { name: 'qasid_intake_pending', type: 'gauge', help: 'Intake entries read and not yet acknowledged, all consumers.', labels: [] },
+  inFlight: { name: 'qasid_messages_in_flight', type: 'gauge', help: 'Messages held in memory by this instance (read, not settled).', labels: [] },
+  due: { name: 'qasid_messages_due', type: 'gauge', help: 'Messages deferred or scheduled, waiting in the due set.', labels: [] },
+  deadLetters: { name: 'qasid_dead_letters_total', type: 'counter', help: 'Intake entries dead-lettered, by reason.', labels: ['reason'] },
+  blocked: { name: 'qasid_blocked_total', type: 'counter', help: 'Messages blocked by policy, by reason.', labels: ['reason'] },
+  deferred: { name: 'qasid_deferred_total', type: 'counter', help: 'Messages deferred, by reason.', labels: ['reason'] },
+  events: { name: 'qasid_events_total', type: 'counter', help: 'Status events written, by status and whether final.', labels: ['status', 'final'] },
+} as const;
+
+export type MetricKey = keyof typeof METRICS;
