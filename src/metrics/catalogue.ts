@@ -5,7 +5,7 @@
  * session, status, state, reason — never a number, a text or a message id.
  */
 export const METRICS = {
-  submits: { name: 'qasid_submits_total', type: 'counter', help: 'submit_sm answered, by carrier and command_status name (or "timeout" / "not_sent").', labels: ['carrier', 'status'] },
+  submits: { name: 'qasid_submits_total', type: 'counter', help: 'submit_sm answered, by carrier and command_status name (or "timeout" when no answer came in time).', labels: ['carrier', 'status'] },
   submitDuration: { name: 'qasid_submit_duration_seconds', type: 'histogram', help: 'Time from submit_sm written to submit_sm_resp, by carrier.', labels: ['carrier'] },
   receiptLatency: { name: 'qasid_receipt_latency_seconds', type: 'histogram', help: 'Time from submit_sm_resp to the final delivery receipt, by carrier.', labels: ['carrier'] },
   receiptsReceived: { name: 'qasid_receipts_received_total', type: 'counter', help: 'Delivery receipts received, by carrier.', labels: ['carrier'] },
