@@ -20,6 +20,19 @@ const needs = [
   { what: 'openssl', pkg: 'openssl', ok: () => has('openssl', ['version']) },
 ];
 
+// Optional: promtool (Debian's prometheus package) checks the alert rules; without it
+// those tests skip with a message. Installed when we can, never a reason to stop.
+const isRootEarly = typeof process.getuid === 'function' && process.getuid() === 0;
+if (!has('promtool', ['--version']) && isRootEarly && has('apt-get', ['--version'])) {
+  say('installing prometheus (for promtool; optional)');
+  spawnSync('apt-get', ['update', '-qq'], { stdio: 'ignore' });
+  const r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'prometheus'], {
+    stdio: 'ignore',
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
+  if (r.status !== 0) say('could not install prometheus; the promtool checks will be skipped');
+}
+
 const missing = needs.filter((n) => !n.ok());
 if (missing.length === 0) {
   say('redis-server, Net::SMPP and openssl present');

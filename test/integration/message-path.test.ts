@@ -12,6 +12,7 @@ import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { testConfig, type RawCarrier } from '../helpers/app.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { catalogueName, metricNamesUsed } from '../helpers/deploy-metrics.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -419,4 +420,17 @@ test('the admin server: /livez, /readyz 200 when running, and /metrics moves wit
   await app.stop();
   // Stopped: the admin server is gone too.
   await assert.rejects(fetch(`${base}/livez`));
+});
+
+test("every metric the Grafana dashboard and the alert rules use exists in the daemon's /metrics", async () => {
+  const s = await sim('HappySMSC');
+  const { app, r } = await gateway([{ id: 'jazz', port: s.port }]);
+  await r.xadd(app.keys.intake, '*', 'data', msg('one'));
+  await finals(r, app, 1);
+  const text = await (await fetch(`http://127.0.0.1:${app.admin.port}/metrics`)).text();
+  const typed = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]));
+  const used = metricNamesUsed();
+  assert.ok(used.length > 20, `the dashboard and rules use ${used.length} metrics`);
+  const missing = used.filter((name) => !typed.has(catalogueName(name)) && !typed.has(name));
+  assert.deepEqual(missing, []);
 });
