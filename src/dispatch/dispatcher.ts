@@ -59,6 +59,7 @@ export class Dispatcher implements Lifecycle {
   private readonly carriers: ReadonlyMap<string, CarrierConfig>;
   private readonly defaultOrder: string[];
   private routes: CompiledRoutes | undefined;
+  private readonly paused = new Set<string>();
 
   constructor(private readonly d: DispatcherDeps) {
     // Every message waiting for a token or a window slot listens on this one signal.
@@ -68,6 +69,28 @@ export class Dispatcher implements Lifecycle {
     this.carriers = new Map(d.config.carriers.map((c) => [c.id, c]));
     this.defaultOrder = d.config.carriers.map((c) => c.id);
     this.routes = d.routes;
+  }
+
+  /**
+   * Take a carrier out of routing (it keeps its binds and finishes what it has): messages
+   * fail over past it, or wait in the due set when it was their only carrier.
+   */
+  pauseCarrier(id: string): boolean {
+    if (!this.carriers.has(id)) return false;
+    this.paused.add(id);
+    this.log.warn({ event: 'carrier.paused', carrier: id }, 'carrier paused');
+    return true;
+  }
+
+  resumeCarrier(id: string): boolean {
+    if (!this.carriers.has(id)) return false;
+    this.paused.delete(id);
+    this.log.info({ event: 'carrier.resumed', carrier: id }, 'carrier resumed');
+    return true;
+  }
+
+  get pausedCarriers(): readonly string[] {
+    return [...this.paused];
   }
 
   /** Swap in a new, already validated route table; messages already routed keep theirs. */
@@ -280,7 +303,7 @@ export class Dispatcher implements Lifecycle {
       const carrier = this.carriers.get(carrierId);
       const link = this.d.links.get(carrierId);
       const gate = this.d.gates.get(carrierId);
-      if (!carrier || !link || !gate || !link.isUp()) continue;
+      if (!carrier || !link || !gate || !link.isUp() || this.paused.has(carrierId)) continue;
       const enc = encodeMessage(rec.txt ?? '', { method: carrier.concat, ref: refFor(recId), maxParts: cfg.messages.maxParts });
       if ('error' in enc) return this.finish(recId, rec, src, 'rejected', { reason: 'too_long' });
       tried++;

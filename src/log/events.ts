@@ -39,6 +39,8 @@ export const LOG_EVENTS = {
   'receipt.unparseable': 'a receipt had no usable id or state; acknowledged and dropped',
   'mo.undecodable': 'an MO message text could not be decoded',
   'redis.error': 'a Redis connection reported an error (it reconnects by itself)',
+  'carrier.paused': 'an operator took a carrier out of routing (binds stay up)',
+  'carrier.resumed': 'an operator put a paused carrier back into routing',
   // simulator
   'sim.listening': 'the SMSC simulator is listening',
   'sim.session': 'the simulator accepted or lost a connection',

@@ -434,3 +434,17 @@ test("every metric the Grafana dashboard and the alert rules use exists in the d
   const missing = used.filter((name) => !typed.has(catalogueName(name)) && !typed.has(name));
   assert.deepEqual(missing, []);
 });
+
+test('a paused carrier gets no new traffic (its route fails over); resumed, it gets traffic again', async () => {
+  const a = await sim('HappySMSC');
+  const b = await sim('HappySMSC');
+  const { app, r } = await gateway([{ id: 'jazz', port: a.port }, { id: 'zong', port: b.port }], { routes: { file: routesFile() } });
+  assert.equal(app.dispatcher.pauseCarrier('jazz'), true);
+  assert.equal(app.dispatcher.pauseCarrier('nope'), false);
+  await r.xadd(app.keys.intake, '*', 'data', msg('p1'));
+  assert.deepEqual((await finals(r, app, 1)).map((e) => e.carrier), ['zong']);
+  assert.ok(app.links.get('jazz')?.isUp(), 'a paused carrier stays bound');
+  app.dispatcher.resumeCarrier('jazz');
+  await r.xadd(app.keys.intake, '*', 'data', msg('p2'));
+  assert.deepEqual((await finals(r, app, 2)).map((e) => e.carrier), ['zong', 'jazz']);
+});
