@@ -31,7 +31,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     log.fatal({ event: 'config.invalid', err: errorMessage(e), details: isQasidError(e) ? e.details : undefined }, 'configuration rejected');
     return EXIT.CONFIG;
   }
-  const logger = createLogger({ level: config.log.level });
+  const logger = createLogger({ level: config.log.level, pretty: config.log.pretty });
   let app: App;
   try {
     // Builds the route table too: a bad routes.file is a configuration error.

@@ -3,6 +3,7 @@
  * built; callers log events (`{ event: 'session.bound', ... }`), never a subscriber's
  * number or text.
  */
+import { createRequire } from 'node:module';
 import { pino, type Logger, type DestinationStream } from 'pino';
 
 export type { Logger };
@@ -34,9 +35,28 @@ export interface LoggerOptions {
   name?: string;
   /** Where lines go; stdout by default. Tests pass a capturing stream. */
   destination?: DestinationStream;
+  /** Human-readable lines through pino-pretty (a development dependency); JSON when it is not installed. */
+  pretty?: boolean;
+}
+
+function prettyAvailable(): boolean {
+  try {
+    createRequire(import.meta.url).resolve('pino-pretty');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function createLogger(opts: LoggerOptions = {}): Logger {
+  if (opts.pretty && opts.destination === undefined && prettyAvailable()) {
+    return pino({
+      name: opts.name ?? 'qasid',
+      level: opts.level ?? 'info',
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' } },
+    });
+  }
   return pino(
     {
       name: opts.name ?? 'qasid',
