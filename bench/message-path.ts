@@ -84,7 +84,7 @@ async function main(): Promise<void> {
     const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
     // The daemon runs the way `npm start` and the Docker image run it.
     profile.push(...(process.env.NODE_HEAP_ARGS ?? '--max-semi-space-size=64').split(' ').filter(Boolean));
-    daemon = spawn(process.execPath, [...profile, bin, 'run', '--config', configFile], { stdio: ['ignore', 'ignore', 'inherit'] });
+    daemon = spawn(process.execPath, [...profile, bin, 'run', '--config', configFile], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, QASID_USE_DIST: '1' } });
     const pid = daemon.pid as number;
     let finals = 0;
     let accepted = 0;

@@ -92,7 +92,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): QasidConfig {
     routes: { file: raw.routes.file === '' ? '' : resolve(baseDir, raw.routes.file) },
     messages: { ...raw.messages },
     dispatch: { ...raw.dispatch, retryScheduleMs: [...raw.dispatch.retryScheduleMs] },
-    admin: { ...raw.admin },
+    admin: { ...raw.admin, tokens: raw.admin.tokens.map((t) => ({ ...t })), allowList: [...raw.admin.allowList], trustedProxies: [...raw.admin.trustedProxies], rateLimitPerMinute: { ...raw.admin.rateLimitPerMinute } },
     carriers,
   });
 }

@@ -23,7 +23,14 @@ export interface RawConfig {
   routes: { file: string };
   messages: { defaultValiditySec: number; receiptGraceSec: number; maxParts: number; mappingTtlSec: number };
   dispatch: { maxInFlight: number; pollMs: number; retryScheduleMs: number[] };
-  admin: { host: string; port: number };
+  admin: {
+    host: string;
+    port: number;
+    tokens: Array<{ id: string; sha256: string; role: 'viewer' | 'operator' | 'admin' }>;
+    allowList: string[];
+    trustedProxies: string[];
+    rateLimitPerMinute: { perIp: number; perToken: number };
+  };
   carriers: unknown[];
 }
 
@@ -65,6 +72,14 @@ function nonEmpty(max: number): (v: unknown) => void {
 function maxLen(max: number): (v: unknown) => void {
   return (v) => {
     if (typeof v !== 'string' || v.length > max) throw new Error(`must be a string of at most ${max} characters`);
+  };
+}
+
+function stringList(maxItems: number): (v: unknown) => void {
+  return (v) => {
+    if (!Array.isArray(v) || v.length > maxItems || !v.every((x) => typeof x === 'string' && x.length > 0 && x.length <= 64)) {
+      throw new Error(`must be a list of at most ${maxItems} non-empty strings`);
+    }
   };
 }
 
@@ -243,6 +258,53 @@ export const configSchema: convict.Schema<RawConfig> = {
       format: intRange(0, 65_535),
       default: 9464,
       env: 'QASID_ADMIN_PORT',
+    },
+    tokens: {
+      doc: 'Admin API bearer tokens, stored hashed: [{ "id": "alice", "sha256": "<hex sha256 of the token>", "role": "viewer|operator|admin" }]. Make one with `qasid token new ROLE`.',
+      format: (v: unknown) => {
+        if (!Array.isArray(v)) throw new Error('must be a list of { id, sha256, role }');
+        const ids = new Set<string>();
+        v.forEach((t: unknown, i) => {
+          const o = t as Record<string, unknown>;
+          if (typeof o !== 'object' || o === null) throw new Error(`[${i}] must be an object`);
+          if (typeof o.id !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(o.id)) throw new Error(`[${i}].id must be 1-64 of A-Z a-z 0-9 . _ -`);
+          if (ids.has(o.id)) throw new Error(`[${i}].id "${o.id}" is used twice`);
+          ids.add(o.id);
+          if (typeof o.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(o.sha256)) throw new Error(`[${i}].sha256 must be 64 lowercase hex digits (the SHA-256 of the token, never the token)`);
+          if (o.role !== 'viewer' && o.role !== 'operator' && o.role !== 'admin') throw new Error(`[${i}].role must be viewer, operator or admin`);
+          const extra = Object.keys(o).filter((k) => k !== 'id' && k !== 'sha256' && k !== 'role');
+          if (extra.length > 0) throw new Error(`[${i}] has unknown key ${extra[0] as string}`);
+        });
+      },
+      default: [],
+      env: 'QASID_ADMIN_TOKENS',
+      sensitive: true,
+    },
+    allowList: {
+      doc: 'Addresses or CIDR ranges allowed to reach the admin server, judged on the socket address (or X-Forwarded-For from a trusted proxy).',
+      format: stringList(64),
+      default: ['127.0.0.1/32', '::1/128'],
+      env: 'QASID_ADMIN_ALLOW',
+    },
+    trustedProxies: {
+      doc: 'Proxies (addresses or CIDR ranges) whose X-Forwarded-For is believed; from anyone else the header is ignored.',
+      format: stringList(64),
+      default: [],
+      env: 'QASID_ADMIN_TRUSTED_PROXIES',
+    },
+    rateLimitPerMinute: {
+      perIp: {
+        doc: 'Admin requests per minute from one client address; beyond, 429 with Retry-After.',
+        format: intRange(1, 1_000_000),
+        default: 600,
+        env: 'QASID_ADMIN_RATE_PER_IP',
+      },
+      perToken: {
+        doc: 'Admin requests per minute with one token; beyond, 429 with Retry-After.',
+        format: intRange(1, 1_000_000),
+        default: 600,
+        env: 'QASID_ADMIN_RATE_PER_TOKEN',
+      },
     },
   },
   carriers: {

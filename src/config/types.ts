@@ -98,7 +98,15 @@ export interface QasidConfig {
   routes: { file: string };
   messages: { defaultValiditySec: number; receiptGraceSec: number; maxParts: number; mappingTtlSec: number };
   dispatch: { maxInFlight: number; pollMs: number; retryScheduleMs: readonly number[] };
-  admin: { host: string; port: number };
+  admin: {
+    host: string;
+    port: number;
+    /** Bearer tokens, hashed (SHA-256 hex), each with a role. */
+    tokens: ReadonlyArray<{ id: string; sha256: string; role: 'viewer' | 'operator' | 'admin' }>;
+    allowList: readonly string[];
+    trustedProxies: readonly string[];
+    rateLimitPerMinute: { perIp: number; perToken: number };
+  };
   carriers: readonly CarrierConfig[];
   shutdown: {
     /** At stop: how long in-flight messages may take to finish before the links unbind, in ms. */
