@@ -8,6 +8,7 @@ import { simCommand } from './sim.js';
 import { runCommand } from './run.js';
 import { demoCommand } from './demo.js';
 import { sendCommand } from './send.js';
+import { tokenCommand } from './token.js';
 
 const USAGE = `qasid — SMPP gateway and message-routing daemon
 
@@ -19,6 +20,7 @@ Usage:
   qasid sim [options]              run the SMSC simulator (qasid sim --help lists every behaviour)
   qasid config check FILE          validate a config file; exit 0 if good, 2 naming every bad key
   qasid config print [FILE]        print the effective config, secrets masked
+  qasid token new ROLE [--id ID]   make an admin API token (viewer, operator, admin); config keeps its hash
   qasid version                    print the version
   qasid help                       this text
 
@@ -35,6 +37,8 @@ export async function main(argv: string[]): Promise<number> {
       return sendCommand(rest);
     case 'sim':
       return simCommand(rest);
+    case 'token':
+      return tokenCommand(rest);
     case 'config':
       return configCommand(rest);
     case 'version':
