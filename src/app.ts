@@ -22,6 +22,7 @@ import { CarrierLink, type CarrierHealth } from './smpp/link.js';
 import type { SessionObserver } from './smpp/session.js';
 import { CarrierPacer } from './throttle/pacer.js';
 import { AdminServer } from './admin/server.js';
+import { AuditLog } from './admin/audit.js';
 import { Metrics } from './metrics/registry.js';
 import { statusName } from './smpp/codec.js';
 
@@ -57,6 +58,7 @@ function sessionMetrics(m: Metrics): SessionObserver {
 
 export class App implements Lifecycle {
   readonly name = 'qasid';
+  readonly config: QasidConfig;
   readonly keys: Keys;
   readonly redis: Redis;
   readonly links: ReadonlyMap<string, CarrierLink>;
@@ -70,6 +72,7 @@ export class App implements Lifecycle {
   private stopPromise: Promise<void> | undefined;
 
   constructor(private readonly opts: AppOptions) {
+    this.config = opts.config;
     const { config, logger } = opts;
     this.keys = keysFor(config.redis.prefix);
     const redisOpts = { lazyConnect: true, maxRetriesPerRequest: null, enableAutoPipelining: true } as const;
@@ -142,6 +145,19 @@ export class App implements Lifecycle {
     this.admin = new AdminServer({
       host: config.admin.host,
       port: config.admin.port,
+      security: {
+        tokens: config.admin.tokens,
+        allowList: config.admin.allowList,
+        trustedProxies: config.admin.trustedProxies,
+        rateLimit: config.admin.rateLimitPerMinute,
+      },
+      routes: {
+        health: () => ({ carriers: this.health(), paused: this.dispatcher.pausedCarriers }),
+        pauseCarrier: (id) => this.dispatcher.pauseCarrier(id),
+        resumeCarrier: (id) => this.dispatcher.resumeCarrier(id),
+        reloadRoutes: () => this.reloadRoutes(),
+        audit: new AuditLog(this.redis, this.keys.audit),
+      },
       phase: () => this.phase,
       metrics: async () => ({ body: await metrics.render(), contentType: metrics.contentType }),
     });

@@ -1,14 +1,18 @@
 /**
- * The admin HTTP server. For now: liveness, readiness and Prometheus metrics. Roles,
- * tokens, allow-lists, rate limits and the audit trail arrive with the rest of the admin
- * API; until then bind it to loopback or a private interface.
+ * The admin HTTP server: liveness, readiness and metrics (public, but still behind the IP
+ * allow-list), and the admin API (bearer tokens with roles, default deny, rate limits,
+ * every change written to the hash-chained audit stream).
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Lifecycle } from '../core/lifecycle.js';
+import { registerSecurity, type SecurityOptions } from './auth.js';
+import { registerAdminRoutes, type AdminRouteDeps } from './routes.js';
 
 export interface AdminDeps {
   host: string;
   port: number;
+  security: SecurityOptions;
+  routes: AdminRouteDeps;
   /** 'starting' and 'draining' answer 503 on /readyz. */
   phase(): 'starting' | 'ready' | 'draining';
   metrics(): Promise<{ body: string; contentType: string }>;
@@ -22,6 +26,8 @@ export class AdminServer implements Lifecycle {
 
   constructor(private readonly d: AdminDeps) {
     this.app = Fastify({ logger: false });
+    registerSecurity(this.app, d.security);
+    registerAdminRoutes(this.app, d.routes);
     this.app.get('/livez', async () => ({ ok: true }));
     this.app.get('/readyz', async (_req, reply) => {
       const phase = d.phase();

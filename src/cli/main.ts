@@ -9,6 +9,7 @@ import { runCommand } from './run.js';
 import { demoCommand } from './demo.js';
 import { sendCommand } from './send.js';
 import { tokenCommand } from './token.js';
+import { auditCommand } from './audit.js';
 
 const USAGE = `qasid — SMPP gateway and message-routing daemon
 
@@ -21,6 +22,7 @@ Usage:
   qasid config check FILE          validate a config file; exit 0 if good, 2 naming every bad key
   qasid config print [FILE]        print the effective config, secrets masked
   qasid token new ROLE [--id ID]   make an admin API token (viewer, operator, admin); config keeps its hash
+  qasid audit verify [--config F]  recompute the audit chain; exit 1 naming the first broken entry
   qasid version                    print the version
   qasid help                       this text
 
@@ -37,6 +39,8 @@ export async function main(argv: string[]): Promise<number> {
       return sendCommand(rest);
     case 'sim':
       return simCommand(rest);
+    case 'audit':
+      return auditCommand(rest);
     case 'token':
       return tokenCommand(rest);
     case 'config':

@@ -17,6 +17,8 @@ export interface Keys {
   readonly watch: string;
   /** HASH E.164 (without '+') → operator id: numbers ported away from their prefix's operator. */
   readonly ported: string;
+  /** The append-only, hash-chained audit stream of admin changes. */
+  readonly audit: string;
   /** The message record (a HASH). */
   record(recId: string): string;
   /** carrier message id → record id and part; shares its tag with the parked receipt. */
@@ -34,6 +36,7 @@ export function keysFor(prefix: string): Keys {
     due: `${prefix}:due`,
     watch: `${prefix}:watch`,
     ported: `${prefix}:ported`,
+    audit: `${prefix}:audit`,
     record: (recId) => `${prefix}:msg:{${recId}}`,
     carrierId: (carrier, id) => `${prefix}:cid:{${carrier}:${id}}`,
     parked: (carrier, id) => `${prefix}:park:{${carrier}:${id}}`,

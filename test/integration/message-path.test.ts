@@ -448,3 +448,27 @@ test('a paused carrier gets no new traffic (its route fails over); resumed, it g
   await r.xadd(app.keys.intake, '*', 'data', msg('p2'));
   assert.deepEqual((await finals(r, app, 2)).map((e) => e.carrier), ['zong', 'jazz']);
 });
+
+test('the admin API on a running daemon: an operator pauses a carrier (audited), a viewer may not', async () => {
+  const { createHash } = await import('node:crypto');
+  const { auditCommand } = await import('../../src/cli/audit.js');
+  const a = await sim('HappySMSC');
+  const sha = (t: string): string => createHash('sha256').update(t).digest('hex');
+  const { app } = await gateway([{ id: 'jazz', port: a.port }], {
+    admin: { port: 0, tokens: [{ id: 'olga', sha256: sha('op-token'), role: 'operator' }, { id: 'vic', sha256: sha('view-token'), role: 'viewer' }] },
+  });
+  const base = `http://127.0.0.1:${app.admin.port}`;
+  const call = (path: string, token?: string, method = 'POST'): Promise<Response> =>
+    fetch(`${base}${path}`, { method, headers: token ? { authorization: `Bearer ${token}` } : {} });
+  assert.equal((await call('/carriers/jazz/pause')).status, 401);
+  assert.equal((await call('/carriers/jazz/pause', 'view-token')).status, 403);
+  assert.equal((await call('/carriers', 'view-token', 'GET')).status, 200);
+  assert.equal((await call('/carriers/jazz/pause', 'op-token')).status, 200);
+  assert.deepEqual(app.dispatcher.pausedCarriers, ['jazz']);
+  assert.equal((await call('/carriers/jazz/resume', 'op-token')).status, 200);
+  assert.deepEqual(app.dispatcher.pausedCarriers, []);
+  const out: string[] = [];
+  const code = await auditCommand(['verify', '--redis', redis.url, '--prefix', app.config.redis.prefix], { out: (s) => out.push(s), err: (s) => out.push(s), env: {} });
+  assert.equal(code, 0, out.join('\n'));
+  assert.match(out.join('\n'), /ok: 2 entries/);
+});

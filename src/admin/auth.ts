@@ -1,0 +1,228 @@
+/**
+ * Admin API security: bearer tokens with roles, the client IP behind trusted proxies, an
+ * IP allow-list, per-IP and per-token rate limits, and default deny.
+ *
+ * - Roles are ordered: admin ⊇ operator ⊇ viewer.
+ * - Tokens are configured only as sha256 hex digests; comparison is constant-time.
+ * - X-Forwarded-For is honoured only when the socket peer is a trusted proxy; the client
+ *   is then the right-most address that is not itself a trusted proxy.
+ * - The IP allow-list applies to every route (public ones too). An EMPTY allow-list means
+ *   loopback only (127.0.0.0/8, ::1), never "everyone": list 0.0.0.0/0 and ::/0 for that.
+ * - Default deny: a route needs `config: { role }` or must be one of PUBLIC_ROUTES;
+ *   anything else (unknown paths included) answers 403.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { BlockList, isIP } from 'node:net';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { systemClock, type Clock } from '../core/clock.js';
+import { TokenBucket } from '../throttle/bucket.js';
+
+export type Role = 'viewer' | 'operator' | 'admin';
+
+export interface ApiToken {
+  id: string;
+  /** Lower-case hex of sha256(token). */
+  sha256: string;
+  role: Role;
+}
+
+export interface Actor {
+  id: string;
+  role: Role;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The least role that may call the route; absent → public only if in PUBLIC_ROUTES. */
+    role?: Role;
+  }
+  interface FastifyRequest {
+    /** Set by registerSecurity when a valid bearer token was presented on a role route. */
+    actor?: Actor;
+  }
+}
+
+/** Routes that need no token (still subject to the allow-list and the per-IP limit). */
+export const PUBLIC_ROUTES: readonly string[] = ['/livez', '/readyz', '/metrics'];
+
+const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
+
+export function roleAtLeast(have: Role, need: Role): boolean {
+  return RANK[have] >= RANK[need];
+}
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/**
+ * The actor for an `Authorization: Bearer <token>` header, or undefined. Every
+ * configured token is compared (constant-time), so timing does not reveal which matched.
+ */
+export function authenticate(header: string | undefined, tokens: readonly ApiToken[]): Actor | undefined {
+  if (header === undefined) return undefined;
+  const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+  const token = m?.[1];
+  if (token === undefined) return undefined;
+  const presented = createHash('sha256').update(token, 'utf8').digest();
+  let found: Actor | undefined;
+  for (const t of tokens) {
+    const wellFormed = /^[0-9a-fA-F]{64}$/.test(t.sha256);
+    // A malformed digest never matches, but is still compared (against zeros) for even timing.
+    const equal = timingSafeEqual(presented, wellFormed ? Buffer.from(t.sha256, 'hex') : Buffer.alloc(32));
+    if (equal && wellFormed && found === undefined) found = { id: t.id, role: t.role };
+  }
+  return found;
+}
+
+/** '::ffff:1.2.3.4' → '1.2.3.4'; strips an IPv6 zone; undefined when not an IP at all. */
+export function normaliseIp(ip: string): string | undefined {
+  let s = ip.trim();
+  if (s.startsWith('[') && s.endsWith(']')) s = s.slice(1, -1);
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(s);
+  if (mapped?.[1] !== undefined && isIP(mapped[1]) === 4) return mapped[1];
+  const zone = s.indexOf('%');
+  if (zone >= 0) s = s.slice(0, zone);
+  const v = isIP(s);
+  if (v === 4) return s;
+  if (v === 6) return s.toLowerCase();
+  return undefined;
+}
+
+/** A matcher over IPs and CIDR blocks ('10.0.0.0/8', '::1', '::ffff:10.0.0.0/104'). */
+export class IpList {
+  readonly #list = new BlockList();
+  readonly size: number;
+
+  constructor(entries: readonly string[]) {
+    for (const raw of entries) {
+      const [addrPart, prefixPart, extra] = raw.trim().split('/');
+      const addr = addrPart === undefined ? undefined : normaliseIp(addrPart);
+      if (addr === undefined || extra !== undefined) throw new RangeError(`not an IP address or CIDR block: "${raw}"`);
+      const type = isIP(addr) === 4 ? 'ipv4' : 'ipv6';
+      if (prefixPart === undefined) {
+        this.#list.addAddress(addr, type);
+        continue;
+      }
+      let prefix = Number(prefixPart);
+      // An IPv4-mapped block written in IPv6 form: ::ffff:10.0.0.0/104 → 10.0.0.0/8.
+      if (type === 'ipv4' && addrPart !== undefined && addrPart.includes(':')) prefix -= 96;
+      const max = type === 'ipv4' ? 32 : 128;
+      if (!/^\d+$/.test(prefixPart) || !Number.isInteger(prefix) || prefix < 0 || prefix > max) throw new RangeError(`bad prefix length in "${raw}"`);
+      this.#list.addSubnet(addr, prefix, type);
+    }
+    this.size = entries.length;
+  }
+
+  has(ip: string): boolean {
+    const n = normaliseIp(ip);
+    if (n === undefined) return false;
+    return this.#list.check(n, isIP(n) === 4 ? 'ipv4' : 'ipv6');
+  }
+}
+
+const LOOPBACK = new IpList(['127.0.0.0/8', '::1']);
+
+function asList(l: readonly string[] | IpList): IpList {
+  return l instanceof IpList ? l : new IpList(l);
+}
+
+/**
+ * The client address. X-Forwarded-For counts only when the socket peer is a trusted
+ * proxy; then the hops are read right to left and the first one that is not a trusted
+ * proxy is the client. A malformed hop stops the walk at the last address known good.
+ */
+export function clientIp(socketAddress: string, xForwardedFor: string | undefined, trustedProxies: readonly string[] | IpList): string {
+  const peer = normaliseIp(socketAddress) ?? socketAddress;
+  const trusted = asList(trustedProxies);
+  if (xForwardedFor === undefined || trusted.size === 0 || !trusted.has(peer)) return peer;
+  const hops = xForwardedFor.split(',');
+  let client = peer;
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = normaliseIp(hops[i] ?? '');
+    if (hop === undefined) break;
+    client = hop;
+    if (!trusted.has(hop)) break;
+  }
+  return client;
+}
+
+/** Whether `ip` is in the allow-list. An empty list allows loopback only. */
+export function allowed(ip: string, allowList: readonly string[] | IpList): boolean {
+  const list = asList(allowList);
+  return list.size === 0 ? LOOPBACK.has(ip) : list.has(ip);
+}
+
+export interface SecurityOptions {
+  tokens: readonly ApiToken[];
+  allowList: readonly string[];
+  trustedProxies: readonly string[];
+  /** Requests per minute (a token bucket: burst of that many, refilled continuously). */
+  rateLimit: { perToken: number; perIp: number };
+  /** Injected for tests; Date.now by default. */
+  clock?: Clock;
+}
+
+/** Buckets per key, with the idle (full) ones dropped now and then so the map stays small. */
+class Limiter {
+  readonly #buckets = new Map<string, TokenBucket>();
+  #ops = 0;
+
+  constructor(
+    private readonly perMinute: number,
+    private readonly clock: Clock,
+  ) {}
+
+  /** 0 when allowed (and counted), else seconds to wait. */
+  take(key: string): number {
+    if (++this.#ops % 1000 === 0) this.#prune();
+    let b = this.#buckets.get(key);
+    if (b === undefined) {
+      b = new TokenBucket({ ratePerSec: this.perMinute / 60, burst: this.perMinute, clock: this.clock });
+      this.#buckets.set(key, b);
+    }
+    if (b.tryTake()) return 0;
+    return Math.max(1, Math.ceil(b.msUntil() / 1000));
+  }
+
+  #prune(): void {
+    for (const [k, b] of this.#buckets) if (b.available >= b.burst) this.#buckets.delete(k);
+  }
+}
+
+function deny(reply: FastifyReply, code: number, error: string): FastifyReply {
+  return reply.code(code).send({ error });
+}
+
+/** Installs the onRequest hook. Call before the routes are registered (or after; hooks apply app-wide). */
+export function registerSecurity(app: FastifyInstance, opts: SecurityOptions): void {
+  const allowList = new IpList(opts.allowList);
+  const trusted = new IpList(opts.trustedProxies);
+  const clock = opts.clock ?? systemClock;
+  const perIp = new Limiter(opts.rateLimit.perIp, clock);
+  const perToken = new Limiter(opts.rateLimit.perToken, clock);
+  const tokens = [...opts.tokens];
+
+  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    const xff = request.headers['x-forwarded-for'];
+    const ip = clientIp(request.socket.remoteAddress ?? '', Array.isArray(xff) ? xff.join(',') : xff, trusted);
+    if (!allowed(ip, allowList)) return deny(reply, 403, 'forbidden');
+
+    const ipWait = perIp.take(`ip:${ip}`);
+    if (ipWait > 0) return deny(reply.header('retry-after', String(ipWait)), 429, 'too many requests');
+
+    const role = request.routeOptions.config?.role;
+    if (role === undefined) {
+      const url = request.routeOptions.url;
+      if (url !== undefined && PUBLIC_ROUTES.includes(url)) return;
+      return deny(reply, 403, 'forbidden');
+    }
+
+    const actor = authenticate(request.headers.authorization, tokens);
+    if (actor === undefined) return deny(reply.header('www-authenticate', 'Bearer'), 401, 'unauthorized');
+    const tokenWait = perToken.take(`token:${actor.id}`);
+    if (tokenWait > 0) return deny(reply.header('retry-after', String(tokenWait)), 429, 'too many requests');
+    if (!roleAtLeast(actor.role, role)) return deny(reply, 403, 'forbidden');
+    request.actor = actor;
+  });
+}
