@@ -248,7 +248,7 @@ export const configSchema: convict.Schema<RawConfig> = {
   },
   admin: {
     host: {
-      doc: 'Interface the admin HTTP server (/livez, /readyz, /metrics) listens on. Loopback by default: it has no authentication yet.',
+      doc: 'Interface the admin HTTP server (health, metrics, admin API) listens on. Loopback by default: it has no TLS yet.',
       format: nonEmpty(255),
       default: '127.0.0.1',
       env: 'QASID_ADMIN_HOST',
