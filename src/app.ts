@@ -145,6 +145,7 @@ export class App implements Lifecycle {
     this.admin = new AdminServer({
       host: config.admin.host,
       port: config.admin.port,
+      tls: config.admin.tls.certFile === '' ? undefined : { cert: readFileSync(config.admin.tls.certFile), key: readFileSync(config.admin.tls.keyFile) },
       security: {
         tokens: config.admin.tokens,
         allowList: config.admin.allowList,

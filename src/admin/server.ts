@@ -13,6 +13,8 @@ export interface AdminDeps {
   port: number;
   security: SecurityOptions;
   routes: AdminRouteDeps;
+  /** PEM key and certificate: serve HTTPS. */
+  tls?: { key: Buffer; cert: Buffer };
   /** 'starting' and 'draining' answer 503 on /readyz. */
   phase(): 'starting' | 'ready' | 'draining';
   metrics(): Promise<{ body: string; contentType: string }>;
@@ -25,7 +27,7 @@ export class AdminServer implements Lifecycle {
   port = 0;
 
   constructor(private readonly d: AdminDeps) {
-    this.app = Fastify({ logger: false });
+    this.app = (d.tls ? Fastify({ logger: false, https: { key: d.tls.key, cert: d.tls.cert } }) : Fastify({ logger: false })) as unknown as FastifyInstance;
     registerSecurity(this.app, d.security);
     registerAdminRoutes(this.app, d.routes);
     this.app.get('/livez', async () => ({ ok: true }));

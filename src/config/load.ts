@@ -80,6 +80,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): QasidConfig {
     problems.push(problem('shutdown.forceExitMs', `must be greater than shutdown.drainMs (${drainMs})`));
   }
 
+  const adminTlsFiles = adminTls(raw.admin.tls, baseDir, problems);
   if (problems.length > 0) throw configError(problems, file);
 
   return deepFreeze<QasidConfig>({
@@ -92,9 +93,27 @@ export function loadConfig(opts: LoadConfigOptions = {}): QasidConfig {
     routes: { file: raw.routes.file === '' ? '' : resolve(baseDir, raw.routes.file) },
     messages: { ...raw.messages },
     dispatch: { ...raw.dispatch, retryScheduleMs: [...raw.dispatch.retryScheduleMs] },
-    admin: { ...raw.admin, tokens: raw.admin.tokens.map((t) => ({ ...t })), allowList: [...raw.admin.allowList], trustedProxies: [...raw.admin.trustedProxies], rateLimitPerMinute: { ...raw.admin.rateLimitPerMinute } },
+    admin: { ...raw.admin, tls: adminTlsFiles, tokens: raw.admin.tokens.map((t) => ({ ...t })), allowList: [...raw.admin.allowList], trustedProxies: [...raw.admin.trustedProxies], rateLimitPerMinute: { ...raw.admin.rateLimitPerMinute } },
     carriers,
   });
+}
+
+/** Both admin TLS files or neither, readable, resolved against the config file's directory. */
+function adminTls(t: { certFile: string; keyFile: string }, baseDir: string, problems: ConfigProblem[]): { certFile: string; keyFile: string } {
+  if (t.certFile === '' && t.keyFile === '') return { certFile: '', keyFile: '' };
+  if (t.certFile === '' || t.keyFile === '') {
+    problems.push(problem(t.certFile === '' ? 'admin.tls.certFile' : 'admin.tls.keyFile', 'admin.tls.certFile and admin.tls.keyFile go together'));
+    return { certFile: '', keyFile: '' };
+  }
+  const out = { certFile: resolve(baseDir, t.certFile), keyFile: resolve(baseDir, t.keyFile) };
+  for (const [key, path] of [['admin.tls.certFile', out.certFile], ['admin.tls.keyFile', out.keyFile]] as const) {
+    try {
+      readFileSync(path);
+    } catch {
+      problems.push(problem(key, `cannot read ${path}`));
+    }
+  }
+  return out;
 }
 
 /**

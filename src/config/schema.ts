@@ -26,6 +26,7 @@ export interface RawConfig {
   admin: {
     host: string;
     port: number;
+    tls: { certFile: string; keyFile: string };
     tokens: Array<{ id: string; sha256: string; role: 'viewer' | 'operator' | 'admin' }>;
     allowList: string[];
     trustedProxies: string[];
@@ -248,7 +249,7 @@ export const configSchema: convict.Schema<RawConfig> = {
   },
   admin: {
     host: {
-      doc: 'Interface the admin HTTP server (health, metrics, admin API) listens on. Loopback by default: it has no TLS yet.',
+      doc: 'Interface the admin HTTP server (health, metrics, admin API) listens on. Loopback by default; see admin.tls for HTTPS.',
       format: nonEmpty(255),
       default: '127.0.0.1',
       env: 'QASID_ADMIN_HOST',
@@ -258,6 +259,21 @@ export const configSchema: convict.Schema<RawConfig> = {
       format: intRange(0, 65_535),
       default: 9464,
       env: 'QASID_ADMIN_PORT',
+    },
+    tls: {
+      certFile: {
+        doc: 'PEM certificate for HTTPS on the admin server; empty = plain HTTP. Needs admin.tls.keyFile.',
+        format: maxLen(4096),
+        default: '',
+        env: 'QASID_ADMIN_TLS_CERT_FILE',
+      },
+      keyFile: {
+        doc: 'PEM private key for admin.tls.certFile.',
+        format: maxLen(4096),
+        default: '',
+        env: 'QASID_ADMIN_TLS_KEY_FILE',
+        sensitive: true,
+      },
     },
     tokens: {
       doc: 'Admin API bearer tokens, stored hashed: [{ "id": "alice", "sha256": "<hex sha256 of the token>", "role": "viewer|operator|admin" }]. Make one with `qasid token new ROLE`.',

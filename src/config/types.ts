@@ -101,6 +101,8 @@ export interface QasidConfig {
   admin: {
     host: string;
     port: number;
+    /** Absolute paths, or '' for plain HTTP. */
+    tls: { certFile: string; keyFile: string };
     /** Bearer tokens, hashed (SHA-256 hex), each with a role. */
     tokens: ReadonlyArray<{ id: string; sha256: string; role: 'viewer' | 'operator' | 'admin' }>;
     allowList: readonly string[];

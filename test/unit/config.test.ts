@@ -358,3 +358,12 @@ test('qasid config print: effective config with secrets masked; --help', async (
   assert.equal(await configCommand(['lint', 'x.json'], unknown.io), 64);
   assert.match(unknown.err.join('\n'), /unknown config command 'lint'/);
 });
+
+test('admin TLS: certificate and key go together and must be readable', () => {
+  assert.deepEqual(problemKeys(rejects({ admin: { tls: { certFile: 'cert.pem' } } })), ['admin.tls.keyFile']);
+  assert.deepEqual(problemKeys(rejects({ admin: { tls: { certFile: 'missing.pem', keyFile: 'missing.key' } } })).sort(), ['admin.tls.certFile', 'admin.tls.keyFile']);
+  writeFileSync(join(dir, 'a.pem'), 'x');
+  writeFileSync(join(dir, 'a.key'), 'y');
+  const cfg = loadConfig({ file: writeConfig({ admin: { tls: { certFile: 'a.pem', keyFile: 'a.key' } } }), env: {} });
+  assert.equal(cfg.admin.tls.certFile, join(dir, 'a.pem'));
+});
