@@ -68,36 +68,22 @@ export class Metrics {
 
     // Gauges read at scrape time (inside collect(), `this` is the gauge).
     const src = (): ScrapeSources | undefined => this.sources;
-    new Gauge({
-      name: METRICS.windowInFlight.name,
-      help: METRICS.windowInFlight.help,
-      labelNames: [...METRICS.windowInFlight.labels],
-      registers: r,
-      collect() {
-        this.reset();
-        for (const s of src()?.sessions() ?? []) this.set({ carrier: s.carrier, session: s.session }, s.inflight);
-      },
-    });
-    new Gauge({
-      name: METRICS.windowSize.name,
-      help: METRICS.windowSize.help,
-      labelNames: [...METRICS.windowSize.labels],
-      registers: r,
-      collect() {
-        this.reset();
-        for (const s of src()?.sessions() ?? []) this.set({ carrier: s.carrier, session: s.session }, s.windowSize);
-      },
-    });
-    new Gauge({
-      name: METRICS.carrierTps.name,
-      help: METRICS.carrierTps.help,
-      labelNames: [...METRICS.carrierTps.labels],
-      registers: r,
-      collect() {
-        this.reset();
-        for (const c of src()?.carrierTps() ?? []) this.set({ carrier: c.carrier }, c.tps);
-      },
-    });
+    // A labelled gauge whose series are recomputed from `rows` at each scrape.
+    const scraped = (key: 'windowInFlight' | 'windowSize' | 'carrierTps', rows: () => Array<[Record<string, string>, number]>): void => {
+      new Gauge({
+        name: METRICS[key].name,
+        help: METRICS[key].help,
+        labelNames: [...METRICS[key].labels],
+        registers: r,
+        collect() {
+          this.reset();
+          for (const [labels, value] of rows()) this.set(labels, value);
+        },
+      });
+    };
+    scraped('windowInFlight', () => (src()?.sessions() ?? []).map((s) => [{ carrier: s.carrier, session: s.session }, s.inflight]));
+    scraped('windowSize', () => (src()?.sessions() ?? []).map((s) => [{ carrier: s.carrier, session: s.session }, s.windowSize]));
+    scraped('carrierTps', () => (src()?.carrierTps() ?? []).map((c) => [{ carrier: c.carrier }, c.tps]));
     new Gauge({
       name: METRICS.inFlight.name,
       help: METRICS.inFlight.help,
