@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
-import type { BindMode, ConcatMethod, MessageIdFormat, ReceiptPart } from './types.js';
+import type { BindMode, CarrierAddressing, ConcatMethod, MessageIdFormat, ReceiptPart, SmppTimers } from './types.js';
 import { problem, type ConfigProblem } from './problems.js';
 
 /** Same relative place from src/config/ (tsx) and dist/config/ (built): the repo's config/. */
@@ -36,18 +36,8 @@ export interface RawCarrier {
   sessions: number;
   window: number;
   tps: number;
-  timers: {
-    connectMs: number;
-    bindMs: number;
-    responseMs: number;
-    enquireLinkMs: number;
-    inactivityMs: number;
-    unbindMs: number;
-    drainMs: number;
-    reconnectMinMs: number;
-    reconnectMaxMs: number;
-  };
-  addressing: { sourceTon: number; sourceNpi: number; destTon: number; destNpi: number; addressRange: string };
+  timers: SmppTimers;
+  addressing: CarrierAddressing;
   messageIds: { submitResp: MessageIdFormat; receipt: MessageIdFormat };
   concat: ConcatMethod;
   receiptOnPart: ReceiptPart;

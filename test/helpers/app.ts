@@ -1,5 +1,8 @@
 /** A whole Qasid (App) against a test Redis and simulators, configured like production. */
+import { Redis } from 'ioredis';
+import { App } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
+import { captureLogger } from '../../src/log/logger.js';
 import type { QasidConfig } from '../../src/config/types.js';
 import { randomBytes } from 'node:crypto';
 
@@ -32,4 +35,32 @@ export function testConfig(redisUrl: string, carriers: RawCarrier[], overrides: 
       })),
     },
   });
+}
+
+export interface Gateway {
+  app: App;
+  /** A separate Redis connection for the test to push entries and read outputs. */
+  r: Redis;
+  lines: Array<Record<string, unknown>>;
+}
+
+/**
+ * Start an App on `config`, wait until the named carriers (default: all) are bound, and
+ * open a connection for the test. Stopping both is registered in `cleanups`.
+ */
+export async function startGateway(
+  redisUrl: string,
+  config: QasidConfig,
+  cleanups: Array<() => Promise<void>>,
+  opts: { level?: string; bound?: readonly string[] } = {},
+): Promise<Gateway> {
+  const { logger, lines } = captureLogger(opts.level ?? 'info');
+  const app = new App({ config, logger });
+  cleanups.push(() => app.stop());
+  await app.start();
+  const bound = opts.bound ?? [...app.links.keys()];
+  await Promise.all(bound.map((id) => app.links.get(id)?.waitAllBound(5000)));
+  const r = new Redis(redisUrl);
+  cleanups.push(async () => void r.disconnect());
+  return { app, r, lines };
 }

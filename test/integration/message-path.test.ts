@@ -5,11 +5,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import { App } from '../../src/app.js';
+import type { App } from '../../src/app.js';
 import { startSimulator, type SimServer } from '../../src/sim/index.js';
-import { captureLogger } from '../../src/log/logger.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
-import { testConfig, type RawCarrier } from '../helpers/app.js';
+import { startGateway, testConfig, type Gateway, type RawCarrier } from '../helpers/app.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { catalogueName, metricNamesUsed } from '../helpers/deploy-metrics.js';
@@ -49,16 +48,8 @@ async function sim(preset: string): Promise<SimServer> {
   return s;
 }
 
-async function gateway(carriers: RawCarrier[], overrides: Record<string, unknown> = {}): Promise<{ app: App; r: Redis; lines: Array<Record<string, unknown>> }> {
-  const config = testConfig(redis.url, carriers, overrides);
-  const { logger, lines } = captureLogger('info');
-  const app = new App({ config, logger });
-  cleanups.push(() => app.stop());
-  await app.start();
-  await Promise.all([...app.links.values()].map((l) => l.waitAllBound(5000)));
-  const r = new Redis(redis.url);
-  cleanups.push(async () => void r.disconnect());
-  return { app, r, lines };
+function gateway(carriers: RawCarrier[], overrides: Record<string, unknown> = {}): Promise<Gateway> {
+  return startGateway(redis.url, testConfig(redis.url, carriers, overrides), cleanups);
 }
 
 interface Ev {
@@ -152,13 +143,8 @@ test('failover: a carrier whose binds are all down hands its traffic to the next
   const down = await sim('BindFailSMSC');
   const up = await sim('HappySMSC');
   const config = testConfig(redis.url, [{ id: 'jazz', port: down.port }, { id: 'zong', port: up.port }], { routes: { file: routesFile() } });
-  const { logger } = captureLogger('warn');
-  const app = new App({ config, logger });
-  cleanups.push(() => app.stop());
-  await app.start();
-  await (app.links.get('zong') as NonNullable<ReturnType<typeof app.links.get>>).waitAllBound(5000);
-  const r = new Redis(redis.url);
-  cleanups.push(async () => void r.disconnect());
+  // jazz never binds: wait for zong only.
+  const { app, r } = await startGateway(redis.url, config, cleanups, { level: 'warn', bound: ['zong'] });
   for (let i = 0; i < 10; i++) await r.xadd(app.keys.intake, '*', 'data', msg(`f${i}`));
   const evs = await finals(r, app, 10);
   assert.deepEqual(evs.map((e) => `${e.status}/${e.carrier}`), Array(10).fill('delivered/zong'));
@@ -246,10 +232,7 @@ test('a consumer that dies holding entries: another instance claims them after c
   for (let i = 0; i < 5; i++) await r.xadd(intake, '*', 'data', msg(`ghost${i}`));
   // A consumer reads them and dies without acknowledging.
   await r.xreadgroup('GROUP', config.intake.group, 'ghost', 'COUNT', 5, 'STREAMS', intake, '>');
-  const { logger, lines } = captureLogger('info');
-  const app = new App({ config, logger });
-  cleanups.push(() => app.stop());
-  await app.start();
+  const { app, lines } = await startGateway(redis.url, config, cleanups);
   const evs = await finals(r, app, 5, 8000);
   assert.equal(evs.filter((e) => e.status === 'delivered').length, 5);
   assert.ok(lines.some((l) => l.event === 'intake.claimed'));

@@ -7,12 +7,9 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
-import { App } from '../../src/app.js';
 import { startSimulator } from '../../src/sim/index.js';
-import { captureLogger } from '../../src/log/logger.js';
 import { startRedis } from '../helpers/redis.js';
-import { testConfig } from '../helpers/app.js';
+import { startGateway, testConfig } from '../helpers/app.js';
 
 const ROUTES = fileURLToPath(new URL('../../config/routes.example.json', import.meta.url));
 const N = 10_000;
@@ -35,14 +32,7 @@ test(`${N} messages through two carriers: exactly one terminal event each, count
     ],
     { routes: { file: ROUTES } },
   );
-  const { logger, lines } = captureLogger('warn');
-  const app = new App({ config, logger });
-  cleanups.push(() => app.stop());
-  await app.start();
-  await Promise.all([...app.links.values()].map((l) => l.waitAllBound(5000)));
-
-  const r = new Redis(redis.url);
-  cleanups.push(async () => void r.disconnect());
+  const { app, r, lines } = await startGateway(redis.url, config, cleanups, { level: 'warn' });
   const t0 = Date.now();
   for (let start = 0; start < N; start += 1000) {
     const pipe = r.pipeline();
