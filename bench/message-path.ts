@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { keysFor, type Keys } from '../src/queue/keys.js';
 import { startRedis } from '../test/helpers/redis.js';
+import { Keyring } from '../src/privacy/keyring.js';
 
 const N = Number(process.env.MESSAGES ?? 30_000);
 const ROUTES = fileURLToPath(new URL('../config/routes.example.json', import.meta.url));
@@ -57,6 +58,7 @@ async function main(): Promise<void> {
     redis: { url: redis.url, prefix },
     routes: { file: ROUTES },
     admin: { port: 0 },
+    privacy: { keyring: Keyring.newSourceJson('k1'), hashKeyring: Keyring.newSourceJson('h1') },
     ...(process.env.MAX_IN_FLIGHT ? { dispatch: { maxInFlight: Number(process.env.MAX_IN_FLIGHT) } } : {}),
     carriers: [
       carrier('jazz', sims.ports.jazz as number, { messageIds: { submitResp: 'hex', receipt: 'decimal' } }),

@@ -25,6 +25,11 @@ import { AdminServer } from './admin/server.js';
 import { AuditLog } from './admin/audit.js';
 import { Metrics } from './metrics/registry.js';
 import { statusName } from './smpp/codec.js';
+import { Vault, loadKeyring } from './privacy/vault.js';
+import { SubscriberStore } from './privacy/subscribers.js';
+import { ClassPolicy } from './privacy/policy.js';
+import { DEFAULT_KEYWORDS, compileKeywords } from './privacy/keywords.js';
+import { RetentionSweeper } from './privacy/retention.js';
 
 /** How long start-up waits for Redis before giving up (exit code 4). */
 const REDIS_START_TIMEOUT_MS = 10_000;
@@ -34,6 +39,10 @@ export interface AppOptions {
   logger: Logger;
   /** Defaults to a fresh registry with process metrics. */
   metrics?: Metrics;
+  /** Keys; by default loaded from config.privacy (a missing keyring is a config error). */
+  vault?: Vault;
+  /** The clock messages are judged by (validity, quiet hours, caps); tests move it. */
+  now?: () => number;
 }
 
 /** Session events into metrics. */
@@ -66,6 +75,10 @@ export class App implements Lifecycle {
   readonly receipts: ReceiptHandler;
   readonly metrics: Metrics;
   readonly admin: AdminServer;
+  readonly vault: Vault;
+  readonly subscribers: SubscriberStore;
+  readonly audit: AuditLog;
+  private readonly retention: RetentionSweeper;
   private phase: 'starting' | 'ready' | 'draining' = 'starting';
   private readonly blocking: Redis;
   private readonly stops: Array<readonly [string, () => Promise<void>]> = [];
@@ -82,11 +95,19 @@ export class App implements Lifecycle {
       r.on('error', (e: Error) => logger.warn({ event: 'redis.error', err: e.message }, 'redis connection error'));
     }
     const metrics = (this.metrics = opts.metrics ?? new Metrics());
-    const store = new MessageStore(this.redis, this.keys);
-    const outputs = new Outputs(this.redis, this.keys, config.outputs.maxLen, {
+    const vault = (this.vault = opts.vault ?? Vault.load(config.privacy));
+    const now = opts.now ?? Date.now;
+    const store = new MessageStore(this.redis, this.keys, vault);
+    this.subscribers = new SubscriberStore(this.redis, this.keys, vault, config.policy);
+    const keywords = compileKeywords({
+      stop: config.policy.stopKeywords.length > 0 ? config.policy.stopKeywords : DEFAULT_KEYWORDS.stop,
+      start: config.policy.startKeywords.length > 0 ? config.policy.startKeywords : DEFAULT_KEYWORDS.start,
+    });
+    const outputs = new Outputs(this.redis, this.keys, config.outputs.maxLen, vault, {
       onEvent: (e) => {
         metrics.events.inc({ status: e.status, final: String(e.final) });
         if (e.status === 'deferred') metrics.deferred.inc({ reason: e.reason ?? 'unknown' });
+        if (e.status === 'blocked') metrics.blocked.inc({ reason: e.reason ?? 'unknown' });
       },
       onDead: (reason) => metrics.deadLetters.inc({ reason }),
     });
@@ -98,6 +119,12 @@ export class App implements Lifecycle {
       logger,
       parkTtlMs: config.messages.mappingTtlSec * 1000,
       lateMappingTtlMs: Math.max(config.messages.mappingTtlSec, config.messages.defaultValiditySec + config.messages.receiptGraceSec) * 1000,
+      vault,
+      subscribers: this.subscribers,
+      keywords,
+      defaultRegion: config.numbers.defaultRegion,
+      moRetentionMs: config.retention.moSec * 1000,
+      now,
       metrics: {
         received: (carrier) => metrics.receiptsReceived.inc({ carrier }),
         matched: (carrier, state, latencyMs) => {
@@ -130,8 +157,18 @@ export class App implements Lifecycle {
       routes: loadRoutes(config),
       portedOperator: async (e164) => (await this.redis.hget(this.keys.ported, e164.slice(1))) ?? undefined,
       applyParked: (parked) => this.receipts.applyParked(parked),
+      vault,
+      subscribers: this.subscribers,
+      policy: new ClassPolicy(config.policy),
       logger,
+      now,
     });
+    this.audit = new AuditLog(this.redis, this.keys.audit);
+    this.retention = new RetentionSweeper(
+      { trim: (stream, maxAgeMs, at) => outputs.trimByAge(stream, maxAgeMs, at), trimAudit: (maxAgeMs, at) => this.audit.trimOlderThan(maxAgeMs, at) },
+      config.retention,
+      logger,
+    );
     metrics.attach({
       sessions: () => [...this.links.values()].flatMap((l) => l.health().sessions.map((s) => ({ carrier: s.carrier, session: s.id, inflight: s.inflight, windowSize: s.windowSize }))),
       carrierTps: () => [...gates].map(([carrier, g]) => ({ carrier, tps: g.pacer.state().currentTps })),
@@ -157,7 +194,7 @@ export class App implements Lifecycle {
         pauseCarrier: (id) => this.dispatcher.pauseCarrier(id),
         resumeCarrier: (id) => this.dispatcher.resumeCarrier(id),
         reloadRoutes: () => this.reloadRoutes(),
-        audit: new AuditLog(this.redis, this.keys.audit),
+        audit: this.audit,
       },
       phase: () => this.phase,
       metrics: async () => ({ body: await metrics.render(), contentType: metrics.contentType }),
@@ -190,6 +227,8 @@ export class App implements Lifecycle {
       clearTimeout(timer);
     }
     this.stops.push(['redis', async () => void (await Promise.allSettled([this.redis.quit(), this.blocking.quit()]))]);
+    await this.retention.start();
+    this.stops.push(['retention', () => this.retention.stop()]);
     for (const link of this.links.values()) await link.start();
     this.stops.push(['links', async () => void (await Promise.all([...this.links.values()].map((l) => l.stop())))]);
     await this.dispatcher.start();
@@ -225,6 +264,18 @@ export class App implements Lifecycle {
     this.dispatcher.setRoutes(routes);
     this.opts.logger.info({ event: 'routes.reloaded', version: routes?.version, routes: routes?.routes.length }, 'route table reloaded');
     return { version: routes?.version };
+  }
+
+  /**
+   * Re-read both keyrings (SIGHUP): a new `current` key becomes the write key at once,
+   * the old ones stay readable. An invalid keyring throws and the running keys stay.
+   */
+  reloadKeys(): { current: string; ids: string[] } {
+    const p = this.opts.config.privacy;
+    this.vault.replace(loadKeyring(p.keyring, p.keyringFile, 'privacy.keyring'), loadKeyring(p.hashKeyring, p.hashKeyringFile, 'privacy.hashKeyring'));
+    const ring = this.vault.keyring;
+    this.opts.logger.info({ event: 'keys.reloaded', current: ring.currentId, ids: ring.ids(), hashCurrent: this.vault.pseudonyms.currentId }, 'keyrings reloaded');
+    return { current: ring.currentId, ids: ring.ids() };
   }
 
   health(): CarrierHealth[] {

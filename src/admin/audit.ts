@@ -69,7 +69,25 @@ export class AuditLog {
   constructor(
     private readonly redis: Redis,
     readonly key: string,
+    /** Where the chain starts after trimming (a HASH {id, prev}); by default `<key>:anchor`. */
+    readonly anchorKey = `${key}:anchor`,
   ) {}
+
+  /**
+   * Remove entries older than maxAgeMs (retention). The chain stays checkable: the
+   * oldest entry kept and the `prev` it names are written to the anchor, and verify()
+   * starts there. Returns how many entries were removed.
+   */
+  async trimOlderThan(maxAgeMs: number, now: number): Promise<number> {
+    const cutoff = `${Math.max(0, Math.floor(now - maxAgeMs))}-0`;
+    // Exact (no ~): the anchor must be the entry that is really first afterwards.
+    const removed = await this.redis.xtrim(this.key, 'MINID', cutoff);
+    if (removed > 0) {
+      const first = (await this.redis.xrange(this.key, '-', '+', 'COUNT', 1))[0];
+      if (first !== undefined) await this.redis.hset(this.anchorKey, 'id', first[0], 'prev', toRecord(first[1]).prev ?? GENESIS);
+    }
+    return removed;
+  }
 
   /** Appends one entry; resolves to its stream id. Serialised with the other appends of this instance. */
   append(entry: AuditInput): Promise<string> {
@@ -116,6 +134,10 @@ export class AuditLog {
   /** Walks the whole stream in order; reports the first entry that breaks the chain. */
   async verify(): Promise<VerifyResult> {
     let prev = GENESIS;
+    // After retention trimmed the oldest entries, the chain starts at the anchor.
+    const anchor = await this.redis.hgetall(this.anchorKey);
+    const first = (await this.redis.xrange(this.key, '-', '+', 'COUNT', 1))[0];
+    if (anchor.id !== undefined && anchor.prev !== undefined && first !== undefined && first[0] === anchor.id) prev = anchor.prev;
     let entries = 0;
     let from = '-';
     for (;;) {

@@ -16,6 +16,7 @@ import { loadConfig, readConfigFile } from '../config/load.js';
 import type { QasidConfig } from '../config/types.js';
 import { errorMessage } from '../core/errors.js';
 import { createLogger, type Logger } from '../log/logger.js';
+import { Vault } from '../privacy/vault.js';
 import { startSimulator, type SimServer } from '../sim/index.js';
 import { ensureRedis, type LocalRedis } from './local-redis.js';
 import { consoleIo, type CliIo } from './send.js';
@@ -93,7 +94,8 @@ export async function demoCommand(argv: string[], io: CliIo = consoleIo): Promis
       },
     });
     const quiet = { count: 0 };
-    app = new App({ config, logger: demoLogger(quiet) });
+    // Throwaway keys: what the demo writes is sealed like production, and unreadable after it.
+    app = new App({ config, logger: demoLogger(quiet), vault: Vault.ephemeral() });
 
     io.out(`Qasid demo — the message path through Redis, ${config.carriers.length} simulated carriers\n`);
     const ignored = redis.started && (env.QASID_REDIS_URL ?? '') !== '' ? ' — $QASID_REDIS_URL did not answer within 1 s' : '';
@@ -109,7 +111,10 @@ export async function demoCommand(argv: string[], io: CliIo = consoleIo): Promis
     conn = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
     conn.on('error', () => undefined);
     await conn.connect();
-    const client = new QasidClient(conn, { prefix, maxEntryBytes: config.intake.maxEntryBytes });
+    // A subscriber who once sent STOP to QASID (as an MO would record it).
+    await app.subscribers.optOut(OPTED_OUT, { kind: 'sender', sender: 'QASID' }, Date.now());
+    // Sealed intake entries: no number or text in clear in the stream, not even briefly.
+    const client = new QasidClient(conn, { prefix, maxEntryBytes: config.intake.maxEntryBytes, keyring: app.vault.keyring });
     const batch = demoBatch(n);
     const t0 = Date.now();
     const ids = await client.sendMany(batch.messages.map((m) => m.msg));
@@ -118,7 +123,7 @@ export async function demoCommand(argv: string[], io: CliIo = consoleIo): Promis
     const badId = 'demo-no-text';
     const rawId = await conn.xadd(client.keys.intake, '*', 'data', JSON.stringify({ v: 1, id: badId, to: '03001234567', from: 'QASID' }));
     pushed.push({ entryId: rawId as string, clientId: badId, expect: 'rejected:invalid_schema' });
-    io.out(`  pushed   ${pushed.length} entries to ${client.keys.intake}: ${n} messages (${batch.mix}) + 3 invalid + 2 duplicates`);
+    io.out(`  pushed   ${pushed.length} entries to ${client.keys.intake}: ${n} messages (${batch.mix}) + 3 invalid + 2 duplicates + 2 stopped by policy (no consent, opted out) — sealed in the stream`);
 
     const expected = new Map<string, string[]>();
     for (const p of pushed) expected.set(p.clientId, [...(expected.get(p.clientId) ?? []), p.expect]);
@@ -150,7 +155,7 @@ export async function demoCommand(argv: string[], io: CliIo = consoleIo): Promis
     io.out(`\n  streams  ${k.events} (status events) · ${k.mo} (MO) · ${k.dead} (dead letters: ${dead})`);
     io.out(`  look     ${redisCli(redis.url)} XRANGE ${k.events} - + COUNT 5`);
     if (redis.started) io.out('           (this redis-server stops with the demo; set QASID_REDIS_URL to a running Redis to keep the streams)');
-    io.out('  metrics  /metrics, the Grafana dashboard and the admin API arrive with the operations work');
+    io.out(`  metrics  http://${config.admin.host}:${app.admin.port}/metrics while it runs; deploy/grafana has the dashboard`);
 
     conn.disconnect();
     conn = undefined;
@@ -213,6 +218,9 @@ const FORMATS: ReadonlyArray<(op: string, sub: string) => string> = [
 ];
 
 /** n valid messages of several kinds, two bad numbers, and two entries reusing an id. */
+/** A number the demo records as opted out of sender QASID before sending. */
+const OPTED_OUT = '+923001112233';
+
 export function demoBatch(n: number): { messages: DemoMessage[]; mix: string } {
   const messages: DemoMessage[] = [];
   const kinds = { English: 0, Urdu: 0, 'long English': 0, 'long Urdu': 0, OTP: 0 };
@@ -249,6 +257,8 @@ export function demoBatch(n: number): { messages: DemoMessage[]; mix: string } {
   }
   messages.push({ msg: { id: 'demo-bad-number', to: '0300 12', from: 'QASID', text: 'A number too short to be one' }, expect: 'rejected:invalid_number' });
   messages.push({ msg: { id: 'demo-fixed-line', to: '042 35761234', from: 'QASID', text: 'A Lahore landline cannot take an SMS' }, expect: 'rejected:not_mobile' });
+  messages.push({ msg: { id: 'demo-no-consent', to: '03217654321', from: 'QASID', class: 'marketing', text: 'Big sale today!' }, expect: 'blocked:no_consent' });
+  messages.push({ msg: { id: 'demo-opted-out', to: OPTED_OUT, from: 'QASID', class: 'marketing', consent: 'form-77', text: 'Big sale today!' }, expect: 'blocked:opt_out' });
   for (const dup of [messages[1], messages[2]]) {
     if (dup) messages.push({ msg: { ...dup.msg, text: 'The same id again: never sent twice' }, expect: 'rejected:duplicate' });
   }

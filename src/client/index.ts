@@ -8,11 +8,18 @@
  *   const qasid = new QasidClient(new Redis(url), { prefix: 'qasid' });
  *   const entryId = await qasid.send({ id: 'order-42', to: '03001234567', from: 'MyBank', text: 'Shipped' });
  *   for await (const { event } of qasid.events()) if (event.clientId === 'order-42' && event.final) break;
+ *
+ * With `keyring` (the gateway's privacy.keyring), entries are written sealed, so no
+ * number or text sits in clear in the intake stream, and MO entries can be opened.
  */
 import type { Redis } from 'ioredis';
 import { decodeMessage, type MessageClass, type MtMessage } from '../queue/message.js';
 import { keysFor, type Keys } from '../queue/keys.js';
 import type { EventStatus, MoEvent, StatusEvent } from '../queue/outputs.js';
+import { decrypt, encrypt } from '../privacy/cipher.js';
+import { Keyring } from '../privacy/keyring.js';
+
+export { Keyring };
 
 export type { EventStatus, MessageClass, MoEvent, MtMessage, StatusEvent };
 
@@ -30,6 +37,18 @@ export interface QasidClientOptions {
   prefix?: string;
   /** Largest entry the gateway accepts (its `intake.maxEntryBytes`). Default 16384. */
   maxEntryBytes?: number;
+  /**
+   * The gateway's cipher keyring (Keyring.fromJson(process.env.QASID_KEYRING, …)): entries
+   * are then written sealed (field `sealed`, AES-256-GCM) instead of as clear JSON, and
+   * openMo() can read MO senders and texts.
+   */
+  keyring?: Keyring;
+}
+
+/** An MO entry opened with the keyring: the sealed sender and text added back. */
+export interface OpenedMo extends MoEvent {
+  from: string;
+  text: string;
 }
 
 export interface EventsOptions {
@@ -66,6 +85,7 @@ const DEFAULT_MAX_ENTRY_BYTES = 16_384;
 export class QasidClient {
   readonly keys: Keys;
   private readonly maxEntryBytes: number;
+  private readonly keyring: Keyring | undefined;
 
   constructor(
     private readonly redis: Redis,
@@ -73,6 +93,30 @@ export class QasidClient {
   ) {
     this.keys = keysFor(opts.prefix ?? 'qasid');
     this.maxEntryBytes = opts.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES;
+    this.keyring = opts.keyring;
+  }
+
+  /** The stream field and value for one encoded message: sealed when a keyring is set. */
+  private field(data: string): [string, string] {
+    return this.keyring === undefined ? ['data', data] : ['sealed', encrypt(this.keyring, data, 'mt')];
+  }
+
+  /** Open an MO entry's sealed sender and text (needs the keyring); undefined when it cannot be opened. */
+  openMo(mo: MoEvent): OpenedMo | undefined {
+    if (this.keyring === undefined) throw new Error('openMo needs the gateway keyring (QasidClientOptions.keyring)');
+    const r = decrypt(this.keyring, mo.sealed, 'mo');
+    if (!r.ok) return undefined;
+    const { from, text } = JSON.parse(r.text) as { from: string; text: string };
+    return { ...mo, from, text };
+  }
+
+  /** Up to `count` MO entries after `from` ('-' = the start), opened when a keyring is set. */
+  async readMo(from = '-', count = 1000): Promise<Array<{ id: string; mo: MoEvent | OpenedMo }>> {
+    const rows = await this.redis.xrange(this.keys.mo, from, '+', 'COUNT', count);
+    return rows.map(([id, f]) => {
+      const mo = JSON.parse(f[1] as string) as MoEvent;
+      return { id, mo: this.keyring === undefined ? mo : (this.openMo(mo) ?? mo) };
+    });
   }
 
   /**
@@ -81,7 +125,7 @@ export class QasidClient {
    */
   async send(msg: OutgoingMessage): Promise<string> {
     const data = this.encode(msg);
-    const id = await this.redis.xadd(this.keys.intake, '*', 'data', data);
+    const id = await this.redis.xadd(this.keys.intake, '*', ...this.field(data));
     if (id === null) throw new Error(`XADD to ${this.keys.intake} returned no id`);
     return id;
   }
@@ -94,7 +138,7 @@ export class QasidClient {
     const datas = msgs.map((m, i) => this.encode(m, i));
     if (datas.length === 0) return [];
     const pipe = this.redis.pipeline();
-    for (const d of datas) pipe.xadd(this.keys.intake, '*', 'data', d);
+    for (const d of datas) pipe.xadd(this.keys.intake, '*', ...this.field(d));
     const results = (await pipe.exec()) ?? [];
     return results.map(([err, id], i) => {
       if (err) throw new Error(`XADD of message #${i} failed: ${err.message}`);

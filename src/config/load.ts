@@ -81,6 +81,12 @@ export function loadConfig(opts: LoadConfigOptions = {}): QasidConfig {
   }
 
   const adminTlsFiles = adminTls(raw.admin.tls, baseDir, problems);
+  for (const [key, zone] of [['policy.quietHours.timeZone', raw.policy.quietHours.timeZone], ...raw.policy.tenants.map((t, i) => [`policy.tenants[${i}].quietHours.timeZone`, t.quietHours?.timeZone] as const)] as const) {
+    if (zone !== undefined && !isTimeZone(zone)) problems.push(problem(key, `"${zone}" is not an IANA time zone this Node.js knows`));
+  }
+  for (const [key, a, b] of [['privacy.keyring', raw.privacy.keyring, raw.privacy.keyringFile], ['privacy.hashKeyring', raw.privacy.hashKeyring, raw.privacy.hashKeyringFile]] as const) {
+    if (a !== '' && b !== '') problems.push(problem(key, `set ${key} or ${key}File, not both`));
+  }
   if (problems.length > 0) throw configError(problems, file);
 
   return deepFreeze<QasidConfig>({
@@ -94,8 +100,25 @@ export function loadConfig(opts: LoadConfigOptions = {}): QasidConfig {
     messages: { ...raw.messages },
     dispatch: { ...raw.dispatch, retryScheduleMs: [...raw.dispatch.retryScheduleMs] },
     admin: { ...raw.admin, tls: adminTlsFiles, tokens: raw.admin.tokens.map((t) => ({ ...t })), allowList: [...raw.admin.allowList], trustedProxies: [...raw.admin.trustedProxies], rateLimitPerMinute: { ...raw.admin.rateLimitPerMinute } },
+    privacy: {
+      keyring: new Secret(raw.privacy.keyring),
+      keyringFile: raw.privacy.keyringFile === '' ? '' : resolve(baseDir, raw.privacy.keyringFile),
+      hashKeyring: new Secret(raw.privacy.hashKeyring),
+      hashKeyringFile: raw.privacy.hashKeyringFile === '' ? '' : resolve(baseDir, raw.privacy.hashKeyringFile),
+    },
+    policy: structuredClone(raw.policy),
+    retention: { ...raw.retention },
     carriers,
   });
+}
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-GB', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Both admin TLS files or neither, readable, resolved against the config file's directory. */

@@ -32,7 +32,27 @@ export interface RawConfig {
     trustedProxies: string[];
     rateLimitPerMinute: { perIp: number; perToken: number };
   };
+  privacy: { keyring: string; keyringFile: string; hashKeyring: string; hashKeyringFile: string };
+  policy: {
+    stopKeywords: string[];
+    startKeywords: string[];
+    transactionalHonoursStop: boolean;
+    marketingNeedsConsent: boolean;
+    quietHours: { start: string; end: string; timeZone: string; jitterSec: number };
+    caps: Record<'marketing' | 'otp' | 'transactional', { limit: number; windowSec: number }>;
+    footer: string;
+    tenants: TenantPolicy[];
+  };
+  retention: { recordsSec: number; eventsSec: number; moSec: number; deadSec: number; auditSec: number; sweepSec: number };
   carriers: unknown[];
+}
+
+/** Per-tenant policy overrides (policy.tenants). */
+export interface TenantPolicy {
+  tenant: string;
+  /** null: no quiet hours for this tenant. */
+  quietHours?: { start: string; end: string; timeZone: string } | null;
+  footer?: string;
 }
 
 /** A convict format that accepts an integer in [min, max]. */
@@ -82,6 +102,37 @@ function stringList(maxItems: number): (v: unknown) => void {
       throw new Error(`must be a list of at most ${maxItems} non-empty strings`);
     }
   };
+}
+
+function hhmm(v: unknown): void {
+  if (typeof v !== 'string' || !/^([01][0-9]|2[0-3]):[0-5][0-9]$/.test(v)) throw new Error('must be a local time HH:MM (00:00 to 23:59)');
+}
+
+function tenantPolicies(v: unknown): void {
+  if (!Array.isArray(v)) throw new Error('must be a list of { tenant, quietHours?, footer? }');
+  const seen = new Set<string>();
+  v.forEach((t: unknown, i) => {
+    const o = t as Record<string, unknown>;
+    if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new Error(`[${i}] must be an object`);
+    if (typeof o.tenant !== 'string' || o.tenant.length === 0 || o.tenant.length > 64) throw new Error(`[${i}].tenant must be a string of 1 to 64 characters`);
+    if (seen.has(o.tenant)) throw new Error(`[${i}].tenant "${o.tenant}" is listed twice`);
+    seen.add(o.tenant);
+    const extra = Object.keys(o).filter((k) => k !== 'tenant' && k !== 'quietHours' && k !== 'footer');
+    if (extra.length > 0) throw new Error(`[${i}] has unknown key ${extra[0] as string}`);
+    if (o.footer !== undefined && (typeof o.footer !== 'string' || o.footer.length > 160)) throw new Error(`[${i}].footer must be a string of at most 160 characters`);
+    const q = o.quietHours;
+    if (q === undefined || q === null) return;
+    if (typeof q !== 'object' || Array.isArray(q)) throw new Error(`[${i}].quietHours must be { start, end, timeZone } or null`);
+    const qq = q as Record<string, unknown>;
+    for (const k of ['start', 'end'] as const) {
+      try {
+        hhmm(qq[k]);
+      } catch (e) {
+        throw new Error(`[${i}].quietHours.${k} ${(e as Error).message}`);
+      }
+    }
+    if (typeof qq.timeZone !== 'string' || qq.timeZone === '') throw new Error(`[${i}].quietHours.timeZone must name an IANA time zone`);
+  });
 }
 
 function carriersFormat(v: unknown): void {
@@ -322,6 +373,105 @@ export const configSchema: convict.Schema<RawConfig> = {
         env: 'QASID_ADMIN_RATE_PER_TOKEN',
       },
     },
+  },
+  privacy: {
+    keyring: {
+      doc: 'Encryption keys for message text and numbers held in Redis, as JSON {"current":"k2","keys":{"k1":"<base64 32 bytes>","k2":"…"}}; `current` is the write key, all stay readable. Make one with `qasid keys new`. Required by `qasid run` (this or privacy.keyringFile).',
+      format: maxLen(65_536),
+      default: '',
+      env: 'QASID_KEYRING',
+      sensitive: true,
+    },
+    keyringFile: {
+      doc: 'File holding the privacy.keyring JSON (e.g. a mounted secret); re-read on SIGHUP.',
+      format: maxLen(4096),
+      default: '',
+      env: 'QASID_KEYRING_FILE',
+    },
+    hashKeyring: {
+      doc: 'Secrets for the keyed hashes (HMAC-SHA256) that stand for a subscriber in logs, opt-out lists and caps; same JSON shape as privacy.keyring, different keys. Required by `qasid run` (this or privacy.hashKeyringFile).',
+      format: maxLen(65_536),
+      default: '',
+      env: 'QASID_HASH_KEYRING',
+      sensitive: true,
+    },
+    hashKeyringFile: {
+      doc: 'File holding the privacy.hashKeyring JSON; re-read on SIGHUP.',
+      format: maxLen(4096),
+      default: '',
+      env: 'QASID_HASH_KEYRING_FILE',
+    },
+  },
+  policy: {
+    stopKeywords: {
+      doc: 'MO texts that opt the sender out of the short code they were sent to (case-, space- and punctuation-insensitive). Empty: the built-in list (STOP, UNSUB, UNREG, Roman-Urdu and Urdu variants).',
+      format: stringList(200),
+      default: [],
+      env: 'QASID_STOP_KEYWORDS',
+    },
+    startKeywords: {
+      doc: 'MO texts that undo an opt-out (START, REG, …). Empty: the built-in list.',
+      format: stringList(200),
+      default: [],
+      env: 'QASID_START_KEYWORDS',
+    },
+    transactionalHonoursStop: {
+      doc: "OTP and transactional messages honour the subscriber's STOP to that sender (they never honour the marketing do-not-contact list).",
+      format: Boolean,
+      default: true,
+      env: 'QASID_TRANSACTIONAL_HONOURS_STOP',
+    },
+    marketingNeedsConsent: {
+      doc: "Marketing messages need a consent reference (the message's `consent` field) or the subscriber in the tenant's opt-in list; else they end blocked with reason no_consent.",
+      format: Boolean,
+      default: true,
+      env: 'QASID_MARKETING_NEEDS_CONSENT',
+    },
+    quietHours: {
+      start: { doc: 'Marketing quiet hours start (local HH:MM). Marketing messages in the window are deferred to its end. start = end turns quiet hours off.', format: hhmm, default: '21:00', env: 'QASID_QUIET_START' },
+      end: { doc: 'Marketing quiet hours end (local HH:MM).', format: hhmm, default: '09:00', env: 'QASID_QUIET_END' },
+      timeZone: { doc: 'IANA time zone of the quiet hours.', format: nonEmpty(64), default: 'Asia/Karachi', env: 'QASID_QUIET_TZ' },
+      jitterSec: { doc: 'Deferred marketing is spread over this many seconds after the window ends, so the opening is not a burst.', format: intRange(0, 3_600), default: 600, env: 'QASID_QUIET_JITTER_SEC' },
+    },
+    caps: {
+      marketing: {
+        limit: { doc: 'Most marketing messages one subscriber gets per caps.marketing.windowSec (sliding window); 0 = no cap. The next ends blocked with reason frequency_cap.', format: intRange(0, 1_000_000), default: 3, env: 'QASID_CAP_MARKETING' },
+        windowSec: { doc: 'Window of the marketing cap, in seconds.', format: intRange(1, 2_592_000), default: 86_400, env: 'QASID_CAP_MARKETING_WINDOW_SEC' },
+      },
+      otp: {
+        limit: { doc: 'Most OTP messages one subscriber gets per caps.otp.windowSec; 0 = no cap.', format: intRange(0, 1_000_000), default: 5, env: 'QASID_CAP_OTP' },
+        windowSec: { doc: 'Window of the OTP cap, in seconds.', format: intRange(1, 2_592_000), default: 600, env: 'QASID_CAP_OTP_WINDOW_SEC' },
+      },
+      transactional: {
+        limit: { doc: 'Most transactional messages one subscriber gets per caps.transactional.windowSec; 0 = no cap.', format: intRange(0, 1_000_000), default: 0, env: 'QASID_CAP_TRANSACTIONAL' },
+        windowSec: { doc: 'Window of the transactional cap, in seconds.', format: intRange(1, 2_592_000), default: 3_600, env: 'QASID_CAP_TRANSACTIONAL_WINDOW_SEC' },
+      },
+    },
+    footer: {
+      doc: 'Opt-out footer appended to marketing text (on a new line, before segmenting) when the text does not already contain it. Empty: none.',
+      format: maxLen(160),
+      default: 'Reply STOP to opt out',
+      env: 'QASID_MARKETING_FOOTER',
+    },
+    tenants: {
+      doc: 'Per-tenant overrides: [{ "tenant": "acme", "quietHours": {"start":"22:00","end":"08:00","timeZone":"Asia/Karachi"} or null for none, "footer": "STOP bhejein 8555" }].',
+      format: tenantPolicies,
+      default: [],
+      env: 'QASID_TENANT_POLICIES',
+    },
+  },
+  retention: {
+    recordsSec: {
+      doc: 'How long a message record (and its encrypted text and number) is kept after its validity and receipt grace have passed, in seconds.',
+      format: intRange(60, 31_536_000),
+      default: 86_400,
+      env: 'QASID_RETAIN_RECORDS_SEC',
+    },
+    eventsSec: { doc: 'Events stream entries older than this are trimmed, in seconds.', format: intRange(60, 31_536_000), default: 604_800, env: 'QASID_RETAIN_EVENTS_SEC' },
+    moSec: { doc: 'MO stream entries older than this are trimmed, in seconds.', format: intRange(60, 31_536_000), default: 604_800, env: 'QASID_RETAIN_MO_SEC' },
+    deadSec: { doc: 'Dead-letter stream entries older than this are trimmed, in seconds.', format: intRange(60, 31_536_000), default: 2_592_000, env: 'QASID_RETAIN_DEAD_SEC' },
+    auditSec: { doc: 'Audit stream entries older than this are trimmed, in seconds; 0 keeps them for ever. `qasid audit verify` checks the chain from the oldest entry kept.', format: intRange(0, 315_360_000), default: 0, env: 'QASID_RETAIN_AUDIT_SEC' },
+    sweepSec: { doc: 'How often the retention sweeper trims the streams, in seconds.', format: intRange(1, 86_400), default: 60, env: 'QASID_RETENTION_SWEEP_SEC' },
   },
   carriers: {
     doc: 'The SMSCs to bind to: a JSON array validated by config/carrier.schema.json, then by cross-field rules. Sensitive because passwords may be inline.',

@@ -80,6 +80,13 @@ export interface CarrierConfig {
   receiptOnPart: ReceiptPart;
 }
 
+/** Local-time window, HH:MM to HH:MM in an IANA zone; wraps midnight when start > end. */
+export interface QuietHoursConfig {
+  start: string;
+  end: string;
+  timeZone: string;
+}
+
 export interface QasidConfig {
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'; pretty: boolean };
   redis: { url: Secret; prefix: string };
@@ -109,6 +116,24 @@ export interface QasidConfig {
     trustedProxies: readonly string[];
     rateLimitPerMinute: { perIp: number; perToken: number };
   };
+  privacy: {
+    /** Keyring JSON from config/env ('' when not set), or the absolute path of a file holding it. */
+    keyring: Secret;
+    keyringFile: string;
+    hashKeyring: Secret;
+    hashKeyringFile: string;
+  };
+  policy: {
+    stopKeywords: readonly string[];
+    startKeywords: readonly string[];
+    transactionalHonoursStop: boolean;
+    marketingNeedsConsent: boolean;
+    quietHours: QuietHoursConfig & { jitterSec: number };
+    caps: Readonly<Record<'marketing' | 'otp' | 'transactional', { limit: number; windowSec: number }>>;
+    footer: string;
+    tenants: ReadonlyArray<{ tenant: string; quietHours?: QuietHoursConfig | null; footer?: string }>;
+  };
+  retention: { recordsSec: number; eventsSec: number; moSec: number; deadSec: number; auditSec: number; sweepSec: number };
   carriers: readonly CarrierConfig[];
   shutdown: {
     /** At stop: how long in-flight messages may take to finish before the links unbind, in ms. */

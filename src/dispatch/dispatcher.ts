@@ -16,7 +16,10 @@ import type { IntakeEntry, IntakeReader } from '../queue/intake.js';
 import { decodeMessage } from '../queue/message.js';
 import type { EventStatus, Outputs, StatusEvent } from '../queue/outputs.js';
 import type { MessageStore, RecordFields, TerminalStatus } from '../queue/store.js';
-import { maskMsisdn, normaliseMsisdn, selectRoute, type CompiledRoutes, type MessageClass } from '../routing/index.js';
+import { normaliseMsisdn, selectRoute, type CompiledRoutes, type MessageClass } from '../routing/index.js';
+import type { ClassPolicy } from '../privacy/policy.js';
+import type { SubscriberStore } from '../privacy/subscribers.js';
+import type { Vault } from '../privacy/vault.js';
 import type { CarrierLink } from '../smpp/link.js';
 import { retryPlan } from '../throttle/retry.js';
 import type { PacedGate } from './gate.js';
@@ -33,6 +36,12 @@ export interface DispatcherDeps {
   routes: CompiledRoutes | undefined;
   /** Ported-number lookup: operator id for an E.164 number, if ported. */
   portedOperator(e164: string): Promise<string | undefined>;
+  /** Keys: opens sealed intake entries, seals what is stored, pseudonymises numbers in logs. */
+  vault: Vault;
+  /** Opt-outs, consent, caps: the subscriber-level policy. */
+  subscribers: SubscriberStore;
+  /** Quiet hours and the opt-out footer. */
+  policy: ClassPolicy;
   /** Apply receipts that were parked before their mapping existed. */
   applyParked(parked: readonly ParkedReceipt[]): Promise<void>;
   logger: Logger;
@@ -218,10 +227,23 @@ export class Dispatcher implements Lifecycle {
   private async handleEntry(entry: IntakeEntry): Promise<void> {
     const src: Source = { kind: 'intake', entryId: entry.id };
     const cfg = this.d.config;
-    const decoded = decodeMessage(entry.data, cfg.intake.maxEntryBytes);
+    let data = entry.data;
+    if (entry.sealed !== undefined) {
+      data = this.d.vault.open(entry.sealed, 'mt');
+      if (data === undefined) {
+        const detail = 'sealed entry cannot be opened with the keyring (unknown key id, or not sealed by a Qasid client for this stream)';
+        this.log.warn({ event: 'intake.dead_lettered', entry: entry.id, reason: 'undecryptable' }, 'intake entry dead-lettered');
+        await this.d.outputs.dead(entry.id, 'undecryptable', detail, { sealed: entry.sealed });
+        await this.d.outputs.event(this.event('rejected', true, { reason: 'undecryptable' }));
+        this.d.intake.done(entry.id);
+        return;
+      }
+    }
+    const decoded = decodeMessage(data, cfg.intake.maxEntryBytes);
     if (!decoded.ok) {
       this.log.warn({ event: 'intake.dead_lettered', entry: entry.id, reason: decoded.reason, detail: decoded.detail }, 'intake entry dead-lettered');
-      await this.d.outputs.dead(entry.id, decoded.reason, decoded.detail, entry.data);
+      const num = decoded.to === undefined ? undefined : normaliseMsisdn(decoded.to, cfg.numbers.defaultRegion);
+      await this.d.outputs.dead(entry.id, decoded.reason, decoded.detail, { data }, num?.ok ? this.d.vault.hash(num.e164) : undefined);
       await this.d.outputs.event(this.event('rejected', true, { clientId: decoded.clientId, tenant: decoded.tenant, reason: decoded.reason }));
       this.d.intake.done(entry.id);
       return;
@@ -244,13 +266,14 @@ export class Dispatcher implements Lifecycle {
       vu: String(validUntil),
       rc: m.receipt ? '1' : '0',
       meta: m.meta === undefined ? undefined : JSON.stringify(m.meta),
+      con: m.consent,
       eid: entry.id,
       st: 'queued',
       nb: notBefore === undefined ? undefined : String(notBefore),
       at: String(now),
       att: '0',
     };
-    const ttlMs = validUntil - now + (cfg.messages.receiptGraceSec + 86_400) * 1000;
+    const ttlMs = recordTtlMs(validUntil, now, cfg);
     const created = await this.d.store.create(recId, fields, ttlMs);
     let rec: Partial<RecordFields> = fields;
     if (!created.created) {
@@ -289,12 +312,38 @@ export class Dispatcher implements Lifecycle {
   private async process(recId: string, rec: Partial<RecordFields>, src: Source): Promise<void> {
     const cfg = this.d.config;
     const now = this.now();
+    if (rec.sealErr !== undefined) {
+      this.log.error({ event: 'privacy.undecryptable', gatewayId: rec.gw }, 'message record cannot be opened with the keyring (a retired key?)');
+      return this.finish(recId, rec, src, 'failed', { reason: 'undecryptable' });
+    }
     if (Number(rec.vu) <= now) return this.finish(recId, rec, src, 'expired', { reason: 'validity_passed' });
     const num = normaliseMsisdn(rec.to ?? '', cfg.numbers.defaultRegion);
     if (!num.ok) return this.finish(recId, rec, src, 'rejected', { reason: num.reason });
+    const cls = (rec.cls ?? 'transactional') as MessageClass;
+    const opensAt = cls === 'marketing' ? this.d.policy.marketingOpensAt(rec.ten, now) : undefined;
+    const verdict = await this.d.subscribers.check({
+      e164: num.e164,
+      cls,
+      tenant: rec.ten,
+      sender: rec.from ?? '',
+      hasConsentRef: rec.con !== undefined,
+      quiet: opensAt !== undefined,
+      recId,
+      recExpiresAt: Number(rec.vu) + (cfg.messages.receiptGraceSec + cfg.retention.recordsSec) * 1000,
+      now,
+    });
+    if (verdict.kind === 'blocked') {
+      this.log.info({ event: 'policy.blocked', reason: verdict.reason, gatewayId: rec.gw, ...this.d.vault.logFields(num.e164) }, 'message blocked by policy');
+      return this.finish(recId, rec, src, 'blocked', { reason: verdict.reason });
+    }
+    if (verdict.kind === 'quiet' && opensAt !== undefined) {
+      // Deferred to the opening; if its validity ends first it is taken then, and expires.
+      return this.defer(recId, rec, src, Math.min(opensAt, Number(rec.vu)), 'quiet_hours', undefined, true);
+    }
+    const text = cls === 'marketing' ? this.d.policy.withFooter(rec.txt ?? '', rec.ten) : (rec.txt ?? '');
     const ported = await this.d.portedOperator(num.e164);
     const candidates = this.routes
-      ? selectRoute(this.routes, { e164: num.e164, tenant: rec.ten, class: (rec.cls ?? 'transactional') as MessageClass, sender: rec.from ?? '', portedOperator: ported })
+      ? selectRoute(this.routes, { e164: num.e164, tenant: rec.ten, class: cls, sender: rec.from ?? '', portedOperator: ported })
       : ({ ok: true, carriers: this.defaultOrder } as const);
     if (!candidates.ok) return this.finish(recId, rec, src, 'failed', { reason: 'no_route' });
 
@@ -304,7 +353,7 @@ export class Dispatcher implements Lifecycle {
       const link = this.d.links.get(carrierId);
       const gate = this.d.gates.get(carrierId);
       if (!carrier || !link || !gate || !link.isUp() || this.paused.has(carrierId)) continue;
-      const enc = encodeMessage(rec.txt ?? '', { method: carrier.concat, ref: refFor(recId), maxParts: cfg.messages.maxParts });
+      const enc = encodeMessage(text, { method: carrier.concat, ref: refFor(recId), maxParts: cfg.messages.maxParts });
       if ('error' in enc) return this.finish(recId, rec, src, 'rejected', { reason: 'too_long' });
       tried++;
       const rN = receiptParts(enc.parts.length, carrier.receiptOnPart).filter(Boolean).length;
@@ -332,9 +381,10 @@ export class Dispatcher implements Lifecycle {
       const done = { carrier: carrierId, parts: enc.parts.length };
       switch (r.kind) {
         case 'not_sent':
-          this.log.debug({ event: 'dispatch.failover', carrier: carrierId, reason: r.reason, to: maskMsisdn(num.e164) }, 'carrier did not take it; next');
+          this.log.debug({ event: 'dispatch.failover', carrier: carrierId, reason: r.reason, gatewayId: rec.gw }, 'carrier did not take it; next');
           continue;
         case 'accepted':
+          sending.mids = r.carrierIds.join(',');
           if (rec.rc === '1') {
             await this.d.store.update(recId, { ...sending, st: 'accepted' });
             await this.d.store.schedule('watch', recId, Number(rec.vu) + cfg.messages.receiptGraceSec * 1000);
@@ -405,6 +455,11 @@ export class Dispatcher implements Lifecycle {
     for (const [k, v] of Object.entries(extra)) if (v !== undefined) (e as unknown as Record<string, unknown>)[k] = v;
     return e;
   }
+}
+
+/** How long a record is kept: until its validity and receipt grace are over, then retention.recordsSec. */
+export function recordTtlMs(validUntil: number, now: number, cfg: QasidConfig): number {
+  return validUntil - now + (cfg.messages.receiptGraceSec + cfg.retention.recordsSec) * 1000;
 }
 
 export function ids(rec: Partial<RecordFields>): Partial<StatusEvent> {

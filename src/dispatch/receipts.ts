@@ -11,6 +11,10 @@ import { isReceipt, parseReceipt, type ParsedReceipt, type ReceiptState } from '
 import { decodeGsm7Unpacked, decodeUcs2 } from '../encoding/index.js';
 import type { Logger } from '../log/logger.js';
 import type { Outputs, StatusEvent } from '../queue/outputs.js';
+import { classifyKeyword, type CompiledKeywords } from '../privacy/keywords.js';
+import type { SubscriberStore } from '../privacy/subscribers.js';
+import type { Vault } from '../privacy/vault.js';
+import { maskMsisdn, normaliseMsisdn } from '../routing/index.js';
 import type { MessageStore, TerminalStatus } from '../queue/store.js';
 import { bodyBuffer, bodyNumber, bodyString, type Pdu } from '../smpp/codec.js';
 import type { DeliverHandler, LateResponseHandler, SessionInfo } from '../smpp/session.js';
@@ -41,6 +45,15 @@ export interface ReceiptHandlerDeps {
   /** How long a mapping learnt from a late submit_sm_resp is kept (the message's own validity is not known here). */
   lateMappingTtlMs: number;
   metrics?: ReceiptMetrics;
+  /** MO: seal the sender and text, hash the sender. */
+  vault: Vault;
+  /** MO: STOP / START keywords change the sender's opt-out before deliver_sm_resp. */
+  subscribers: SubscriberStore;
+  keywords: CompiledKeywords;
+  /** Region for reading MO senders written without a country code. */
+  defaultRegion: string;
+  /** How long an MO entry is kept (its index entry for erasure lives as long). */
+  moRetentionMs: number;
   now?: () => number;
 }
 
@@ -166,15 +179,22 @@ export class ReceiptHandler {
       text = '';
       this.log.warn({ event: 'mo.undecodable', carrier: carrierId, err: errorMessage(e) }, 'MO text could not be decoded');
     }
-    await this.d.outputs.mo({
-      v: 1,
-      carrier: carrierId,
-      from: bodyString(pdu, 'source_addr') ?? '',
-      to: bodyString(pdu, 'destination_addr') ?? '',
-      text,
-      dataCoding: dcs,
-      at: new Date(this.now()).toISOString(),
-    });
+    const rawFrom = bodyString(pdu, 'source_addr') ?? '';
+    const to = bodyString(pdu, 'destination_addr') ?? '';
+    // A handset's number as E.164 when it reads as one; else as it came (a hash is still taken).
+    const num = normaliseMsisdn(rawFrom, this.d.defaultRegion);
+    const from = num.ok ? num.e164 : /^\+?[0-9]{6,}$/.test(rawFrom) ? `+${rawFrom.replace(/^\+/, '')}` : rawFrom;
+    const now = this.now();
+    const keyword = classifyKeyword(text, this.d.keywords);
+    // Recorded before deliver_sm_resp goes back: the next marketing submit already sees it.
+    if (keyword === 'stop') await this.d.subscribers.optOut(from, { kind: 'sender', sender: to }, now);
+    else if (keyword === 'start') await this.d.subscribers.optIn(from, { kind: 'sender', sender: to });
+    const subscriber = this.d.vault.hash(from);
+    const masked = from.startsWith('+') ? maskMsisdn(from) : '****';
+    if (keyword !== undefined) this.log.info({ event: keyword === 'stop' ? 'subscriber.opted_out' : 'subscriber.opted_in', carrier: carrierId, to: masked, subscriber, sender: to }, keyword === 'stop' ? 'opt-out keyword from a handset' : 'opt-in keyword from a handset');
+    const at = new Date(now).toISOString();
+    const id = await this.d.outputs.mo({ carrier: carrierId, from, to, text, dataCoding: dcs, at, ...(keyword ? { keyword } : {}) }, { masked, subscriber });
+    await this.d.subscribers.hold(from, `mo:${id}`, now + this.d.moRetentionMs, now);
     this.counts.mo++;
   }
 }

@@ -12,7 +12,7 @@ import type { PacedGate } from './gate.js';
 
 export type CarrierAttempt =
   /** Every part accepted. `parked` holds receipts that arrived before their part's mapping. */
-  | { kind: 'accepted'; parked: ParkedReceipt[] }
+  | { kind: 'accepted'; parked: ParkedReceipt[]; carrierIds: string[] }
   /** The first part never left: try another carrier. */
   | { kind: 'not_sent'; reason: string }
   /** A temporary error (retry on the schedule) on the first part. */
@@ -55,6 +55,7 @@ export async function submitToCarrier(ctx: SubmitContext, enc: EncodedMessage): 
   const c = ctx.carrier;
   const wants = receiptParts(enc.parts.length, c.receiptOnPart);
   const parked: ParkedReceipt[] = [];
+  const carrierIds: string[] = [];
   const alpha = !/^\+?[0-9]+$/.test(ctx.sender);
   for (let i = 0; i < enc.parts.length; i++) {
     const part = enc.parts[i];
@@ -96,6 +97,7 @@ export async function submitToCarrier(ctx: SubmitContext, enc: EncodedMessage): 
         const normId = normaliseId(r.messageId, c.messageIds.submitResp) ?? r.messageId;
         // The stored value also carries when the carrier accepted it, for receipt latency.
         const stored = `${mapping}:${Date.now().toString(36)}`;
+        carrierIds.push(normId);
         const waiting = await ctx.map(c.id, normId, stored, ctx.mappingTtlMs);
         if (waiting !== null) parked.push({ carrier: c.id, mapping: stored, receipt: waiting });
         break;
@@ -109,5 +111,5 @@ export async function submitToCarrier(ctx: SubmitContext, enc: EncodedMessage): 
       return { kind: 'rejected', error: r.statusName, partsSent: i };
     }
   }
-  return { kind: 'accepted', parked };
+  return { kind: 'accepted', parked, carrierIds };
 }

@@ -81,6 +81,11 @@ export class Keyring {
     return randomBytes(KEY_BYTES).toString('base64');
   }
 
+  /** A new one-key keyring as JSON (what `qasid keys new` prints). */
+  static newSourceJson(id = 'k1'): string {
+    return JSON.stringify({ current: id, keys: { [id]: Keyring.generateKey() } });
+  }
+
   /** The key new envelopes and hashes are written under. */
   get currentId(): string {
     return this.#current;

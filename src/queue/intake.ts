@@ -10,6 +10,8 @@ export interface IntakeEntry {
   id: string;
   /** The `data` field, when the entry has one. */
   data: string | undefined;
+  /** The `sealed` field: the same JSON sealed by a Qasid client (context "mt"). */
+  sealed?: string;
 }
 
 export interface IntakeOptions {
@@ -104,12 +106,14 @@ function toEntries(raw: RawEntry[]): IntakeEntry[] {
   for (const [id, fields] of raw) {
     // A deleted entry still pending shows up with null fields.
     let data: string | undefined;
+    let sealed: string | undefined;
     if (fields) {
       for (let i = 0; i + 1 < fields.length; i += 2) {
         if (fields[i] === 'data') data = fields[i + 1];
+        else if (fields[i] === 'sealed') sealed = fields[i + 1];
       }
     }
-    out.push({ id, data });
+    out.push(sealed === undefined ? { id, data } : { id, data, sealed });
   }
   return out;
 }

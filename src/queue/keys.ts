@@ -19,6 +19,20 @@ export interface Keys {
   readonly ported: string;
   /** The append-only, hash-chained audit stream of admin changes. */
   readonly audit: string;
+  /** Where the audit chain starts after retention trimmed its oldest entries (HASH id, prev). */
+  readonly auditAnchor: string;
+  /** Current generation of the do-not-contact list import (entries of older generations no longer count). */
+  readonly dncGeneration: string;
+  /**
+   * One subscriber's standing choices, by keyed hash (a HASH): `blk` blocklisted,
+   * `dnc` the DNC import generation, `o:s:<sender>` / `o:t:<tenant>` opted out,
+   * `i:t:<tenant>` opted in. Kept without a TTL: an objection must outlive the data.
+   */
+  subscriber(hash: string): string;
+  /** Sliding-window frequency cap of one subscriber for one class (ZSET record id → time). */
+  cap(hash: string, cls: string): string;
+  /** What Qasid holds about one subscriber (ZSET: record ids and `mo:<entry id>`), for erasure and export. */
+  held(hash: string): string;
   /** The message record (a HASH). */
   record(recId: string): string;
   /** carrier message id → record id and part; shares its tag with the parked receipt. */
@@ -37,6 +51,11 @@ export function keysFor(prefix: string): Keys {
     watch: `${prefix}:watch`,
     ported: `${prefix}:ported`,
     audit: `${prefix}:audit`,
+    auditAnchor: `${prefix}:audit:anchor`,
+    dncGeneration: `${prefix}:dnc:gen`,
+    subscriber: (h) => `${prefix}:sub:{${h}}`,
+    cap: (h, cls) => `${prefix}:cap:{${h}}:${cls}`,
+    held: (h) => `${prefix}:held:{${h}}`,
     record: (recId) => `${prefix}:msg:{${recId}}`,
     carrierId: (carrier, id) => `${prefix}:cid:{${carrier}:${id}}`,
     parked: (carrier, id) => `${prefix}:park:{${carrier}:${id}}`,

@@ -22,13 +22,16 @@ export interface MtMessage {
   validity?: number;
   sendAt?: string;
   receipt: boolean;
+  /** Reference to recorded consent (marketing). */
+  consent?: string;
   meta?: Record<string, unknown>;
 }
 
 export type DecodeResult =
   | { ok: true; message: MtMessage }
   /** `clientId` when the entry got far enough to have one, so the event can name it. */
-  | { ok: false; reason: 'oversized' | 'not_json' | 'no_data' | 'invalid_schema' | 'unsupported_version'; detail: string; clientId?: string; tenant?: string };
+  /** `to` when the entry had one, so erasure can find its dead letter (by keyed hash). */
+  | { ok: false; reason: 'oversized' | 'not_json' | 'no_data' | 'invalid_schema' | 'unsupported_version'; detail: string; clientId?: string; tenant?: string; to?: string };
 
 export const MESSAGE_SCHEMA_PATH = fileURLToPath(new URL('../../schema/mt-message.v1.json', import.meta.url));
 const MAX_META_BYTES = 1024;
@@ -65,10 +68,11 @@ export function decodeMessage(data: string | undefined, maxBytes: number): Decod
   return { ok: true, message: doc };
 }
 
-function idsOf(doc: unknown): { clientId?: string; tenant?: string } {
+function idsOf(doc: unknown): { clientId?: string; tenant?: string; to?: string } {
   if (typeof doc !== 'object' || doc === null) return {};
   const d = doc as Record<string, unknown>;
-  const out: { clientId?: string; tenant?: string } = {};
+  const out: { clientId?: string; tenant?: string; to?: string } = {};
+  if (typeof d.to === 'string' && d.to.length <= 32) out.to = d.to;
   if (typeof d.id === 'string' && d.id.length <= 128) out.clientId = d.id;
   if (typeof d.tenant === 'string' && d.tenant.length <= 64) out.tenant = d.tenant;
   return out;

@@ -1,9 +1,12 @@
 /**
  * The output streams: status events, MO messages, dead letters. One JSON document per
- * entry, in the field `data`. Streams are capped with XADD MAXLEN ~ (approximate, cheap).
+ * entry, in the field `data`. Streams are capped with XADD MAXLEN ~ (approximate, cheap)
+ * and trimmed by age by the retention sweeper. Whatever holds a subscriber's number or
+ * text (the MO sender and text, a dead letter's entry) is sealed before it is written.
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
+import type { FieldSealer } from './sealing.js';
 
 export type EventStatus =
   | 'accepted'
@@ -14,7 +17,8 @@ export type EventStatus =
   | 'rejected'
   | 'failed'
   | 'unknown'
-  | 'deleted';
+  | 'deleted'
+  | 'blocked';
 
 /** One status change of one message. `final: true` on exactly one event per intake entry. */
 export interface StatusEvent {
@@ -36,13 +40,36 @@ export interface StatusEvent {
   meta?: unknown;
 }
 
-export interface MoEvent {
-  v: 1;
+/** An MO message as it arrives: what Qasid seals before writing (see MoEntry). */
+export interface MoMessage {
   carrier: string;
+  /** The subscriber's number, E.164 when it could be read as one. */
   from: string;
+  /** The short code or number it was sent to. */
   to: string;
   text: string;
   dataCoding: number;
+  at: string;
+  /** Set when the text was an opt-out / opt-in keyword and Qasid acted on it. */
+  keyword?: 'stop' | 'start';
+}
+
+/**
+ * An MO stream entry: the sender and text are sealed (`sealed` opens to
+ * {"from","text"} with context "mo"; QasidClient does it), the rest is clear.
+ */
+export interface MoEvent {
+  v: 1;
+  carrier: string;
+  to: string;
+  /** Masked sender, e.g. +92300****567. */
+  fromMasked: string;
+  /** Keyed hash of the sender: the same subscriber always has the same value. */
+  subscriber: string;
+  sealed: string;
+  textLength: number;
+  dataCoding: number;
+  keyword?: 'stop' | 'start';
   at: string;
 }
 
@@ -57,6 +84,7 @@ export class Outputs {
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly maxLen: number,
+    private readonly sealer: FieldSealer,
     private readonly hooks: OutputHooks = {},
   ) {}
 
@@ -65,13 +93,38 @@ export class Outputs {
     this.hooks.onEvent?.(e);
   }
 
-  async mo(m: MoEvent): Promise<void> {
-    await this.redis.xadd(this.keys.mo, 'MAXLEN', '~', this.maxLen, '*', 'data', JSON.stringify(m));
+  /** Write an MO message with its sender and text sealed; returns the stream entry id. */
+  async mo(m: MoMessage, who: { masked: string; subscriber: string }): Promise<string> {
+    const e: MoEvent = {
+      v: 1,
+      carrier: m.carrier,
+      to: m.to,
+      fromMasked: who.masked,
+      subscriber: who.subscriber,
+      sealed: this.sealer.seal(JSON.stringify({ from: m.from, text: m.text }), 'mo'),
+      textLength: m.text.length,
+      dataCoding: m.dataCoding,
+      ...(m.keyword ? { keyword: m.keyword } : {}),
+      at: m.at,
+    };
+    return (await this.redis.xadd(this.keys.mo, 'MAXLEN', '~', this.maxLen, '*', 'data', JSON.stringify(e))) as string;
   }
 
-  /** Keep an intake entry we could not use, with the reason, for a human to look at. */
-  async dead(entryId: string, reason: string, detail: string, data: string | undefined): Promise<void> {
-    await this.redis.xadd(this.keys.dead, 'MAXLEN', '~', this.maxLen, '*', 'reason', reason, 'detail', detail, 'entry', entryId, 'data', data ?? '');
+  /**
+   * Keep an intake entry we could not use, with the reason, for a human to look at. The
+   * entry's data is sealed (context "dead"; `qasid dead list` opens it); an entry that
+   * arrived sealed is kept as it came. `subscriber` (a keyed hash) lets erasure find it.
+   */
+  async dead(entryId: string, reason: string, detail: string, entry: { data?: string; sealed?: string }, subscriber?: string): Promise<void> {
+    const kept = entry.sealed ?? (entry.data === undefined ? '' : this.sealer.seal(entry.data, 'dead'));
+    const fields = ['reason', reason, 'detail', detail, 'entry', entryId, entry.sealed === undefined ? 'data' : 'sealedMt', kept];
+    if (subscriber !== undefined) fields.push('subscriber', subscriber);
+    await this.redis.xadd(this.keys.dead, 'MAXLEN', '~', this.maxLen, '*', ...fields);
     this.hooks.onDead?.(reason);
+  }
+
+  /** Trim a stream to entries newer than `maxAgeMs` (approximate: whole macro-nodes). */
+  async trimByAge(stream: 'events' | 'mo' | 'dead' | 'audit', maxAgeMs: number, now: number): Promise<number> {
+    return this.redis.xtrim(this.keys[stream], 'MINID', '~', `${Math.max(0, Math.floor(now - maxAgeMs))}-0`);
   }
 }

@@ -5,9 +5,10 @@
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
+import type { FieldSealer } from './sealing.js';
 
 /** Terminal statuses: every intake entry ends in exactly one of these. */
-export type TerminalStatus = 'delivered' | 'undeliverable' | 'expired' | 'rejected' | 'failed' | 'unknown' | 'accepted' | 'deleted';
+export type TerminalStatus = 'delivered' | 'undeliverable' | 'expired' | 'rejected' | 'failed' | 'unknown' | 'accepted' | 'deleted' | 'blocked';
 
 /** The fields of a message record (a Redis HASH; every value a string). */
 export interface RecordFields {
@@ -30,6 +31,8 @@ export interface RecordFields {
   eid: string;
   /** state: queued | submitting | retry | accepted | unknown | <terminal> */
   st: string;
+  /** consent reference given with a marketing message */
+  con?: string;
   /** not before, ms since epoch (scheduled sends) */
   nb?: string;
   at: string;
@@ -43,6 +46,12 @@ export interface RecordFields {
   /** the terminal status, set exactly once */
   term?: string;
   err?: string;
+  /** carrier message ids (normalised, comma-separated) of the accepted parts: erasure deletes their mappings */
+  mids?: string;
+  /** '1' once the subscriber's frequency cap has counted this message */
+  cap?: string;
+  /** set by unpack when the sealed data could not be opened (key missing or data tampered) */
+  sealErr?: string;
 }
 
 export type CreateResult =
@@ -68,6 +77,12 @@ return 1`;
 // KEYS[1] a ZSET scored by time; ARGV[1] now, ARGV[2] limit, ARGV[3] lease until.
 // Takes the members whose time has come and moves them to the lease time, atomically,
 // so two instances never take the same one and a dead instance's lease runs out.
+// KEYS[1] hash; ARGV[1] field, ARGV[2] expected value, ARGV[3] new value.
+const LUA_SWAP_FIELD = `
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1`;
+
 const LUA_TAKE_DUE = `
 local ids = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARGV[2])
 for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], ARGV[3], id) end
@@ -128,12 +143,17 @@ interface ScriptedRedis extends Redis {
   qasidMatch(cidKey: string, parkKey: string, receipt: string, ttlMs: number): Promise<string | null>;
   qasidReceipt(recKey: string, state: string, final: string): Promise<string[]>;
   qasidTakeDue(zsetKey: string, now: number, limit: number, leaseUntil: number): Promise<string[]>;
+  qasidSwapField(key: string, field: string, expected: string, value: string): Promise<number>;
 }
 
 export class MessageStore {
   private readonly redis: ScriptedRedis;
 
-  constructor(redis: Redis, readonly keys: Keys) {
+  constructor(
+    redis: Redis,
+    readonly keys: Keys,
+    private readonly sealer: FieldSealer,
+  ) {
     redis.defineCommand('qasidCreate', { numberOfKeys: 1, lua: LUA_CREATE });
     redis.defineCommand('qasidFinalise', { numberOfKeys: 1, lua: LUA_FINALISE });
     redis.defineCommand('qasidUpdateLive', { numberOfKeys: 1, lua: LUA_UPDATE_LIVE });
@@ -141,19 +161,57 @@ export class MessageStore {
     redis.defineCommand('qasidMatch', { numberOfKeys: 2, lua: LUA_MATCH });
     redis.defineCommand('qasidReceipt', { numberOfKeys: 1, lua: LUA_RECEIPT });
     redis.defineCommand('qasidTakeDue', { numberOfKeys: 1, lua: LUA_TAKE_DUE });
+    redis.defineCommand('qasidSwapField', { numberOfKeys: 1, lua: LUA_SWAP_FIELD });
     this.redis = redis as ScriptedRedis;
   }
 
   /** Create the record unless one exists (idempotency): then return what it holds. */
   async create(recId: string, fields: RecordFields, ttlMs: number): Promise<CreateResult> {
-    const existing = await this.redis.qasidCreate(this.keys.record(recId), Math.max(1, Math.round(ttlMs)), ...pack(fields));
+    const existing = await this.redis.qasidCreate(this.keys.record(recId), Math.max(1, Math.round(ttlMs)), ...this.pack(recId, fields));
     if (existing === null) return { created: true };
-    return { created: false, fields: unpack(pairsToObject(existing)) };
+    return { created: false, fields: this.unpack(recId, pairsToObject(existing)) };
   }
 
   async get(recId: string): Promise<Partial<RecordFields> | undefined> {
     const h = await this.redis.hgetall(this.keys.record(recId));
-    return Object.keys(h).length === 0 ? undefined : unpack(h);
+    return Object.keys(h).length === 0 ? undefined : this.unpack(recId, h);
+  }
+
+  /** A record's raw hash as stored (sealed `d`), for the key-rotation sweep and erasure. */
+  async raw(recId: string): Promise<Record<string, string> | undefined> {
+    const h = await this.redis.hgetall(this.keys.record(recId));
+    return Object.keys(h).length === 0 ? undefined : h;
+  }
+
+  /**
+   * Replace the sealed `d` of a record only if it still holds `expected` (the rotation
+   * sweep must not overwrite a record that changed meanwhile). True when replaced.
+   */
+  async resealData(recId: string, expected: string, sealed: string): Promise<boolean> {
+    return (await this.redis.qasidSwapField(this.keys.record(recId), 'd', expected, sealed)) === 1;
+  }
+
+  /**
+   * In Redis the fields that never change travel as two JSON strings — `i` (what events
+   * echo: client id, gateway id, tenant, meta) and `d` (the message: number and text,
+   * sealed with the record id as context) — so a record is written with a handful of
+   * arguments instead of dozens. Mutable fields stay separate.
+   */
+  private pack(recId: string, fields: RecordFields): string[] {
+    const out = ['i', JSON.stringify(pick(fields, ID_FIELDS)), 'd', this.sealer.seal(JSON.stringify(pick(fields, DATA_FIELDS)), recId)];
+    for (const [k, v] of Object.entries(fields)) if (v !== undefined && !PACKED.has(k)) out.push(k, String(v));
+    return out;
+  }
+
+  private unpack(recId: string, h: Record<string, string>): Partial<RecordFields> {
+    const { i, d, ...rest } = h;
+    let data: Partial<RecordFields>;
+    if (d === undefined || d === '') data = {};
+    else if (this.sealer.isSealed(d)) {
+      const plain = this.sealer.open(d, recId);
+      data = plain === undefined ? { sealErr: '1' } : unpackJson(plain);
+    } else data = unpackJson(d); // written before encryption was on; `qasid keys rotate` seals it
+    return { ...unpackJson(i), ...data, ...(rest as Partial<RecordFields>) };
   }
 
   /** Set fields; a terminal record keeps its `st`. False when the record is terminal or gone. */
@@ -215,13 +273,8 @@ function pairsToObject(pairs: string[]): Record<string, string> {
   return out;
 }
 
-/**
- * In Redis the fields that never change travel as two JSON strings — `i` (what events
- * echo: client id, gateway id, tenant, meta) and `d` (the message) — so a record is
- * written with a handful of arguments instead of dozens. Mutable fields stay separate.
- */
 const ID_FIELDS = ['cid', 'gw', 'ten', 'meta'] as const;
-const DATA_FIELDS = ['to', 'from', 'txt', 'cls', 'pri', 'vu', 'rc', 'nb', 'at'] as const;
+const DATA_FIELDS = ['to', 'from', 'txt', 'cls', 'pri', 'vu', 'rc', 'nb', 'at', 'con'] as const;
 const PACKED = new Set<string>([...ID_FIELDS, ...DATA_FIELDS]);
 
 function pick(fields: Partial<RecordFields>, keys: readonly (keyof RecordFields)[]): Record<string, string> {
@@ -233,18 +286,7 @@ function pick(fields: Partial<RecordFields>, keys: readonly (keyof RecordFields)
   return out;
 }
 
-function pack(fields: RecordFields): string[] {
-  const out = ['i', JSON.stringify(pick(fields, ID_FIELDS)), 'd', JSON.stringify(pick(fields, DATA_FIELDS))];
-  for (const [k, v] of Object.entries(fields)) if (v !== undefined && !PACKED.has(k)) out.push(k, String(v));
-  return out;
-}
-
 function unpackJson(json: string | undefined): Partial<RecordFields> {
   if (json === undefined || json === '') return {};
   return JSON.parse(json) as Partial<RecordFields>;
-}
-
-function unpack(h: Record<string, string>): Partial<RecordFields> {
-  const { i, d, ...rest } = h;
-  return { ...unpackJson(i), ...unpackJson(d), ...(rest as Partial<RecordFields>) };
 }

@@ -66,7 +66,8 @@ export function normaliseMsisdn(input: string, defaultRegion: string): Normalise
 const MEMO_MAX = 100_000;
 const memo = new Map<string, NormaliseResult>();
 
-function normaliseUncached(input: string, defaultRegion: string): NormaliseResult {
+/** normaliseMsisdn without the memo: for bulk work (a DNC import) that would only churn it. */
+export function normaliseUncached(input: string, defaultRegion: string): NormaliseResult {
   if (!isSupportedCountry(defaultRegion)) {
     throw new QasidError('CONFIG_INVALID', `default region '${defaultRegion}' is not an ISO 3166-1 alpha-2 code with numbering metadata`, {
       key: 'defaultRegion',

@@ -5,6 +5,12 @@ import { loadConfig } from '../../src/config/load.js';
 import { captureLogger } from '../../src/log/logger.js';
 import type { QasidConfig } from '../../src/config/types.js';
 import { randomBytes } from 'node:crypto';
+import { Keyring } from '../../src/privacy/keyring.js';
+
+/** Fresh keyrings for a test config (cipher and hash, distinct). */
+export function testKeys(): { keyring: string; hashKeyring: string } {
+  return { keyring: Keyring.newSourceJson('k1'), hashKeyring: Keyring.newSourceJson('h1') };
+}
 
 export interface RawCarrier {
   id: string;
@@ -23,6 +29,7 @@ export function testConfig(redisUrl: string, carriers: RawCarrier[], overrides: 
       admin: { port: 0 },
       dispatch: { pollMs: 50 },
       intake: { blockMs: 100 },
+      privacy: testKeys(),
       ...overrides,
       carriers: carriers.map((c) => ({
         host: '127.0.0.1',

@@ -27,7 +27,7 @@ test('demoCommand reuses the Redis of QASID_REDIS_URL, settles every entry as ex
   const text = out.join('\n');
   assert.equal(code, 0, text);
   assert.match(text, /reusing 127\.0\.0\.1:\d+/);
-  assert.match(text, /pushed +55 entries/);
+  assert.match(text, /pushed +57 entries/);
   assert.match(text, /^ {2}delivered +\d+ +\d+ +0 +50$/m);
   assert.match(text, /rejected {2}duplicate +0 +0 +2 +2/);
   assert.match(text, /result: ok/);

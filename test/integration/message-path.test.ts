@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { catalogueName, metricNamesUsed } from '../helpers/deploy-metrics.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { QasidClient, type OpenedMo } from '../../src/client/index.js';
 
 /** A route table file: tenant 'z' goes to zong; everything else to jazz, failing over to zong. */
 function routesFile(): string {
@@ -304,15 +305,27 @@ test('no answer to a submit: the message is "unknown" until its deadline, then e
   assert.deepEqual(by, { lost: ['unknown', 'SMPP_RESPONSE_TIMEOUT'], silent: ['expired', 'no_receipt'] });
 });
 
-test('MO messages go to the MO stream with their text decoded from the raw bytes', async () => {
+test('MO messages go to the MO stream sealed, with their text decoded from the raw bytes', async () => {
   const s = await sim('HappySMSC');
   const { app, r } = await gateway([{ id: 'jazz', port: s.port }]);
-  assert.equal(s.injectMo({ from: '923001234567', to: '8080', text: 'STOP' }), 1);
+  assert.equal(s.injectMo({ from: '923001234567', to: '8080', text: 'Hello' }), 1);
   assert.equal(s.injectMo({ from: '923001234567', to: '8080', text: 'شکریہ' }), 1);
   const deadline = Date.now() + 3000;
   while ((await r.xlen(app.keys.mo)) < 2 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
-  const mos = (await r.xrange(app.keys.mo, '-', '+')).map(([, f]) => JSON.parse(f[1] as string) as { text: string; carrier: string; from: string });
-  assert.deepEqual(mos.map((m) => [m.text, m.carrier, m.from]), [['STOP', 'jazz', '923001234567'], ['شکریہ', 'jazz', '923001234567']]);
+  const raw = (await r.xrange(app.keys.mo, '-', '+')).map(([, f]) => f[1] as string);
+  for (const entry of raw) {
+    assert.doesNotMatch(entry, /923001234567|Hello|شکریہ/, 'neither number nor text in clear');
+  }
+  const client = new QasidClient(r, { prefix: app.config.redis.prefix, keyring: app.vault.keyring });
+  const mos = (await client.readMo()).map(({ mo }) => mo as OpenedMo);
+  assert.deepEqual(
+    mos.map((m) => [m.text, m.carrier, m.from, m.fromMasked, m.textLength]),
+    [
+      ['Hello', 'jazz', '+923001234567', '+92300****567', 5],
+      ['شکریہ', 'jazz', '+923001234567', '+92300****567', 5],
+    ],
+  );
+  assert.equal(mos[0]?.subscriber, app.vault.hash('+923001234567'));
 });
 
 test('routes reload without a restart; an invalid table is refused and the running one stays', async () => {

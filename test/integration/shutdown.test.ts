@@ -14,6 +14,7 @@ import { Redis } from 'ioredis';
 import { startSimulator } from '../../src/sim/index.js';
 import { keysFor } from '../../src/queue/keys.js';
 import { startRedis } from '../helpers/redis.js';
+import { Keyring } from '../../src/privacy/keyring.js';
 
 const BIN = fileURLToPath(new URL('../../bin/qasid.js', import.meta.url));
 const N = 3000;
@@ -50,6 +51,7 @@ test('SIGTERM mid-run: exit 0, no entry pending, nothing lost; a restart finishe
       shutdown: { drainMs: 1000, forceExitMs: 10000 },
       intake: { blockMs: 100 },
       admin: { port: 0 },
+      privacy: { keyring: Keyring.newSourceJson('k1'), hashKeyring: Keyring.newSourceJson('h1') },
       dispatch: { pollMs: 50, maxInFlight: 500 },
       carriers: [{ id: 'jazz', host: '127.0.0.1', port: sim.port, systemId: 'jazz', password: 'pw', window: 20, tps: 400, timers: { reconnectMinMs: 50, reconnectMaxMs: 500 } }],
     }),
