@@ -30,6 +30,8 @@ import { SubscriberStore } from './privacy/subscribers.js';
 import { ClassPolicy } from './privacy/policy.js';
 import { DEFAULT_KEYWORDS, compileKeywords } from './privacy/keywords.js';
 import { RetentionSweeper } from './privacy/retention.js';
+import { SubjectRequests } from './privacy/subject.js';
+import { normaliseMsisdn } from './routing/index.js';
 
 /** How long start-up waits for Redis before giving up (exit code 4). */
 const REDIS_START_TIMEOUT_MS = 10_000;
@@ -78,6 +80,7 @@ export class App implements Lifecycle {
   readonly vault: Vault;
   readonly subscribers: SubscriberStore;
   readonly audit: AuditLog;
+  readonly subjects: SubjectRequests;
   private readonly retention: RetentionSweeper;
   private phase: 'starting' | 'ready' | 'draining' = 'starting';
   private readonly blocking: Redis;
@@ -164,6 +167,8 @@ export class App implements Lifecycle {
       now,
     });
     this.audit = new AuditLog(this.redis, this.keys.audit);
+    const subs = this.subscribers;
+    this.subjects = new SubjectRequests({ redis: this.redis, keys: this.keys, vault, store, subscribers: subs, outputs, now });
     this.retention = new RetentionSweeper(
       { trim: (stream, maxAgeMs, at) => outputs.trimByAge(stream, maxAgeMs, at), trimAudit: (maxAgeMs, at) => this.audit.trimOlderThan(maxAgeMs, at) },
       config.retention,
@@ -195,6 +200,17 @@ export class App implements Lifecycle {
         resumeCarrier: (id) => this.dispatcher.resumeCarrier(id),
         reloadRoutes: () => this.reloadRoutes(),
         audit: this.audit,
+        subscribers: {
+          normalise: (msisdn) => normaliseMsisdn(msisdn, config.numbers.defaultRegion),
+          hash: (e164) => vault.hash(e164),
+          lookup: async (e164) => ({ subscriber: vault.hash(e164), choices: (await this.subjects.export(e164)).choices }),
+          export: (e164) => this.subjects.export(e164),
+          erase: (e164) => this.subjects.erase(e164),
+          optOut: (e164, scope) => subs.optOut(e164, scope, now()),
+          removeOptOut: (e164, scope) => subs.optIn(e164, scope),
+          consent: (e164, tenant) => subs.consent(e164, tenant, now()),
+          withdrawConsent: (e164, tenant) => subs.withdrawConsent(e164, tenant),
+        },
       },
       phase: () => this.phase,
       metrics: async () => ({ body: await metrics.render(), contentType: metrics.contentType }),

@@ -15,6 +15,57 @@ export interface AdminRouteDeps {
   /** Throws when the new routes are invalid (the message is returned to the caller). */
   reloadRoutes(): { version?: string };
   audit: AuditLog;
+  subscribers: SubscriberAdmin;
+}
+
+/** Where a choice applies: a sender's STOP list, a tenant's list, or the blocklist. */
+export type AdminScope = { kind: 'sender'; sender: string } | { kind: 'tenant'; tenant: string } | { kind: 'blocklist' };
+
+/** Subscriber operations, all by number in the request body (never in a URL, which proxies log). */
+export interface SubscriberAdmin {
+  /** E.164, or why the input is not a usable number. */
+  normalise(msisdn: string): { ok: true; e164: string } | { ok: false; reason: string };
+  /** The keyed hash audit entries name instead of the number. */
+  hash(e164: string): string;
+  lookup(e164: string): Promise<unknown>;
+  export(e164: string): Promise<unknown>;
+  erase(e164: string): Promise<unknown>;
+  optOut(e164: string, scope: AdminScope): Promise<void>;
+  /** false when there was no such opt-out. */
+  removeOptOut(e164: string, scope: AdminScope): Promise<boolean>;
+  consent(e164: string, tenant: string): Promise<void>;
+  withdrawConsent(e164: string, tenant: string): Promise<boolean>;
+}
+
+interface SubscriberBody {
+  msisdn: string;
+  sender?: string;
+  tenant?: string;
+  blocklist?: boolean;
+}
+
+const SUBSCRIBER_BODY = {
+  type: 'object',
+  required: ['msisdn'],
+  additionalProperties: false,
+  properties: {
+    msisdn: { type: 'string', minLength: 3, maxLength: 32 },
+    sender: { type: 'string', minLength: 1, maxLength: 16 },
+    tenant: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' },
+    blocklist: { type: 'boolean' },
+  },
+} as const;
+
+function scopeOf(b: SubscriberBody): AdminScope | string {
+  const given = [b.sender !== undefined, b.tenant !== undefined, b.blocklist === true].filter(Boolean).length;
+  if (given !== 1) return 'give exactly one of sender, tenant or blocklist: true';
+  if (b.sender !== undefined) return { kind: 'sender', sender: b.sender };
+  if (b.tenant !== undefined) return { kind: 'tenant', tenant: b.tenant };
+  return { kind: 'blocklist' };
+}
+
+function scopeText(s: AdminScope): string {
+  return s.kind === 'blocklist' ? 'blocklist' : s.kind === 'sender' ? `sender:${s.sender}` : `tenant:${s.tenant}`;
 }
 
 const STREAM_ID = /^(?:-|\+|\(?\d+(?:-\d+)?)$/;
@@ -59,4 +110,66 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRouteDeps):
     const entries = await deps.audit.range(from, count);
     return { entries: entries.map((e) => ({ id: e.id, ...e.fields })) };
   });
+
+  registerSubscriberRoutes(app, deps);
+}
+
+function registerSubscriberRoutes(app: FastifyInstance, deps: AdminRouteDeps): void {
+  const subs = deps.subscribers;
+  const opts = (role: 'operator' | 'admin') => ({ config: { role }, schema: { body: SUBSCRIBER_BODY } });
+  /** Normalise the body's number; on failure answer 400 (without echoing the number). */
+  const number = (req: FastifyRequest<{ Body: SubscriberBody }>): { ok: true; e164: string; hash: string } | { ok: false; error: string } => {
+    const n = subs.normalise(req.body.msisdn);
+    return n.ok ? { ok: true, e164: n.e164, hash: subs.hash(n.e164) } : { ok: false, error: `msisdn is not a usable number (${n.reason})` };
+  };
+
+  app.post<{ Body: SubscriberBody }>('/subscribers/lookup', opts('operator'), async (req, reply) => {
+    const n = number(req);
+    if (!n.ok) return reply.code(400).send({ error: n.error });
+    return reply.code(200).send(await subs.lookup(n.e164));
+  });
+
+  for (const [path, action, fn] of [
+    ['/subscribers/export', 'subscriber.export', (e164: string) => subs.export(e164)],
+    ['/subscribers/erase', 'subscriber.erase', (e164: string) => subs.erase(e164)],
+  ] as const) {
+    app.post<{ Body: SubscriberBody }>(path, opts('admin'), async (req, reply) => {
+      const n = number(req);
+      if (!n.ok) return reply.code(400).send({ error: n.error });
+      const result = await fn(n.e164);
+      // Reading everything about a person is as worth recording as changing it.
+      await deps.audit.append({ ...who(req), action, target: n.hash });
+      return reply.code(200).send(result);
+    });
+  }
+
+  for (const [path, action, fn] of [
+    ['/subscribers/opt-out', 'subscriber.opt_out', async (e164: string, s: AdminScope) => (await subs.optOut(e164, s), true)],
+    ['/subscribers/opt-out/remove', 'subscriber.opt_out_removed', (e164: string, s: AdminScope) => subs.removeOptOut(e164, s)],
+  ] as const) {
+    app.post<{ Body: SubscriberBody }>(path, opts('operator'), async (req, reply) => {
+      const n = number(req);
+      if (!n.ok) return reply.code(400).send({ error: n.error });
+      const scope = scopeOf(req.body);
+      if (typeof scope === 'string') return reply.code(400).send({ error: scope });
+      const changed = await fn(n.e164, scope);
+      await deps.audit.append({ ...who(req), action, target: n.hash, detail: { scope: scopeText(scope), changed } });
+      return reply.code(200).send({ ok: true, subscriber: n.hash, scope: scopeText(scope), changed });
+    });
+  }
+
+  for (const [path, action, fn] of [
+    ['/subscribers/consent', 'subscriber.consent', async (e164: string, t: string) => (await subs.consent(e164, t), true)],
+    ['/subscribers/consent/withdraw', 'subscriber.consent_withdrawn', (e164: string, t: string) => subs.withdrawConsent(e164, t)],
+  ] as const) {
+    app.post<{ Body: SubscriberBody }>(path, opts('operator'), async (req, reply) => {
+      const n = number(req);
+      if (!n.ok) return reply.code(400).send({ error: n.error });
+      const tenant = req.body.tenant;
+      if (tenant === undefined || req.body.sender !== undefined || req.body.blocklist !== undefined) return reply.code(400).send({ error: 'give tenant (and only tenant): consent is per tenant' });
+      const changed = await fn(n.e164, tenant);
+      await deps.audit.append({ ...who(req), action, target: n.hash, detail: { tenant, changed } });
+      return reply.code(200).send({ ok: true, subscriber: n.hash, tenant, changed });
+    });
+  }
 }

@@ -293,6 +293,9 @@ export class Dispatcher implements Lifecycle {
       if (rec.st === 'submitting') this.log.warn({ event: 'dispatch.resubmit', gatewayId: rec.gw }, 'resuming a message whose submit outcome was not recorded; the handset may see it twice');
     }
     if (notBefore !== undefined && notBefore > now) {
+      // Not checked against policy until it is due, but held from now on: erasure and export must find it.
+      const num = normaliseMsisdn(m.to, cfg.numbers.defaultRegion);
+      if (num.ok) await this.d.subscribers.hold(num.e164, recId, validUntil + (cfg.messages.receiptGraceSec + cfg.retention.recordsSec) * 1000, now);
       await this.defer(recId, rec, src, notBefore, 'scheduled', undefined, false);
       return;
     }

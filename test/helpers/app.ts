@@ -59,10 +59,10 @@ export async function startGateway(
   redisUrl: string,
   config: QasidConfig,
   cleanups: Array<() => Promise<void>>,
-  opts: { level?: string; bound?: readonly string[] } = {},
+  opts: { level?: string; bound?: readonly string[]; now?: () => number } = {},
 ): Promise<Gateway> {
   const { logger, lines } = captureLogger(opts.level ?? 'info');
-  const app = new App({ config, logger });
+  const app = new App({ config, logger, ...(opts.now ? { now: opts.now } : {}) });
   cleanups.push(() => app.stop());
   await app.start();
   const bound = opts.bound ?? [...app.links.keys()];

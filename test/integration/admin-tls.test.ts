@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { AdminServer } from '../../src/admin/server.js';
+import { fakeSubscriberAdmin } from '../helpers/subscribers.js';
 import { AuditLog } from '../../src/admin/audit.js';
 
 const tlsFile = (f: string): Buffer => readFileSync(fileURLToPath(new URL(`../fixtures/tls/${f}`, import.meta.url)));
@@ -28,7 +29,7 @@ test('admin over HTTPS with the configured certificate; /readyz is 503 while sta
     port: 0,
     tls: { key: tlsFile('server.key'), cert: tlsFile('server.pem') },
     security: { tokens: [], allowList: ['127.0.0.1/32'], trustedProxies: [], rateLimit: { perIp: 100, perToken: 100 } },
-    routes: { health: () => ({}), pauseCarrier: () => false, resumeCarrier: () => false, reloadRoutes: () => ({}), audit: new AuditLog(redis, 'x:audit') },
+    routes: { health: () => ({}), pauseCarrier: () => false, resumeCarrier: () => false, reloadRoutes: () => ({}), audit: new AuditLog(redis, 'x:audit'), subscribers: fakeSubscriberAdmin() },
     phase: () => phase,
     metrics: async () => ({ body: '', contentType: 'text/plain' }),
   });

@@ -14,6 +14,7 @@ import { registerAdminRoutes } from '../../src/admin/routes.js';
 import { auditCommand } from '../../src/cli/audit.js';
 import type { CliIo } from '../../src/cli/send.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { fakeSubscriberAdmin } from '../helpers/subscribers.js';
 
 let redis: TestRedis;
 let r: Redis;
@@ -69,6 +70,7 @@ async function build(sec: Partial<SecurityOptions> = {}, reloadError?: string): 
       return { version: 'v2' };
     },
     audit,
+    subscribers: fakeSubscriberAdmin(),
   });
   await app.ready();
   return { app, audit, paused };
@@ -89,6 +91,13 @@ describe('role matrix', () => {
     { method: 'POST', url: '/carriers/jazz/resume', need: 'operator' },
     { method: 'POST', url: '/routes/reload', need: 'admin' },
     { method: 'GET', url: '/audit', need: 'admin' },
+    { method: 'POST', url: '/subscribers/lookup', need: 'operator', payload: { msisdn: '+923001234567' } },
+    { method: 'POST', url: '/subscribers/opt-out', need: 'operator', payload: { msisdn: '+923001234567', sender: '8555' } },
+    { method: 'POST', url: '/subscribers/opt-out/remove', need: 'operator', payload: { msisdn: '+923001234567', sender: '8555' } },
+    { method: 'POST', url: '/subscribers/consent', need: 'operator', payload: { msisdn: '+923001234567', tenant: 'acme' } },
+    { method: 'POST', url: '/subscribers/consent/withdraw', need: 'operator', payload: { msisdn: '+923001234567', tenant: 'acme' } },
+    { method: 'POST', url: '/subscribers/export', need: 'admin', payload: { msisdn: '+923001234567' } },
+    { method: 'POST', url: '/subscribers/erase', need: 'admin', payload: { msisdn: '+923001234567' } },
   ] as const;
   const rank = { viewer: 0, operator: 1, admin: 2 } as const;
   const callers = [
@@ -104,7 +113,7 @@ describe('role matrix', () => {
     for (const c of callers) {
       const want = c.role === undefined ? 401 : rank[c.role] >= rank[route.need] ? 200 : 403;
       test(`${route.method} ${route.url} as ${c.name} → ${want}`, async () => {
-        const res = await b.app.inject({ method: route.method, url: route.url, headers: c.headers, remoteAddress: '127.0.0.1' });
+        const res = await b.app.inject({ method: route.method, url: route.url, headers: c.headers, remoteAddress: '127.0.0.1', ...('payload' in route ? { payload: route.payload } : {}) });
         assert.equal(res.statusCode, want, res.body);
         if (want === 401) assert.equal(res.headers['www-authenticate'], 'Bearer');
       });
@@ -117,6 +126,22 @@ describe('role matrix', () => {
     }
     assert.equal((await b.app.inject({ url: '/debug', remoteAddress: '127.0.0.1', headers: bearer(SECRETS.admin) })).statusCode, 403);
     assert.equal((await b.app.inject({ url: '/nowhere', remoteAddress: '127.0.0.1' })).statusCode, 403);
+  });
+
+  test('subscriber routes: audit names the keyed hash, never the number; a bad number or scope is 400 without echoing it', async () => {
+    const msisdn = '+923001234567';
+    const res = await b.app.inject({ method: 'POST', url: '/subscribers/opt-out', headers: bearer(SECRETS.operator), remoteAddress: '127.0.0.1', payload: { msisdn, tenant: 'acme' } });
+    assert.equal(res.statusCode, 200, res.body);
+    const entries = await b.audit.range();
+    const last = entries[entries.length - 1];
+    assert.equal(last?.fields.action, 'subscriber.opt_out');
+    assert.match(last?.fields.target ?? '', /^h1:/);
+    assert.doesNotMatch(JSON.stringify(entries), /923001234567/);
+    for (const payload of [{ msisdn: '12ab' }, { msisdn, sender: '8555', tenant: 'acme' }, { msisdn }]) {
+      const bad = await b.app.inject({ method: 'POST', url: '/subscribers/opt-out', headers: bearer(SECRETS.operator), remoteAddress: '127.0.0.1', payload });
+      assert.equal(bad.statusCode, 400, bad.body);
+      assert.doesNotMatch(bad.body, /923001234567|12ab/);
+    }
   });
 
   test('unknown carrier → 404, and nothing is audited for it', async () => {

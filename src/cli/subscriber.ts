@@ -1,0 +1,244 @@
+/**
+ * `qasid subscriber …` and `qasid dnc import`: data-subject requests and opt-out
+ * management from the command line, with the same logic (src/privacy/) and the same
+ * audit trail as the admin API. The number is an argument here; it is never printed
+ * back except inside an export, and the audit entry names its keyed hash.
+ */
+import { userInfo } from 'node:os';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { AuditLog } from '../admin/audit.js';
+import { loadConfig, maskRedisUrl } from '../config/load.js';
+import type { QasidConfig } from '../config/types.js';
+import { errorMessage } from '../core/errors.js';
+import { readDncFile } from '../privacy/dnc.js';
+import { SubjectRequests } from '../privacy/subject.js';
+import { SubscriberStore, type ChoiceScope } from '../privacy/subscribers.js';
+import { Vault } from '../privacy/vault.js';
+import { keysFor, type Keys } from '../queue/keys.js';
+import { Outputs } from '../queue/outputs.js';
+import { MessageStore } from '../queue/store.js';
+import { normaliseMsisdn } from '../routing/index.js';
+import { consoleIo, type CliIo } from './send.js';
+
+const EXIT = { OK: 0, FAILED: 1, CONFIG: 2, REDIS: 4, USAGE: 64 } as const;
+
+export const SUBSCRIBER_USAGE = `Usage: qasid subscriber COMMAND MSISDN [options] [--config FILE]
+
+  export MSISDN                 print, as JSON, everything Qasid holds about the number:
+                                opt-outs and consents, messages (decrypted), MO, dead letters
+  erase MSISDN                  delete every record, text, mapping, event, MO entry and
+                                dead letter of the number; keep only its objections
+                                (opt-outs, blocklist, do-not-contact) as keyed hashes
+  opt-out MSISDN SCOPE          record an opt-out
+  opt-out-remove MSISDN SCOPE   undo one (as a START keyword does for a sender)
+  consent MSISDN --tenant T     add to the tenant's marketing opt-in list
+  consent-withdraw MSISDN --tenant T
+
+  SCOPE: --sender S (a short code or sender id: as STOP to it) · --tenant T (all
+  marketing of tenant T) · --blocklist (nothing at all is sent to the number)
+
+Every command is idempotent and written to the audit stream (actor cli:<user>, target =
+the number's keyed hash). Needs the gateway's config (redis, privacy keyrings).
+
+Exit codes: 0 done · 1 failed · 2 invalid configuration · 4 Redis unreachable · 64 bad command line`;
+
+export const DNC_USAGE = `Usage: qasid dnc import FILE [--replace] [--config FILE]
+
+Imports a do-not-contact list (e.g. the PTA DNCR export): one number per line, any
+common format (03001234567, 923001234567, +92 300 1234567), CSV with the number first,
+'#' comments and a header line allowed. Numbers are stored as keyed hashes only.
+Marketing to a listed number ends blocked with reason dnc; OTP and transactional
+traffic is not affected. --replace starts a new list generation: numbers missing from
+this file stop counting once the import completes. Lines that are not mobile numbers are
+counted and skipped (never printed).`;
+
+const OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  sender: { type: 'string' },
+  tenant: { type: 'string' },
+  blocklist: { type: 'boolean' },
+  replace: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+interface Opened {
+  redis: Redis;
+  keys: Keys;
+  config: QasidConfig;
+  subscribers: SubscriberStore;
+  subjects: SubjectRequests;
+  audit: AuditLog;
+}
+
+/** Connect and build the privacy services from the gateway's config. */
+async function open(configFile: string | undefined, io: CliIo, name: string): Promise<Opened | number> {
+  let config: QasidConfig;
+  let vault: Vault;
+  try {
+    config = loadConfig({ file: configFile, env: io.env ?? process.env, overrides: { carriers: [] } });
+    vault = Vault.load(config.privacy);
+  } catch (e) {
+    io.err(`qasid ${name}: configuration invalid: ${errorMessage(e)}`);
+    return EXIT.CONFIG;
+  }
+  const url = config.redis.url.reveal();
+  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 1, retryStrategy: () => null, connectionName: `qasid-${name}` });
+  let lastError: string | undefined;
+  redis.on('error', (e: Error) => void (lastError = e.message));
+  try {
+    await redis.connect();
+  } catch (e) {
+    io.err(`qasid ${name}: cannot reach Redis at ${maskRedisUrl(url)}: ${lastError ?? errorMessage(e)}`);
+    return EXIT.REDIS;
+  }
+  const keys = keysFor(config.redis.prefix);
+  const store = new MessageStore(redis, keys, vault);
+  const subscribers = new SubscriberStore(redis, keys, vault, config.policy);
+  const outputs = new Outputs(redis, keys, config.outputs.maxLen, vault);
+  const subjects = new SubjectRequests({ redis, keys, vault, store, subscribers, outputs });
+  return { redis, keys, config, subscribers, subjects, audit: new AuditLog(redis, keys.audit) };
+}
+
+function actor(): { actor: string; role: string } {
+  let user = 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // no passwd entry (containers): keep 'unknown'
+  }
+  return { actor: `cli:${user}`, role: 'admin' };
+}
+
+export async function subscriberCommand(argv: string[], io: CliIo = consoleIo): Promise<number> {
+  let values: { config?: string; sender?: string; tenant?: string; blocklist?: boolean; help?: boolean };
+  let sub: string;
+  let msisdn: string;
+  try {
+    const parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
+    values = parsed.values;
+    if (values.help) {
+      io.out(SUBSCRIBER_USAGE);
+      return EXIT.OK;
+    }
+    const [s, m, ...extra] = parsed.positionals;
+    if (s === undefined) throw new Error('missing command');
+    if (!['export', 'erase', 'opt-out', 'opt-out-remove', 'consent', 'consent-withdraw'].includes(s)) throw new Error(`unknown command "${s}"`);
+    if (m === undefined) throw new Error('missing MSISDN');
+    if (extra.length > 0) throw new Error('unexpected extra argument');
+    sub = s;
+    msisdn = m;
+  } catch (e) {
+    io.err(`qasid subscriber: ${errorMessage(e)}\n${SUBSCRIBER_USAGE}`);
+    return EXIT.USAGE;
+  }
+  let scope: ChoiceScope | undefined;
+  if (sub === 'opt-out' || sub === 'opt-out-remove') {
+    const given = [values.sender !== undefined, values.tenant !== undefined, values.blocklist === true].filter(Boolean).length;
+    if (given !== 1) {
+      io.err(`qasid subscriber: ${sub} needs exactly one of --sender S, --tenant T, --blocklist`);
+      return EXIT.USAGE;
+    }
+    scope = values.sender !== undefined ? { kind: 'sender', sender: values.sender } : values.tenant !== undefined ? { kind: 'tenant', tenant: values.tenant } : { kind: 'blocklist' };
+  }
+  if ((sub === 'consent' || sub === 'consent-withdraw') && values.tenant === undefined) {
+    io.err(`qasid subscriber: ${sub} needs --tenant T`);
+    return EXIT.USAGE;
+  }
+
+  const o = await open(values.config, io, 'subscriber');
+  if (typeof o === 'number') return o;
+  try {
+    const num = normaliseMsisdn(msisdn, o.config.numbers.defaultRegion);
+    if (!num.ok) {
+      io.err(`qasid subscriber: the MSISDN argument is not a usable number (${num.reason})`);
+      return EXIT.USAGE;
+    }
+    const e164 = num.e164;
+    const target = o.subscribers.hashes(e164)[0] as string;
+    const who = actor();
+    switch (sub) {
+      case 'export': {
+        const doc = await o.subjects.export(e164);
+        await o.audit.append({ ...who, action: 'subscriber.export', target });
+        io.out(JSON.stringify(doc, null, 2));
+        return EXIT.OK;
+      }
+      case 'erase': {
+        const report = await o.subjects.erase(e164);
+        await o.audit.append({ ...who, action: 'subscriber.erase', target, detail: { ...report } });
+        io.out(JSON.stringify(report, null, 2));
+        return EXIT.OK;
+      }
+      case 'opt-out':
+      case 'opt-out-remove': {
+        const s = scope as ChoiceScope;
+        const text = s.kind === 'blocklist' ? 'blocklist' : s.kind === 'sender' ? `sender:${s.sender}` : `tenant:${s.tenant}`;
+        let changed = true;
+        if (sub === 'opt-out') await o.subscribers.optOut(e164, s, Date.now());
+        else changed = await o.subscribers.optIn(e164, s);
+        await o.audit.append({ ...who, action: sub === 'opt-out' ? 'subscriber.opt_out' : 'subscriber.opt_out_removed', target, detail: { scope: text, changed } });
+        io.out(`${sub === 'opt-out' ? 'opted out' : changed ? 'opt-out removed' : 'no such opt-out'}: ${target} (${text})`);
+        return EXIT.OK;
+      }
+      default: {
+        const tenant = values.tenant as string;
+        let changed = true;
+        if (sub === 'consent') await o.subscribers.consent(e164, tenant, Date.now());
+        else changed = await o.subscribers.withdrawConsent(e164, tenant);
+        await o.audit.append({ ...who, action: sub === 'consent' ? 'subscriber.consent' : 'subscriber.consent_withdrawn', target, detail: { tenant, changed } });
+        io.out(`${sub === 'consent' ? 'consent recorded' : changed ? 'consent withdrawn' : 'no such consent'}: ${target} (tenant ${tenant})`);
+        return EXIT.OK;
+      }
+    }
+  } catch (e) {
+    io.err(`qasid subscriber: ${errorMessage(e)}`);
+    return EXIT.FAILED;
+  } finally {
+    o.redis.disconnect();
+  }
+}
+
+export async function dncCommand(argv: string[], io: CliIo = consoleIo): Promise<number> {
+  let values: { config?: string; replace?: boolean; help?: boolean };
+  let file: string;
+  try {
+    const parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
+    values = parsed.values;
+    if (values.help) {
+      io.out(DNC_USAGE);
+      return EXIT.OK;
+    }
+    const [s, f, ...extra] = parsed.positionals;
+    if (s !== 'import') throw new Error(s === undefined ? 'missing subcommand (import)' : `unknown subcommand "${s}"`);
+    if (f === undefined) throw new Error('missing FILE');
+    if (extra.length > 0) throw new Error('unexpected extra argument');
+    file = f;
+  } catch (e) {
+    io.err(`qasid dnc: ${errorMessage(e)}\n${DNC_USAGE}`);
+    return EXIT.USAGE;
+  }
+  const o = await open(values.config, io, 'dnc');
+  if (typeof o === 'number') return o;
+  const problems: Record<string, number> = {};
+  try {
+    const numbers = (async function* () {
+      for await (const r of readDncFile(file, o.config.numbers.defaultRegion)) {
+        if (r.e164 !== undefined) yield r.e164;
+        else if (r.problem !== undefined) problems[r.problem] = (problems[r.problem] ?? 0) + 1;
+      }
+    })();
+    const t0 = Date.now();
+    const result = await o.subscribers.importDnc(numbers, values.replace === true);
+    const skipped = Object.values(problems).reduce((a, b) => a + b, 0);
+    await o.audit.append({ ...actor(), action: 'dnc.import', detail: { imported: result.imported, skipped, replace: values.replace === true, generation: result.generation } });
+    const why = Object.entries(problems).map(([k, v]) => `${v} ${k}`).join(', ');
+    io.out(`imported ${result.imported} numbers (generation ${result.generation}${values.replace === true ? ', replacing the previous list' : ''}) in ${((Date.now() - t0) / 1000).toFixed(1)} s; skipped ${skipped}${why === '' ? '' : ` (${why})`}`);
+    return EXIT.OK;
+  } catch (e) {
+    io.err(`qasid dnc: ${errorMessage(e)}`);
+    return EXIT.FAILED;
+  } finally {
+    o.redis.disconnect();
+  }
+}
