@@ -10,6 +10,8 @@ import { demoCommand } from './demo.js';
 import { sendCommand } from './send.js';
 import { tokenCommand } from './token.js';
 import { auditCommand } from './audit.js';
+import { dncCommand, subscriberCommand } from './subscriber.js';
+import { keysCommand } from './keys.js';
 
 const USAGE = `qasid — SMPP gateway and message-routing daemon
 
@@ -23,6 +25,14 @@ Usage:
   qasid config print [FILE]        print the effective config, secrets masked
   qasid token new ROLE [--id ID]   make an admin API token (viewer, operator, admin); config keeps its hash
   qasid audit verify [--config F]  recompute the audit chain; exit 1 naming the first broken entry
+  qasid keys new [--id ID]         make a key for privacy.keyring / privacy.hashKeyring
+  qasid keys rotate [--config F]   re-encrypt what Redis holds under the keyring's current key
+  qasid subscriber export|erase MSISDN
+                                   everything held about a number, as JSON / erase it (objections kept)
+  qasid subscriber opt-out|opt-out-remove|consent|consent-withdraw MSISDN …
+                                   manage a number's opt-outs and consent (qasid subscriber --help)
+  qasid dnc import FILE [--replace]
+                                   load a do-not-contact list (e.g. the PTA DNCR export)
   qasid version                    print the version
   qasid help                       this text
 
@@ -41,8 +51,14 @@ export async function main(argv: string[]): Promise<number> {
       return simCommand(rest);
     case 'audit':
       return auditCommand(rest);
+    case 'subscriber':
+      return subscriberCommand(rest);
+    case 'dnc':
+      return dncCommand(rest);
     case 'token':
       return tokenCommand(rest);
+    case 'keys':
+      return keysCommand(rest);
     case 'config':
       return configCommand(rest);
     case 'version':

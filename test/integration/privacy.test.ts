@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { App } from '../../src/app.js';
 import { hashToken } from '../../src/admin/auth.js';
-import { dncCommand } from '../../src/cli/subscriber.js';
+import { dncCommand, subscriberCommand } from '../../src/cli/subscriber.js';
 import { startSimulator, type SimServer } from '../../src/sim/index.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startGateway, testConfig, testKeys, type Gateway } from '../helpers/app.js';
@@ -261,4 +261,30 @@ test('erasure over the admin API removes records, texts, mappings, events, MO an
   assert.deepEqual(audit.map((e) => e.fields.action).filter((a) => a?.startsWith('subscriber.')), ['subscriber.export', 'subscriber.erase', 'subscriber.export', 'subscriber.export', 'subscriber.export', 'subscriber.erase']);
   assert.equal(audit.find((e) => e.fields.action === 'subscriber.erase')?.fields.target, app.vault.hash('+923001230012'));
   assert.doesNotMatch(JSON.stringify(audit), /1230012/);
+});
+
+test('`qasid subscriber` CLI: opt-out, export and erase with the gateway config; audited by hash; a bad number is refused', async () => {
+  const s = await sim();
+  const keys = testKeys();
+  const { app } = await gateway(s, { policy: NO_QUIET, privacy: keys });
+  const dir = mkdtempSync(join(tmpdir(), 'qasid-sub-'));
+  const cfg = join(dir, 'qasid.json');
+  writeFileSync(cfg, JSON.stringify({ redis: { url: redis.url, prefix: app.config.redis.prefix }, privacy: keys }));
+  const run = async (...argv: string[]): Promise<{ code: number; text: string }> => {
+    const out: string[] = [];
+    const code = await subscriberCommand([...argv, '--config', cfg], { out: (x) => out.push(x), err: (x) => out.push(x), env: {} });
+    return { code, text: out.join('\n') };
+  };
+  assert.equal((await run('opt-out', '03001230020', '--tenant', 'acme')).code, 0);
+  const exported = await run('export', '+923001230020');
+  assert.equal(exported.code, 0, exported.text);
+  assert.deepEqual((JSON.parse(exported.text) as { choices: { optedOut: { tenants: string[] } } }).choices.optedOut.tenants, ['acme']);
+  assert.equal((await run('erase', '923001230020')).code, 0);
+  assert.equal((await run('opt-out', '03001230020')).code, 64, 'a scope is required');
+  const bad = await run('export', '0300-12');
+  assert.equal(bad.code, 64);
+  assert.doesNotMatch(bad.text, /0300-12/);
+  const audit = await app.audit.range();
+  assert.deepEqual(audit.map((e) => e.fields.action), ['subscriber.opt_out', 'subscriber.export', 'subscriber.erase']);
+  assert.ok(audit.every((e) => e.fields.actor?.startsWith('cli:') && e.fields.target === app.vault.hash('+923001230020')));
 });
