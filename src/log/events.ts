@@ -41,6 +41,15 @@ export const LOG_EVENTS = {
   'redis.error': 'a Redis connection reported an error (it reconnects by itself)',
   'carrier.paused': 'an operator took a carrier out of routing (binds stay up)',
   'carrier.resumed': 'an operator put a paused carrier back into routing',
+  // privacy
+  'policy.blocked': 'a message was blocked by policy (opt_out, dnc, blocklist, no_consent, frequency_cap); masked number and keyed hash only',
+  'subscriber.opted_out': 'an MO opt-out keyword (STOP …) opted its sender out of that short code',
+  'subscriber.opted_in': 'an MO opt-in keyword (START …) undid an opt-out',
+  'keys.reloaded': 'the keyrings were re-read (SIGHUP); new data goes under the current key',
+  'keys.reload_failed': 'a keyring reload was refused; the running keys stay',
+  'privacy.undecryptable': 'a stored message needs a key no longer in the keyring; it ends failed',
+  'retention.trimmed': 'the retention sweeper trimmed old stream entries',
+  'retention.failed': 'a retention trim failed; the next pass retries',
   // simulator
   'sim.listening': 'the SMSC simulator is listening',
   'sim.session': 'the simulator accepted or lost a connection',
