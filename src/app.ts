@@ -30,7 +30,7 @@ import { SubscriberStore } from './privacy/subscribers.js';
 import { ClassPolicy } from './privacy/policy.js';
 import { DEFAULT_KEYWORDS, compileKeywords } from './privacy/keywords.js';
 import { RetentionSweeper } from './privacy/retention.js';
-import { SubjectRequests } from './privacy/subject.js';
+import { SubjectRequests, choicesOf } from './privacy/subject.js';
 import { normaliseMsisdn } from './routing/index.js';
 
 /** How long start-up waits for Redis before giving up (exit code 4). */
@@ -203,7 +203,7 @@ export class App implements Lifecycle {
         subscribers: {
           normalise: (msisdn) => normaliseMsisdn(msisdn, config.numbers.defaultRegion),
           hash: (e164) => vault.hash(e164),
-          lookup: async (e164) => ({ subscriber: vault.hash(e164), choices: (await this.subjects.export(e164)).choices }),
+          lookup: async (e164) => ({ subscriber: vault.hash(e164), choices: choicesOf(await subs.choices(e164), await subs.dncGeneration(now())) }),
           export: (e164) => this.subjects.export(e164),
           erase: (e164) => this.subjects.erase(e164),
           optOut: (e164, scope) => subs.optOut(e164, scope, now()),

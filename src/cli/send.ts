@@ -8,6 +8,8 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { InvalidMessageError, QasidClient, streamIdMs, type MessageClass, type OutgoingMessage, type StatusEvent } from '../client/index.js';
 import { loadConfig, maskRedisUrl } from '../config/load.js';
+import type { Keyring } from '../privacy/keyring.js';
+import { loadKeyring } from '../privacy/vault.js';
 import { errorMessage } from '../core/errors.js';
 import { maskMsisdn, normaliseMsisdn } from '../routing/index.js';
 
@@ -103,12 +105,15 @@ export async function sendCommand(argv: string[], io: CliIo = consoleIo): Promis
   let prefix = p.prefix;
   let region = 'PK';
   let maxEntryBytes: number | undefined;
+  let keyring: Keyring | undefined;
   try {
     const cfg = loadConfig({ file: p.config, env: io.env ?? process.env, overrides: { carriers: [] } });
     url ??= cfg.redis.url.reveal();
     prefix ??= cfg.redis.prefix;
     region = cfg.numbers.defaultRegion;
     maxEntryBytes = cfg.intake.maxEntryBytes;
+    // With the gateway's keyring at hand, the entry is written sealed (no number or text in clear in the stream).
+    if (cfg.privacy.keyring.reveal() !== '' || cfg.privacy.keyringFile !== '') keyring = loadKeyring(cfg.privacy.keyring, cfg.privacy.keyringFile, 'privacy.keyring');
   } catch (e) {
     io.err(`qasid send: configuration invalid: ${errorMessage(e)}`);
     return EXIT.CONFIG;
@@ -117,7 +122,7 @@ export async function sendCommand(argv: string[], io: CliIo = consoleIo): Promis
   const redis = new Redis(url, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 1, retryStrategy: () => null, connectionName: 'qasid-send' });
   let lastError: string | undefined;
   redis.on('error', (e: Error) => void (lastError = e.message)); // reported with the failing command
-  const client = new QasidClient(redis, { prefix, maxEntryBytes });
+  const client = new QasidClient(redis, { prefix, maxEntryBytes, ...(keyring ? { keyring } : {}) });
   const where = maskRedisUrl(url);
   try {
     try {

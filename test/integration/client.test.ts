@@ -189,6 +189,20 @@ test('qasid send: Redis and prefix from the environment; --no-receipt ends accep
   assert.match(out.join('\n'), /id [0-9a-f-]{36}/, 'a random UUID when --id is not given');
 });
 
+test('qasid send with the gateway keyring in its config writes the entry sealed; the gateway delivers it', async () => {
+  const keyring = app.config.privacy.keyring.reveal();
+  // A prefix no gateway reads: the entry stays in the stream to be looked at.
+  const { io, out } = capture({ QASID_REDIS_URL: redis.url, QASID_KEYRING: keyring });
+  assert.equal(await sendCommand(['--to', '03001234567', '--from', 'QASID', '--text', 'sealed hello', '--prefix', 'idle'], io), 0, out.join('\n'));
+  const [entry] = await r.xrange('idle:mt', '-', '+');
+  assert.equal(entry?.[1][0], 'sealed');
+  assert.doesNotMatch(JSON.stringify(entry), /3001234567|sealed hello/);
+  // And with the gateway's prefix it goes through like any other.
+  const sent = capture({ QASID_REDIS_URL: redis.url, QASID_KEYRING: keyring });
+  assert.equal(await sendCommand(['--to', '03001234567', '--from', 'QASID', '--text', 'sealed hello', '--prefix', prefix, '--wait', '10'], sent.io), 0, sent.out.join('\n'));
+  assert.match(sent.out.join('\n'), /final: delivered/);
+});
+
 test('qasid send --wait exits 1 when the message is not delivered, and names why', async () => {
   const { io, out } = capture();
   const code = await sendCommand(['--to', '042 35761234', '--from', 'QASID', '--text', 'landline', '--redis', redis.url, '--prefix', prefix, '--wait', '10'], io);
