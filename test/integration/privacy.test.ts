@@ -254,6 +254,9 @@ test('erasure over the admin API removes records, texts, mappings, events, MO an
   assert.equal((await call('/subscribers/export', { msisdn: '03001230013' })).json.messages instanceof Array, true);
   assert.equal(((await call('/subscribers/export', { msisdn: '03001230013' })).json.messages as unknown[]).length, 1);
 
+  const lookup = await call('/subscribers/lookup', { msisdn: '03001230012' });
+  assert.deepEqual((lookup.json.choices as { optedOut: { senders: string[] } }).optedOut.senders, ['8555']);
+  assert.equal(lookup.json.subscriber, app.vault.hash('+923001230012'));
   const again = await call('/subscribers/erase', { msisdn: '03001230012' });
   assert.deepEqual({ ...again.json, subscriber: undefined }, { subscriber: undefined, records: 0, mappings: 0, events: 0, mo: 0, deadLetters: 0, stopped: 0 }, 'idempotent');
 
