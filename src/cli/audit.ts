@@ -3,10 +3,10 @@
  * chain (src/admin/audit.ts).
  */
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
 import { AuditLog } from '../admin/audit.js';
 import { loadConfig, maskRedisUrl } from '../config/load.js';
 import { errorMessage } from '../core/errors.js';
+import { connectCli } from './connect.js';
 import { consoleIo, type CliIo } from './send.js';
 
 const EXIT = { OK: 0, FAILED: 1, CONFIG: 2, USAGE: 64 } as const;
@@ -61,17 +61,10 @@ export async function auditCommand(argv: string[], io: CliIo = consoleIo): Promi
     return EXIT.CONFIG;
   }
 
-  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 1, retryStrategy: () => null, connectionName: 'qasid-audit' });
-  let lastError: string | undefined;
-  redis.on('error', (e: Error) => void (lastError = e.message));
+  const redis = await connectCli(url, 'audit', io);
+  if (redis === undefined) return EXIT.FAILED;
   const where = maskRedisUrl(url);
   try {
-    try {
-      await redis.connect();
-    } catch (e) {
-      io.err(`qasid audit: cannot reach Redis at ${where}: ${lastError ?? errorMessage(e)}`);
-      return EXIT.FAILED;
-    }
     const result = await new AuditLog(redis, `${prefix}:audit`).verify();
     if (result.ok) {
       io.out(`ok: ${result.entries} entries, chain intact`);

@@ -4,13 +4,13 @@
  * only by `keys new`, and only the key it just made.
  */
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
 import { loadConfig, maskRedisUrl } from '../config/load.js';
 import { errorMessage } from '../core/errors.js';
 import { Keyring, KEY_ID_PATTERN } from '../privacy/keyring.js';
 import { rotateKeys, type RotationReport } from '../privacy/rotate.js';
 import { loadKeyring } from '../privacy/vault.js';
 import { keysFor } from '../queue/keys.js';
+import { connectCli } from './connect.js';
 import { consoleIo, type CliIo } from './send.js';
 
 // As src/cli/run.ts: 1 here means some value could not be opened (or an unexpected error).
@@ -107,17 +107,10 @@ export async function keysCommand(argv: string[], io: CliIo = consoleIo): Promis
     return EXIT.CONFIG;
   }
 
-  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 1, retryStrategy: () => null, connectionName: 'qasid-keys' });
-  let lastError: string | undefined;
-  redis.on('error', (e: Error) => void (lastError = e.message));
+  const redis = await connectCli(url, 'keys', io);
+  if (redis === undefined) return EXIT.REDIS;
   const where = maskRedisUrl(url);
   try {
-    try {
-      await redis.connect();
-    } catch (e) {
-      io.err(`qasid keys: cannot reach Redis at ${where}: ${lastError ?? errorMessage(e)}`);
-      return EXIT.REDIS;
-    }
     const report = await rotateKeys(redis, keysFor(prefix), keyring, batch === undefined ? {} : { batch });
     if (values.json) io.out(JSON.stringify(report));
     else for (const line of summary(report, keyring)) io.out(line);

@@ -6,9 +6,9 @@
  */
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { AuditLog } from '../admin/audit.js';
-import { loadConfig, maskRedisUrl } from '../config/load.js';
+import { loadConfig } from '../config/load.js';
 import type { QasidConfig } from '../config/types.js';
 import { errorMessage } from '../core/errors.js';
 import { readDncFile } from '../privacy/dnc.js';
@@ -19,6 +19,7 @@ import { keysFor, type Keys } from '../queue/keys.js';
 import { Outputs } from '../queue/outputs.js';
 import { MessageStore } from '../queue/store.js';
 import { normaliseMsisdn } from '../routing/index.js';
+import { connectCli } from './connect.js';
 import { consoleIo, type CliIo } from './send.js';
 
 const EXIT = { OK: 0, FAILED: 1, CONFIG: 2, REDIS: 4, USAGE: 64 } as const;
@@ -82,16 +83,8 @@ async function open(configFile: string | undefined, io: CliIo, name: string): Pr
     io.err(`qasid ${name}: configuration invalid: ${errorMessage(e)}`);
     return EXIT.CONFIG;
   }
-  const url = config.redis.url.reveal();
-  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 1, retryStrategy: () => null, connectionName: `qasid-${name}` });
-  let lastError: string | undefined;
-  redis.on('error', (e: Error) => void (lastError = e.message));
-  try {
-    await redis.connect();
-  } catch (e) {
-    io.err(`qasid ${name}: cannot reach Redis at ${maskRedisUrl(url)}: ${lastError ?? errorMessage(e)}`);
-    return EXIT.REDIS;
-  }
+  const redis = await connectCli(config.redis.url.reveal(), name, io);
+  if (redis === undefined) return EXIT.REDIS;
   const keys = keysFor(config.redis.prefix);
   const store = new MessageStore(redis, keys, vault);
   const subscribers = new SubscriberStore(redis, keys, vault, config.policy);
