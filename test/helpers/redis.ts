@@ -2,6 +2,7 @@
  * A real redis-server on a random loopback port for one test file, with no persistence
  * (the demo's launcher, src/cli/local-redis.ts). Stop it in `after()`.
  */
+import { after, before } from 'node:test';
 import { startRedisServer } from '../../src/cli/local-redis.js';
 
 export interface TestRedis {
@@ -12,4 +13,35 @@ export interface TestRedis {
 export async function startRedis(): Promise<TestRedis> {
   const r = await startRedisServer();
   return { url: r.url, stop: () => r.stop() };
+}
+
+/** One redis-server for a test file, and its cleanups, run newest first when the file ends. */
+export interface FileRedis {
+  /** The server's URL (valid once the file's `before` hooks have run). */
+  readonly url: string;
+  /** Things to undo after the file's tests (simulators, gateways, connections); errors ignored. */
+  readonly cleanups: Array<() => Promise<void>>;
+}
+
+/**
+ * Registers before/after hooks that start a redis-server for the calling test file and,
+ * at the end, run its cleanups in reverse and stop the server. Call at the top level.
+ */
+export function redisForFile(): FileRedis {
+  let server: TestRedis | undefined;
+  const cleanups: Array<() => Promise<void>> = [];
+  before(async () => {
+    server = await startRedis();
+  });
+  after(async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+    await server?.stop();
+  });
+  return {
+    get url(): string {
+      if (server === undefined) throw new Error('redisForFile(): the redis-server is not started yet (use it inside a test)');
+      return server.url;
+    },
+    cleanups,
+  };
 }

@@ -2,12 +2,12 @@
  * The message path end to end: Redis intake → route → pace → submit → receipts → events,
  * against a real redis-server and simulators over TCP.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import type { App } from '../../src/app.js';
 import { startSimulator, type SimServer } from '../../src/sim/index.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { redisForFile } from '../helpers/redis.js';
 import { startGateway, testConfig, type Gateway, type RawCarrier } from '../helpers/app.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -33,15 +33,8 @@ function routesFile(): string {
   return file;
 }
 
-let redis: TestRedis;
-const cleanups: Array<() => Promise<void>> = [];
-before(async () => {
-  redis = await startRedis();
-});
-after(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => undefined);
-  await redis.stop();
-});
+const redis = redisForFile();
+const cleanups = redis.cleanups;
 
 async function sim(preset: string): Promise<SimServer> {
   const s = await startSimulator({ port: 0, preset });

@@ -5,25 +5,16 @@
  * produced. No full number and no message text may appear anywhere — only ciphertext,
  * masks and keyed hashes. And every key either expires or is one the README lists.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { QasidClient } from '../../src/client/index.js';
 import { startSimulator } from '../../src/sim/index.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { redisForFile } from '../helpers/redis.js';
 import { startGateway, testConfig } from '../helpers/app.js';
 
-let redis: TestRedis;
-const cleanups: Array<() => Promise<void>> = [];
-
-before(async () => {
-  redis = await startRedis();
-});
-
-after(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => undefined);
-  await redis?.stop();
-});
+const redis = redisForFile();
+const cleanups = redis.cleanups;
 
 /** Every value held under the prefix, as text, with the key's name and TTL. */
 async function dump(r: Redis, prefix: string): Promise<Array<{ key: string; type: string; ttl: number; text: string }>> {

@@ -3,7 +3,7 @@
  * TCP, a whole gateway. STOP/START from a handset, consent, the do-not-contact list,
  * quiet hours on a moved clock, frequency caps, the footer, erasure and export.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,20 +13,11 @@ import type { App } from '../../src/app.js';
 import { hashToken } from '../../src/admin/auth.js';
 import { dncCommand, subscriberCommand } from '../../src/cli/subscriber.js';
 import { startSimulator, type SimServer } from '../../src/sim/index.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { redisForFile } from '../helpers/redis.js';
 import { startGateway, testConfig, testKeys, type Gateway } from '../helpers/app.js';
 
-let redis: TestRedis;
-const cleanups: Array<() => Promise<void>> = [];
-
-before(async () => {
-  redis = await startRedis();
-});
-
-after(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => undefined);
-  await redis?.stop();
-});
+const redis = redisForFile();
+const cleanups = redis.cleanups;
 
 interface Ev {
   status: string;
