@@ -18,6 +18,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { fieldsOf, streamPages } from '../queue/streams.js';
 
 export const GENESIS = '0'.repeat(64);
 
@@ -56,11 +57,6 @@ export function entryHash(prev: string, fields: Record<string, string>): string 
   return createHash('sha256').update(prev).update(canonicalJson(body)).digest('hex');
 }
 
-function toRecord(flat: string[]): Record<string, string> {
-  const r: Record<string, string> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) r[flat[i] as string] = flat[i + 1] as string;
-  return r;
-}
 
 export class AuditLog {
   #tail: Promise<unknown> = Promise.resolve();
@@ -84,7 +80,7 @@ export class AuditLog {
     const removed = await this.redis.xtrim(this.key, 'MINID', cutoff);
     if (removed > 0) {
       const first = (await this.redis.xrange(this.key, '-', '+', 'COUNT', 1))[0];
-      if (first !== undefined) await this.redis.hset(this.anchorKey, 'id', first[0], 'prev', toRecord(first[1]).prev ?? GENESIS);
+      if (first !== undefined) await this.redis.hset(this.anchorKey, 'id', first[0], 'prev', fieldsOf(first[1]).prev ?? GENESIS);
     }
     return removed;
   }
@@ -100,7 +96,7 @@ export class AuditLog {
     if (this.#last === undefined) {
       const last = await this.redis.xrevrange(this.key, '+', '-', 'COUNT', 1);
       const head = last[0];
-      this.#last = head === undefined ? GENESIS : (toRecord(head[1]).hash ?? GENESIS);
+      this.#last = head === undefined ? GENESIS : (fieldsOf(head[1]).hash ?? GENESIS);
     }
     const fields: Record<string, string> = {
       time: new Date().toISOString(),
@@ -128,7 +124,7 @@ export class AuditLog {
   /** Up to `count` entries from `from` (a stream id, '-' or an exclusive '(id'). */
   async range(from = '-', count = 100): Promise<AuditEntry[]> {
     const rows = await this.redis.xrange(this.key, from, '+', 'COUNT', count);
-    return rows.map(([id, flat]) => ({ id, fields: toRecord(flat) }));
+    return rows.map(([id, flat]) => ({ id, fields: fieldsOf(flat) }));
   }
 
   /** Walks the whole stream in order; reports the first entry that breaks the chain. */
@@ -139,20 +135,15 @@ export class AuditLog {
     const first = (await this.redis.xrange(this.key, '-', '+', 'COUNT', 1))[0];
     if (anchor.id !== undefined && anchor.prev !== undefined && first !== undefined && first[0] === anchor.id) prev = anchor.prev;
     let entries = 0;
-    let from = '-';
-    for (;;) {
-      const batch = await this.redis.xrange(this.key, from, '+', 'COUNT', BATCH);
+    for await (const batch of streamPages(this.redis, this.key, BATCH)) {
       for (const [id, flat] of batch) {
-        const f = toRecord(flat);
+        const f = fieldsOf(flat);
         if (f.prev === undefined || f.hash === undefined) return { ok: false, entries, firstBroken: id, reason: 'entry has no prev or hash field' };
         if (f.prev !== prev) return { ok: false, entries, firstBroken: id, reason: 'prev does not match the previous entry (an entry was deleted or inserted)' };
         if (entryHash(f.prev, f) !== f.hash) return { ok: false, entries, firstBroken: id, reason: 'hash does not match the entry (it was edited or forged)' };
         prev = f.hash;
         entries++;
       }
-      const lastRow = batch[batch.length - 1];
-      if (batch.length < BATCH || lastRow === undefined) break;
-      from = `(${lastRow[0]}`;
     }
     return { ok: true, entries };
   }

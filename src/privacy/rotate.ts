@@ -18,6 +18,7 @@
  * run moves nothing.
  */
 import type { Redis } from 'ioredis';
+import { fieldOf, streamPages } from '../queue/streams.js';
 import type { Keys } from '../queue/keys.js';
 import { MessageStore } from '../queue/store.js';
 import type { FieldSealer } from '../queue/sealing.js';
@@ -72,6 +73,19 @@ interface MovingRedis extends Redis {
   qasidMoveEntry(stream: string, oldId: string, ...fieldValues: string[]): Promise<string | null>;
 }
 
+/** What each part of one rotation run shares. */
+interface Sweep {
+  redis: Redis;
+  keys: Keys;
+  keyring: Keyring;
+  batch: number;
+  report: RotationReport;
+  /** Count a value left under a non-current key. */
+  remains: (keyId: string | undefined) => void;
+  /** Count values looked at. */
+  progress: (n: number) => void;
+}
+
 /** Re-encrypt what Redis holds under the keyring's older keys with its current key. */
 export async function rotateKeys(redis: Redis, keys: Keys, keyring: Keyring, opts: RotateOptions = {}): Promise<RotationReport> {
   const batch = Math.max(1, Math.floor(opts.batch ?? DEFAULT_BATCH));
@@ -91,9 +105,10 @@ export async function rotateKeys(redis: Redis, keys: Keys, keyring: Keyring, opt
     opts.onProgress?.(seen);
   };
 
-  await sweepRecords(redis, keys, keyring, batch, report, remains, progress);
-  await sweepDead(redis, keys, keyring, batch, report, remains, progress);
-  await countMo(redis, keys, keyring, batch, report, remains, progress);
+  const sweep: Sweep = { redis, keys, keyring, batch, report, remains, progress };
+  await sweepRecords(sweep);
+  await sweepDead(sweep);
+  await countMo(sweep);
   return report;
 }
 
@@ -140,15 +155,7 @@ function planRecord(keyring: Keyring, d: string, recId: string): Plan {
   return { kind: 'write', value: encrypt(keyring, d, recId), sealedPlain: true };
 }
 
-async function sweepRecords(
-  redis: Redis,
-  keys: Keys,
-  keyring: Keyring,
-  batch: number,
-  report: RotationReport,
-  remains: (keyId: string | undefined) => void,
-  progress: (n: number) => void,
-): Promise<void> {
+async function sweepRecords({ redis, keys, keyring, batch, report, remains, progress }: Sweep): Promise<void> {
   const store = new MessageStore(redis, keys, keyringSealer(keyring));
   const { pattern, idOf } = recordPattern(keys);
 
@@ -202,28 +209,17 @@ async function sweepRecords(
 
 const DEAD_CONTEXT: Readonly<Record<string, string>> = { data: 'dead', sealedMt: 'mt' };
 
-async function sweepDead(
-  redis: Redis,
-  keys: Keys,
-  keyring: Keyring,
-  batch: number,
-  report: RotationReport,
-  remains: (keyId: string | undefined) => void,
-  progress: (n: number) => void,
-): Promise<void> {
+async function sweepDead({ redis, keys, keyring, batch, report, remains, progress }: Sweep): Promise<void> {
   redis.defineCommand('qasidMoveEntry', { numberOfKeys: 1, lua: LUA_MOVE_ENTRY });
   const mover = redis as MovingRedis;
   // Copies land after the last entry that was there at the start: stop there.
   const last = (await redis.xrevrange(keys.dead, '+', '-', 'COUNT', 1))[0];
   if (last === undefined) return;
-  const end = last[0];
-  let from = '-';
-  for (;;) {
-    const rows = await redis.xrange(keys.dead, from, end, 'COUNT', batch);
+  for await (const rows of streamPages(redis, keys.dead, batch, last[0])) {
     const moves: Array<Promise<void>> = [];
     for (const [id, fields] of rows) {
       // Dead-lettered *because* it could not be opened: never ours to rewrap, not a failure of the sweep.
-      if (fields[fieldIndex(fields, 'reason') + 1] === 'undecryptable') continue;
+      if (fieldOf(fields, 'reason') === 'undecryptable') continue;
       let moved = false;
       let current = false;
       const failedKeys: Array<string | undefined> = [];
@@ -257,30 +253,17 @@ async function sweepDead(
     }
     await Promise.all(moves);
     progress(rows.length);
-    const lastRow = rows[rows.length - 1];
-    if (rows.length < batch || lastRow === undefined || lastRow[0] === end) return;
-    from = `(${lastRow[0]}`;
   }
 }
 
-async function countMo(
-  redis: Redis,
-  keys: Keys,
-  keyring: Keyring,
-  batch: number,
-  report: RotationReport,
-  remains: (keyId: string | undefined) => void,
-  progress: (n: number) => void,
-): Promise<void> {
-  let from = '-';
-  for (;;) {
-    const rows = await redis.xrange(keys.mo, from, '+', 'COUNT', batch);
+async function countMo({ redis, keys, keyring, batch, report, remains, progress }: Sweep): Promise<void> {
+  for await (const rows of streamPages(redis, keys.mo, batch)) {
     for (const [id, fields] of rows) {
-      const at = fieldIndex(fields, 'data');
-      if (at < 0) continue;
+      const data = fieldOf(fields, 'data');
+      if (data === undefined) continue;
       let sealed: unknown;
       try {
-        sealed = (JSON.parse(fields[at + 1] as string) as { sealed?: unknown }).sealed;
+        sealed = (JSON.parse(data) as { sealed?: unknown }).sealed;
       } catch {
         continue;
       }
@@ -291,9 +274,6 @@ async function countMo(
       remains(keyId);
     }
     progress(rows.length);
-    const lastRow = rows[rows.length - 1];
-    if (rows.length < batch || lastRow === undefined) return;
-    from = `(${lastRow[0]}`;
   }
 }
 

@@ -12,6 +12,7 @@ import type { Redis } from 'ioredis';
 import type { Keys } from '../queue/keys.js';
 import type { Outputs, StatusEvent } from '../queue/outputs.js';
 import type { MessageStore, RecordFields } from '../queue/store.js';
+import { fieldOf, fieldsOf, streamPages } from '../queue/streams.js';
 import type { SubscriberStore } from './subscribers.js';
 import type { Vault } from './vault.js';
 
@@ -94,7 +95,7 @@ export class SubjectRequests {
           const id = member.slice(3);
           const row = (await redis.xrange(keys.mo, id, id))[0];
           if (row === undefined) continue;
-          const mo = JSON.parse(field(row[1], 'data') ?? '{}') as { sealed?: string; at?: string; to?: string; keyword?: string };
+          const mo = JSON.parse(fieldOf(row[1], 'data') ?? '{}') as { sealed?: string; at?: string; to?: string; keyword?: string };
           const opened = mo.sealed === undefined ? undefined : this.d.vault.open(mo.sealed, 'mo');
           const text = opened === undefined ? undefined : (JSON.parse(opened) as { text?: string }).text;
           out.mo.push({ id, at: mo.at, to: mo.to, text, keyword: mo.keyword });
@@ -164,38 +165,30 @@ export class SubjectRequests {
     if (ids.size === 0) return 0;
     const { redis, keys } = this.d;
     let removed = 0;
-    let from = '-';
-    for (;;) {
-      const rows = await redis.xrange(keys.events, from, '+', 'COUNT', SCAN_BATCH);
+    for await (const rows of streamPages(redis, keys.events, SCAN_BATCH)) {
       const hit: string[] = [];
       for (const [id, f] of rows) {
-        const data = field(f, 'data');
+        const data = fieldOf(f, 'data');
         if (data === undefined) continue;
         const gw = (JSON.parse(data) as { gatewayId?: string }).gatewayId;
         if (gw !== undefined && ids.has(gw)) hit.push(id);
       }
       if (hit.length > 0) removed += await redis.xdel(keys.events, ...hit);
-      const last = rows[rows.length - 1];
-      if (rows.length < SCAN_BATCH || last === undefined) return removed;
-      from = `(${last[0]}`;
     }
+    return removed;
   }
 
   private async deadLettersOf(hashes: readonly string[]): Promise<Array<{ id: string; fields: Record<string, string> }>> {
     const { redis, keys } = this.d;
     const want = new Set(hashes);
     const out: Array<{ id: string; fields: Record<string, string> }> = [];
-    let from = '-';
-    for (;;) {
-      const rows = await redis.xrange(keys.dead, from, '+', 'COUNT', SCAN_BATCH);
+    for await (const rows of streamPages(redis, keys.dead, SCAN_BATCH)) {
       for (const [id, f] of rows) {
-        const sub = field(f, 'subscriber');
-        if (sub !== undefined && want.has(sub)) out.push({ id, fields: record(f) });
+        const sub = fieldOf(f, 'subscriber');
+        if (sub !== undefined && want.has(sub)) out.push({ id, fields: fieldsOf(f) });
       }
-      const last = rows[rows.length - 1];
-      if (rows.length < SCAN_BATCH || last === undefined) return out;
-      from = `(${last[0]}`;
     }
+    return out;
   }
 }
 
@@ -228,13 +221,3 @@ function messageView(r: Partial<RecordFields>): SubjectExport['messages'][number
   return v;
 }
 
-function field(flat: string[], name: string): string | undefined {
-  for (let i = 0; i + 1 < flat.length; i += 2) if (flat[i] === name) return flat[i + 1];
-  return undefined;
-}
-
-function record(flat: string[]): Record<string, string> {
-  const r: Record<string, string> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) r[flat[i] as string] = flat[i + 1] as string;
-  return r;
-}
