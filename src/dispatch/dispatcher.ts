@@ -273,7 +273,7 @@ export class Dispatcher implements Lifecycle {
       at: String(now),
       att: '0',
     };
-    const ttlMs = recordTtlMs(validUntil, now, cfg);
+    const ttlMs = recordExpiresAt(validUntil, cfg) - now;
     const created = await this.d.store.create(recId, fields, ttlMs);
     let rec: Partial<RecordFields> = fields;
     if (!created.created) {
@@ -295,7 +295,7 @@ export class Dispatcher implements Lifecycle {
     if (notBefore !== undefined && notBefore > now) {
       // Not checked against policy until it is due, but held from now on: erasure and export must find it.
       const num = normaliseMsisdn(m.to, cfg.numbers.defaultRegion);
-      if (num.ok) await this.d.subscribers.hold(num.e164, recId, validUntil + (cfg.messages.receiptGraceSec + cfg.retention.recordsSec) * 1000, now);
+      if (num.ok) await this.d.subscribers.hold(num.e164, recId, recordExpiresAt(validUntil, cfg), now);
       await this.defer(recId, rec, src, notBefore, 'scheduled', undefined, false);
       return;
     }
@@ -332,7 +332,7 @@ export class Dispatcher implements Lifecycle {
       hasConsentRef: rec.con !== undefined,
       quiet: opensAt !== undefined,
       recId,
-      recExpiresAt: Number(rec.vu) + (cfg.messages.receiptGraceSec + cfg.retention.recordsSec) * 1000,
+      recExpiresAt: recordExpiresAt(Number(rec.vu), cfg),
       now,
     });
     if (verdict.kind === 'blocked') {
@@ -460,9 +460,9 @@ export class Dispatcher implements Lifecycle {
   }
 }
 
-/** How long a record is kept: until its validity and receipt grace are over, then retention.recordsSec. */
-export function recordTtlMs(validUntil: number, now: number, cfg: QasidConfig): number {
-  return validUntil - now + (cfg.messages.receiptGraceSec + cfg.retention.recordsSec) * 1000;
+/** When a record expires: its validity and receipt grace are over, then retention.recordsSec. */
+export function recordExpiresAt(validUntil: number, cfg: QasidConfig): number {
+  return validUntil + (cfg.messages.receiptGraceSec + cfg.retention.recordsSec) * 1000;
 }
 
 export function ids(rec: Partial<RecordFields>): Partial<StatusEvent> {

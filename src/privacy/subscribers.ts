@@ -155,10 +155,7 @@ export class SubscriberStore {
 
   /** Undo an opt-out (START) under every hash version. True when there was one. */
   async optIn(e164: string, scope: ChoiceScope): Promise<boolean> {
-    const field = choiceField(scope);
-    let removed = 0;
-    for (const h of this.hashes(e164)) removed += await this.redis.hdel(this.keys.subscriber(h), field);
-    return removed > 0;
+    return this.removeChoice(e164, choiceField(scope));
   }
 
   /** Record marketing consent for a tenant (the tenant's opt-in list). */
@@ -167,7 +164,11 @@ export class SubscriberStore {
   }
 
   async withdrawConsent(e164: string, tenant: string): Promise<boolean> {
-    const field = choiceField({ kind: 'tenant', tenant }, 'in');
+    return this.removeChoice(e164, choiceField({ kind: 'tenant', tenant }, 'in'));
+  }
+
+  /** Remove one choice under every hash version; true when any version held it. */
+  private async removeChoice(e164: string, field: string): Promise<boolean> {
     let removed = 0;
     for (const h of this.hashes(e164)) removed += await this.redis.hdel(this.keys.subscriber(h), field);
     return removed > 0;

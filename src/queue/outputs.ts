@@ -124,7 +124,7 @@ export class Outputs {
   }
 
   /** Trim a stream to entries newer than `maxAgeMs` (approximate: whole macro-nodes). */
-  async trimByAge(stream: 'events' | 'mo' | 'dead' | 'audit', maxAgeMs: number, now: number): Promise<number> {
+  async trimByAge(stream: 'events' | 'mo' | 'dead', maxAgeMs: number, now: number): Promise<number> {
     return this.redis.xtrim(this.keys[stream], 'MINID', '~', `${Math.max(0, Math.floor(now - maxAgeMs))}-0`);
   }
 }
