@@ -228,6 +228,11 @@ export class SmppSession implements SessionInfo {
     } else if (conn) {
       this.closeWith(conn, new QasidError('SMPP_STOPPING'), false);
     }
+    // A receipt or MO that came in while unbinding is still being recorded: let it finish
+    // while the stores are open. Its deliver_sm_resp cannot go back any more, so the SMSC
+    // delivers it again later and the handler's idempotence absorbs the copy.
+    const inboundDeadline = Date.now() + this.cfg.timers.unbindMs;
+    while (this.inboundPending > 0 && Date.now() < inboundDeadline) await new Promise((r) => setTimeout(r, 10));
     // A connect in progress sees `stopping` when it returns and closes itself.
     if (this.state !== 'connecting') this.setState('stopped', 'stop');
     else await this.waitFor('stopped', this.cfg.timers.connectMs + 1000).catch(() => undefined);

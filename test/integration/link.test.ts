@@ -98,6 +98,25 @@ test('a deliver handler that fails answers ESME_RX_T_APPN so the SMSC redelivers
   assert.equal(s.stats.deliverRespStatus['ESME_RX_T_APPN'], 1);
 });
 
+test('a deliver_sm that arrives while unbinding is recorded before stop() resolves (the stores are still open)', async () => {
+  const s = await sim('HappySMSC');
+  let recorded = 0;
+  const { link: l } = link(s.port, {}, async () => {
+    // A slow store: the unbind_resp comes back long before this finishes.
+    await new Promise((r) => setTimeout(r, 300));
+    recorded++;
+    return 0;
+  });
+  await l.start();
+  await l.waitAllBound(3000);
+  const stopped = l.stop();
+  // The unbind is on its way; the simulator has not read it yet, so this MO goes out first.
+  assert.equal(s.injectMo({ from: '923001234567', to: '8080', text: 'STOP' }), 1);
+  await stopped;
+  assert.equal(s.stats.unbinds, 1, 'it unbound');
+  assert.equal(recorded, 1, 'the MO taken during the unbind was recorded before stop() returned');
+});
+
 test('DropAfterSMSC: the link reconnects after the SMSC drops it; requests in flight come back as unknown or not_sent, never lost', async () => {
   const s = await sim('DropAfterSMSC', { dropAfterPdus: 4 });
   const { link: l, lines } = link(s.port);
