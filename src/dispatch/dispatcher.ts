@@ -123,13 +123,21 @@ export class Dispatcher implements Lifecycle {
     if (!this.running) return;
     this.running = false;
     this.wake?.();
-    const deadline = this.now() + this.d.config.shutdown.drainMs;
-    while (this.inFlight > 0 && this.now() < deadline) await delay(20);
+    // Wall-clock deadlines: the injected clock is message time, and may stand still in tests.
+    const deadline = Date.now() + this.d.config.shutdown.drainMs;
+    await this.settled(deadline);
     // Whatever is still waiting for a token or a window gives up and is deferred.
     this.abort.abort();
-    while (this.inFlight > 0 && this.now() < deadline + 5_000) await delay(20);
-    await this.d.intake.flush();
+    // A loop may be inside a read or a due-set lease that returns after this point; what
+    // it took is tracked before the loop ends, and must settle while Redis is still open
+    // (a leased due entry left half-handled would wait out its lease).
     await Promise.allSettled(this.loops);
+    await this.settled(deadline + 5_000);
+    await this.d.intake.flush();
+  }
+
+  private async settled(until: number): Promise<void> {
+    while (this.inFlight > 0 && Date.now() < until) await delay(20);
   }
 
   private room(): number {
