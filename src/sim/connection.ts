@@ -28,7 +28,7 @@ const ST = {
   RTHROTTLED: COMMAND_STATUS.ESME_RTHROTTLED ?? 0x58,
 } as const;
 
-/** Receipt sequence numbers remembered for receiptsAcked; a client that never answers must not grow this forever. */
+/** Unacknowledged receipts remembered per connection; a client that never answers must not grow this forever (the oldest are forgotten). */
 const MAX_UNACKED_RECEIPTS = 100_000;
 
 /** After sending FIN, how long the client gets to close its side before the socket is destroyed. */
@@ -52,6 +52,8 @@ export interface SimHost {
   delayResponse(conn: SimConnection, seq: number, id: string, receipt: PendingReceipt | null): void;
   sessionBound(conn: SimConnection): void;
   sessionLeft(conn: SimConnection): void;
+  /** Receipts this connection wrote but never saw acknowledged, when it closes: deliver them again. */
+  redeliver(receipts: PendingReceipt[], origin: SimConnection): void;
 }
 
 export class SimConnection {
@@ -71,7 +73,8 @@ export class SimConnection {
   private readonly framer = new Framer();
   private readonly out = new OutBuffer();
   private readonly scan = newSubmitScan();
-  private readonly unackedReceipts = new Set<number>();
+  /** Receipts written and not yet acknowledged, by sequence number: redelivered if the connection closes. */
+  private readonly unackedReceipts = new Map<number, PendingReceipt>();
 
   constructor(
     private readonly socket: Socket,
@@ -114,8 +117,8 @@ export class SimConnection {
   sendReceipt(r: PendingReceipt): void {
     const seq = this.nextSeq();
     writeReceipt(this.out, seq, r, Date.now());
-    if (this.unackedReceipts.size >= MAX_UNACKED_RECEIPTS) this.unackedReceipts.clear();
-    this.unackedReceipts.add(seq);
+    if (this.unackedReceipts.size >= MAX_UNACKED_RECEIPTS) this.unackedReceipts.delete(this.unackedReceipts.keys().next().value as number);
+    this.unackedReceipts.set(seq, r);
     this.host.stats.receiptsSent++;
     this.scheduleFlush();
   }
@@ -348,6 +351,11 @@ export class SimConnection {
     this.closed = true;
     this.closing = true;
     if (this.mode !== null && !this.unbindSent) this.host.sessionLeft(this);
+    if (this.unackedReceipts.size > 0) {
+      const waiting = [...this.unackedReceipts.values()];
+      this.unackedReceipts.clear();
+      this.host.redeliver(waiting, this);
+    }
     this.host.logger.info({ event: 'sim.session', sim: this.host.name, action: 'closed', systemId: this.systemId, remote: this.remote }, 'connection closed');
   }
 }

@@ -222,6 +222,15 @@ class Simulator implements SimHost, SimServer {
     if (list.length === 0) this.receivers.delete(conn.systemId);
   }
 
+  redeliver(receipts: PendingReceipt[], origin: SimConnection): void {
+    if (this.closing) {
+      this.stats.receiptsDropped += receipts.length;
+      return;
+    }
+    this.stats.receiptsRedelivered += receipts.length;
+    for (const r of receipts) this.routeReceipt(r, origin);
+  }
+
   private fireReceipts(items: RoutedReceipt[]): void {
     for (const { receipt, origin } of items) this.routeReceipt(receipt, origin);
   }

@@ -28,6 +28,12 @@ export interface SimStats {
   receiptsHeld: number;
   /** Receipts dropped: their hold queue was full, or the listener closed. */
   receiptsDropped: number;
+  /**
+   * Receipts written to a connection that closed before their deliver_sm_resp came: queued
+   * again for another session of the system_id, as an SMSC retries an unacknowledged
+   * receipt (each new write counts in receiptsSent again).
+   */
+  receiptsRedelivered: number;
   /** MO deliver_sm written (one per receiving session). */
   moSent: number;
   /** deliver_sm_resp received (receipts and MO). */
@@ -62,6 +68,7 @@ export function newStats(): SimStats {
     receiptsAcked: 0,
     receiptsHeld: 0,
     receiptsDropped: 0,
+    receiptsRedelivered: 0,
     moSent: 0,
     deliverResps: 0,
     deliverRespErrors: 0,

@@ -306,6 +306,27 @@ describe('SMSC simulator: submit and receipts', { timeout: 10_000 }, () => {
     assert.equal(tx.count('deliver_sm') + other.count('deliver_sm'), 0);
   });
 
+  test('a receipt never acknowledged is delivered again once its connection closes; an acknowledged one is not', async (t) => {
+    const s = await sim(t, { behaviour: { receipts: { delayMs: 0 } } });
+    const first = await RawClient.connect(t, s.port);
+    first.autoAck = false;
+    await first.bind('transceiver', 'acme');
+    const id = bodyString(await first.response(first.submit(), 'submit_sm_resp'), 'message_id');
+    await first.waitFor((p) => p.command === 'deliver_sm', 1000, 'the first copy');
+    first.autoAck = true;
+    const id2 = bodyString(await first.response(first.submit(), 'submit_sm_resp'), 'message_id');
+    await eventually(() => s.stats.receiptsAcked === 1, 1000, 'the second receipt acked');
+    first.socket.destroy();
+    await eventually(() => s.stats.receiptsHeld === 1, 1000, 'the unacknowledged receipt held again');
+    assert.equal(s.stats.receiptsRedelivered, 1);
+    const next = await RawClient.connect(t, s.port);
+    await next.bind('receiver', 'acme');
+    const again = await next.waitFor((p) => p.command === 'deliver_sm', 1000, 'the copy on the next bind');
+    assert.equal(bodyString(again, 'receipted_message_id'), id);
+    await sleep(50);
+    assert.equal(next.count('deliver_sm'), 1, `the acknowledged receipt (${id2}) is not sent again`);
+  });
+
   test('held receipts beyond the limit are dropped and counted', async (t) => {
     const s = await sim(t, { behaviour: { heldReceiptLimit: 1, receipts: { delayMs: 0 } } });
     const tx = await RawClient.connect(t, s.port);
