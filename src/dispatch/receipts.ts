@@ -19,6 +19,7 @@ import type { MessageStore, TerminalStatus } from '../queue/store.js';
 import { bodyBuffer, bodyNumber, bodyString, type Pdu } from '../smpp/codec.js';
 import type { DeliverHandler, LateResponseHandler, SessionInfo } from '../smpp/session.js';
 import { ids } from './dispatcher.js';
+import { FinalEvents, OWED_AFTER_MS } from '../queue/final-event.js';
 import type { ParkedReceipt } from './submit.js';
 
 interface StoredReceipt {
@@ -71,10 +72,12 @@ export class ReceiptHandler {
   private readonly now: () => number;
   /** Counters, ready for metrics. */
   readonly counts = { matched: 0, parked: 0, unparseable: 0, late: 0, mo: 0 };
+  private readonly finals: FinalEvents;
 
   constructor(private readonly d: ReceiptHandlerDeps) {
     this.log = d.logger.child({ component: 'receipts' });
     this.now = d.now ?? Date.now;
+    this.finals = new FinalEvents(d.store, d.outputs, this.log);
   }
 
   readonly onDeliver: DeliverHandler = async (pdu: Pdu, session: SessionInfo): Promise<number> => {
@@ -141,16 +144,23 @@ export class ReceiptHandler {
   /** `mapping` is `${recId}:${part}:${parts}[:${acceptedAt base 36}]` (see dispatch/submit.ts). */
   private async apply(mapping: string, r: StoredReceipt, carrierId: string): Promise<void> {
     const [recId = '', , parts, acceptedAt] = mapping.split(':');
-    const outcome = await this.d.store.applyReceipt(recId, r.state, r.final);
+    const now = this.now();
+    // The final event's own fields, kept in the record with its terminal status until written.
+    const own = { carrier: carrierId, ...(parts ? { parts: Number(parts) } : {}), at: new Date(now).toISOString() };
+    const ev = { delivered: JSON.stringify(own), failed: JSON.stringify(r.err ? { ...own, error: r.err } : own) };
+    const outcome = await this.d.store.applyReceipt(recId, r.state, r.final, ev);
     if (outcome.outcome !== 'final') {
       if (outcome.outcome === 'late' || outcome.outcome === 'gone') {
         this.counts.late++;
         this.d.metrics?.unmatched?.(carrierId, 'late');
+        // The SMSC delivering a receipt again after a crash: a final event still owed long
+        // after its record became terminal was interrupted, not in progress elsewhere.
+        if (outcome.outcome === 'late' && outcome.owed !== undefined && owedSince(outcome.owed.ev) < now - OWED_AFTER_MS) await this.finals.recover(recId, outcome.owed);
       } else this.d.metrics?.matched?.(carrierId, r.state, undefined);
       return;
     }
     this.counts.matched++;
-    this.d.metrics?.matched?.(carrierId, r.state, acceptedAt ? this.now() - parseInt(acceptedAt, 36) : undefined);
+    this.d.metrics?.matched?.(carrierId, r.state, acceptedAt ? now - parseInt(acceptedAt, 36) : undefined);
     const rec = outcome.fields;
     const status = TERMINAL_OF[outcome.status] ?? 'unknown';
     const e: StatusEvent = {
@@ -158,12 +168,9 @@ export class ReceiptHandler {
       status,
       final: true,
       ...stripUndefined(ids(rec)),
-      carrier: carrierId,
-      ...(parts ? { parts: Number(parts) } : {}),
-      ...(r.err && status !== 'delivered' ? { error: r.err } : {}),
-      at: new Date(this.now()).toISOString(),
+      ...(JSON.parse(status === 'delivered' ? ev.delivered : ev.failed) as typeof own),
     };
-    await this.d.outputs.event(e);
+    await this.finals.publish(recId, e);
     await this.d.store.unschedule('watch', recId);
   }
 
@@ -215,6 +222,15 @@ export function decodeText(bytes: Buffer, dcs: number): string {
   if (alphabet === 'ucs2') return decodeUcs2(bytes);
   if (alphabet === 'gsm') return decodeGsm7Unpacked(bytes);
   return bytes.toString('latin1');
+}
+
+/** When a kept final event was made (its `at`), in ms; 0 when unreadable. */
+function owedSince(ev: string | undefined): number {
+  try {
+    return Date.parse((JSON.parse(ev ?? '{}') as { at?: string }).at ?? '') || 0;
+  } catch {
+    return 0;
+  }
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

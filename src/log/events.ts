@@ -34,6 +34,7 @@ export const LOG_EVENTS = {
   'intake.claimed': 'entries held by a dead consumer were taken over',
   'dispatch.failover': 'a carrier could not take a message; the next carrier on the route is tried',
   'dispatch.resubmit': 'a message whose submit outcome was never recorded (crash) is sent again',
+  'dispatch.event_recovered': 'a final event a crash cut off was written from its record',
   'dispatch.error': 'handling a message failed unexpectedly; its entry stays pending',
   'receipt.parked': 'a receipt arrived before its submit_sm_resp was recorded; parked until it is',
   'receipt.unparseable': 'a receipt had no usable id or state; acknowledged and dropped',

@@ -10,6 +10,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../queue/keys.js';
+import { owedEvent } from '../queue/final-event.js';
 import type { Outputs, StatusEvent } from '../queue/outputs.js';
 import type { MessageStore, RecordFields } from '../queue/store.js';
 import { fieldOf, fieldsOf, streamPages } from '../queue/streams.js';
@@ -120,6 +121,8 @@ export class SubjectRequests {
     const report: ErasureReport = { subscriber: hashes[0] ?? '', records: 0, mappings: 0, events: 0, mo: 0, deadLetters: 0, stopped: 0 };
     const gatewayIds = new Set<string>();
     const unfinished: Array<Partial<RecordFields>> = [];
+    // Finished, but a crash cut it off before its final event was written.
+    const owed: Array<Partial<RecordFields>> = [];
     for (const h of hashes) {
       for (const member of await redis.zrange(keys.held(h), 0, -1)) {
         if (member.startsWith('mo:')) {
@@ -131,6 +134,7 @@ export class SubjectRequests {
         const ids = JSON.parse(raw.i ?? '{}') as Partial<RecordFields>;
         if (ids.gw !== undefined) gatewayIds.add(ids.gw);
         if (raw.term === undefined) unfinished.push(ids);
+        else if (raw.ev !== undefined) owed.push({ ...ids, term: raw.term, ev: raw.ev });
         // Out of the schedules first, so no poll picks it up half-erased.
         await redis.zrem(keys.due, member);
         await redis.zrem(keys.watch, member);
@@ -149,6 +153,10 @@ export class SubjectRequests {
     report.events = await this.deleteEvents(gatewayIds);
     for (const { id } of await this.deadLettersOf(hashes)) report.deadLetters += await redis.xdel(keys.dead, id);
     // A message erased before it finished still gets its one final event (no number in it).
+    for (const rec of owed) {
+      const e = owedEvent(rec);
+      if (e !== undefined) await this.d.outputs.event(e);
+    }
     for (const ids of unfinished) {
       const e: StatusEvent = { v: 1, status: 'failed', final: true, reason: 'erased', at: new Date(this.now()).toISOString() };
       if (ids.cid !== undefined) e.clientId = ids.cid;

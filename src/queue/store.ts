@@ -52,6 +52,8 @@ export interface RecordFields {
   cap?: string;
   /** set by unpack when the sealed data could not be opened (key missing or data tampered) */
   sealErr?: string;
+  /** the final event's own fields (JSON), set with `term` and cleared once the event is written (queue/final-event.ts) */
+  ev?: string;
 }
 
 export type CreateResult =
@@ -117,22 +119,31 @@ if v then return v end
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 return false`;
 
-// KEYS[1] record; ARGV[1] receipt state, ARGV[2] '1' when that state is final.
-// Rolls the parts of a long message up into one status. Returns:
+// KEYS[1] record; ARGV[1] receipt state, ARGV[2] '1' when that state is final, ARGV[3]
+// and ARGV[4] the final event's own fields if delivered / if not (kept as `ev` until the
+// event is written). Rolls the parts of a long message up into one status. Returns:
 //   {'final', status, ids} when this receipt settles the message (`ids` is the record's `i`
 //   field: what its event echoes, so no second round trip),
-//   {'partial'} when more receipts are expected, {'late'} when it was already terminal,
-//   {'gone'} when the record no longer exists.
+//   {'partial'} when more receipts are expected, {'late'} when it was already terminal
+//   ({'late', status, ids, ev} while that final event is still owed), {'gone'} when the
+//   record no longer exists.
 const LUA_RECEIPT = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
-if redis.call('HEXISTS', KEYS[1], 'term') == 1 then return {'late'} end
+local term = redis.call('HGET', KEYS[1], 'term')
+if term then
+  local ev = redis.call('HGET', KEYS[1], 'ev')
+  if ev then return {'late', term, redis.call('HGET', KEYS[1], 'i') or '{}', ev} end
+  return {'late'}
+end
 if ARGV[2] ~= '1' then return {'partial'} end
 if ARGV[1] ~= 'delivered' then redis.call('HSETNX', KEYS[1], 'rBad', ARGV[1]) end
 local done = redis.call('HINCRBY', KEYS[1], 'rDone', 1)
 local want = tonumber(redis.call('HGET', KEYS[1], 'rN') or '1')
 if done < want then return {'partial'} end
 local status = redis.call('HGET', KEYS[1], 'rBad') or 'delivered'
-redis.call('HSET', KEYS[1], 'term', status, 'st', status)
+local ev = ARGV[4]
+if status == 'delivered' then ev = ARGV[3] end
+redis.call('HSET', KEYS[1], 'term', status, 'st', status, 'ev', ev)
 return {'final', status, redis.call('HGET', KEYS[1], 'i') or '{}'}`;
 
 interface ScriptedRedis extends Redis {
@@ -141,7 +152,7 @@ interface ScriptedRedis extends Redis {
   qasidUpdateLive(key: string, ...fieldValues: string[]): Promise<number>;
   qasidMap(cidKey: string, parkKey: string, value: string, ttlMs: number): Promise<string | null>;
   qasidMatch(cidKey: string, parkKey: string, receipt: string, ttlMs: number): Promise<string | null>;
-  qasidReceipt(recKey: string, state: string, final: string): Promise<string[]>;
+  qasidReceipt(recKey: string, state: string, final: string, evDelivered: string, evFailed: string): Promise<string[]>;
   qasidTakeDue(zsetKey: string, now: number, limit: number, leaseUntil: number): Promise<string[]>;
   qasidSwapField(key: string, field: string, expected: string, value: string): Promise<number>;
 }
@@ -234,14 +245,30 @@ export class MessageStore {
     return this.redis.qasidMatch(this.keys.carrierId(carrier, normId), this.keys.parked(carrier, normId), receiptJson, Math.max(1, Math.round(parkTtlMs)));
   }
 
+  /**
+   * Apply one receipt. `ev` holds the final event's own fields (JSON) for either outcome;
+   * the one that applies is kept in the record until clearOwedEvent(). A receipt for a
+   * record that is already terminal returns `owed` while that record's event is unwritten.
+   */
   async applyReceipt(
     recId: string,
     state: string,
     final: boolean,
-  ): Promise<{ outcome: 'final'; status: TerminalStatus; fields: Partial<RecordFields> } | { outcome: 'partial' | 'late' | 'gone' }> {
-    const r = await this.redis.qasidReceipt(this.keys.record(recId), state, final ? '1' : '0');
+    ev: { delivered: string; failed: string },
+  ): Promise<
+    | { outcome: 'final'; status: TerminalStatus; fields: Partial<RecordFields> }
+    | { outcome: 'late'; owed?: Partial<RecordFields> }
+    | { outcome: 'partial' | 'gone' }
+  > {
+    const r = await this.redis.qasidReceipt(this.keys.record(recId), state, final ? '1' : '0', ev.delivered, ev.failed);
     if (r[0] === 'final') return { outcome: 'final', status: r[1] as TerminalStatus, fields: unpackJson(r[2]) };
-    return { outcome: r[0] as 'partial' | 'late' | 'gone' };
+    if (r[0] === 'late') return r.length < 4 ? { outcome: 'late' } : { outcome: 'late', owed: { ...unpackJson(r[2]), term: r[1], ev: r[3] } };
+    return { outcome: r[0] as 'partial' | 'gone' };
+  }
+
+  /** The final event was written: the record no longer keeps its fields. */
+  async clearOwedEvent(recId: string): Promise<void> {
+    await this.redis.hdel(this.keys.record(recId), 'ev');
   }
 
   async schedule(zset: 'due' | 'watch', recId: string, atMs: number): Promise<void> {

@@ -1,0 +1,146 @@
+/**
+ * A final event cut off by a crash is still written. The cut is made in real Redis: the
+ * events stream key holds a string for a moment, so the XADD after a record became
+ * terminal fails exactly where a crash would leave it (record terminal, no event).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Redis } from 'ioredis';
+import { startSimulator, type SimServer, type SimBehaviourPatch } from '../../src/sim/index.js';
+import { recordId } from '../../src/queue/keys.js';
+import { encodePdu } from '../../src/smpp/codec.js';
+import { redisForFile } from '../helpers/redis.js';
+import { startGateway, testConfig, type Gateway, type RawCarrier } from '../helpers/app.js';
+
+const redis = redisForFile();
+const cleanups = redis.cleanups;
+
+async function sim(behaviour?: SimBehaviourPatch): Promise<SimServer> {
+  const s = await startSimulator({ port: 0, preset: 'HappySMSC', behaviour });
+  cleanups.push(() => s.close());
+  return s;
+}
+
+function gateway(carriers: RawCarrier[], overrides: Record<string, unknown>, now?: () => number): Promise<Gateway> {
+  return startGateway(redis.url, testConfig(redis.url, carriers, overrides), cleanups, now ? { now } : {});
+}
+
+interface Ev {
+  status: string;
+  final: boolean;
+  clientId?: string;
+  gatewayId?: string;
+  reason?: string;
+  carrier?: string;
+  parts?: number;
+  meta?: unknown;
+}
+
+async function eventsOf(r: Redis, key: string, clientId: string): Promise<Ev[]> {
+  return (await r.xrange(key, '-', '+')).map(([, f]) => JSON.parse(f[1] as string) as Ev).filter((e) => e.clientId === clientId);
+}
+
+async function until(cond: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((res) => setTimeout(res, 25));
+  }
+}
+
+const msg = (id: string, extra: Record<string, unknown> = {}): string => JSON.stringify({ v: 1, id, to: '03001234567', from: 'QASID', text: `hello ${id}`, ...extra });
+
+test('intake: a record made terminal whose event write failed gets its one final event when the entry is taken again', async () => {
+  const s = await sim();
+  const { app, r, lines } = await gateway([{ id: 'jazz', port: s.port }], { intake: { claimIdleMs: 1000 } });
+  const rec = app.keys.record(recordId(undefined, 'cut1'));
+  await r.set(app.keys.events, 'not a stream');
+  // A landline: rejected not_mobile without going to the carrier.
+  await r.xadd(app.keys.intake, '*', 'data', msg('cut1', { to: '04235761234', meta: { order: 7 } }));
+  await until(async () => (await r.hget(rec, 'term')) === 'rejected', 5000, 'the record to become terminal');
+  assert.ok((await r.hget(rec, 'ev')) !== null, 'the record keeps the event it owes');
+  assert.equal(Number(((await r.xpending(app.keys.intake, 'qasid')) as [number])[0]), 1, 'the entry is still pending');
+  await r.del(app.keys.events);
+  // The consumer claims its own idle entry after intake.claimIdleMs and finds the record terminal.
+  await until(async () => (await eventsOf(r, app.keys.events, 'cut1')).length > 0, 5000, 'the recovered event');
+  await new Promise((res) => setTimeout(res, 300));
+  const evs = await eventsOf(r, app.keys.events, 'cut1');
+  assert.deepEqual(
+    evs.map((e) => [e.status, e.final, e.reason, e.meta]),
+    [['rejected', true, 'not_mobile', { order: 7 }]],
+  );
+  assert.ok(evs[0]?.gatewayId !== undefined);
+  assert.equal(await r.hget(rec, 'ev'), null, 'cleared once written');
+  assert.equal(Number(((await r.xpending(app.keys.intake, 'qasid')) as [number])[0]), 0);
+  assert.ok(lines.some((l) => l.event === 'dispatch.event_recovered'));
+  assert.equal(s.stats.submits, 0);
+});
+
+test('receipt: a receipt that settled the record but whose event write failed is written when the watch comes due', async () => {
+  const s = await sim({ receipts: { delayMs: 700 } });
+  let offset = 0;
+  const { app, r } = await gateway([{ id: 'jazz', port: s.port }], { messages: { receiptGraceSec: 0 } }, () => Date.now() + offset);
+  const rec = app.keys.record(recordId(undefined, 'cut2'));
+  await r.xadd(app.keys.intake, '*', 'data', msg('cut2', { validity: 30 }));
+  await until(async () => (await eventsOf(r, app.keys.events, 'cut2')).some((e) => e.status === 'accepted'), 5000, 'the accepted event');
+  // Between the submit_sm_resp and the receipt, the events stream cannot be written.
+  await r.rename(app.keys.events, `${app.keys.events}:kept`);
+  await r.set(app.keys.events, 'not a stream');
+  await until(async () => (await r.hget(rec, 'term')) === 'delivered', 5000, 'the receipt to settle the record');
+  await until(async () => s.stats.deliverResps === 1, 2000, 'the deliver_sm_resp');
+  assert.equal(s.stats.deliverRespStatus['ESME_RX_T_APPN'], 1, 'not acknowledged: it was not fully recorded');
+  await r.del(app.keys.events);
+  await r.rename(`${app.keys.events}:kept`, app.keys.events);
+  assert.deepEqual((await eventsOf(r, app.keys.events, 'cut2')).map((e) => e.status), ['accepted']);
+  // The message's validity (30 s) passes: its watch entry comes due and finds it settled.
+  offset = 31_000;
+  await until(async () => (await eventsOf(r, app.keys.events, 'cut2')).some((e) => e.final), 5000, 'the recovered final event');
+  await new Promise((res) => setTimeout(res, 300));
+  const evs = await eventsOf(r, app.keys.events, 'cut2');
+  assert.deepEqual(
+    evs.map((e) => [e.status, e.final, e.carrier, e.parts]),
+    [
+      ['accepted', false, 'jazz', 1],
+      ['delivered', true, 'jazz', 1],
+    ],
+  );
+  assert.equal(await r.hget(rec, 'ev'), null);
+  assert.equal(await r.zscore(app.keys.watch, recordId(undefined, 'cut2')), null, 'no longer watched');
+});
+
+test('receipt delivered again: a final event still owed after a minute is written then; a fresh one is left to its writer', async () => {
+  const s = await sim({ receipts: { delayMs: 700 } });
+  let offset = 0;
+  const { app, r } = await gateway([{ id: 'jazz', port: s.port }], {}, () => Date.now() + offset);
+  const recKey = app.keys.record(recordId(undefined, 'cut3'));
+  await r.xadd(app.keys.intake, '*', 'data', msg('cut3'));
+  await until(async () => (await eventsOf(r, app.keys.events, 'cut3')).some((e) => e.status === 'accepted'), 5000, 'the accepted event');
+  await r.rename(app.keys.events, `${app.keys.events}:kept`);
+  await r.set(app.keys.events, 'not a stream');
+  await until(async () => s.stats.deliverResps === 1, 5000, 'the refused receipt');
+  await r.del(app.keys.events);
+  await r.rename(`${app.keys.events}:kept`, app.keys.events);
+  const carrierId = (await r.hget(recKey, 'mids')) ?? '';
+  assert.notEqual(carrierId, '');
+  // The SMSC tries the receipt again (what it does with ESME_RX_T_APPN).
+  const again = (seq: number): Buffer =>
+    encodePdu('deliver_sm', seq, { source_addr: '923001234567', destination_addr: 'QASID', esm_class: 0x04, receipted_message_id: carrierId, message_state: 2, short_message: Buffer.from(`id:${carrierId} sub:001 dlvrd:001 submit date:2611220000 done date:2611220000 stat:DELIVRD err:000 text:`) });
+  s.sendRawToAll(again(900_001));
+  await until(async () => s.stats.deliverResps === 2, 5000, 'the second copy answered');
+  assert.deepEqual((await eventsOf(r, app.keys.events, 'cut3')).map((e) => e.status), ['accepted'], 'within a minute the owed event may be being written elsewhere: left alone');
+  offset = 61_000;
+  s.sendRawToAll(again(900_002));
+  await until(async () => (await eventsOf(r, app.keys.events, 'cut3')).some((e) => e.final), 5000, 'the recovered final event');
+  assert.deepEqual((await eventsOf(r, app.keys.events, 'cut3')).map((e) => [e.status, e.carrier]), [['accepted', 'jazz'], ['delivered', 'jazz']]);
+  assert.equal(await r.hget(recKey, 'ev'), null);
+});
+
+test('no crash, no trace: a settled record keeps no owed event', async () => {
+  const s = await sim();
+  const { app, r } = await gateway([{ id: 'jazz', port: s.port }], {});
+  await r.xadd(app.keys.intake, '*', 'data', msg('plain1'));
+  await r.xadd(app.keys.intake, '*', 'data', msg('plain2', { to: '04235761234' }));
+  await until(async () => (await eventsOf(r, app.keys.events, 'plain1')).some((e) => e.final) && (await eventsOf(r, app.keys.events, 'plain2')).length > 0, 5000, 'both final');
+  await new Promise((res) => setTimeout(res, 100));
+  for (const id of ['plain1', 'plain2']) assert.equal(await r.hget(app.keys.record(recordId(undefined, id)), 'ev'), null, id);
+});
