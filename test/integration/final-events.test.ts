@@ -135,6 +135,21 @@ test('receipt delivered again: a final event still owed after a minute is writte
   assert.equal(await r.hget(recKey, 'ev'), null);
 });
 
+test('erasure: a finished message that still owes its final event gets it before its record goes', async () => {
+  const s = await sim();
+  const { app, r } = await gateway([{ id: 'jazz', port: s.port }], {});
+  const recKey = app.keys.record(recordId(undefined, 'cut4'));
+  await r.set(app.keys.events, 'not a stream');
+  // Marketing without consent: blocked by policy, never sent.
+  await r.xadd(app.keys.intake, '*', 'data', msg('cut4', { to: '03001230044', class: 'marketing' }));
+  await until(async () => (await r.hget(recKey, 'term')) === 'blocked', 5000, 'the record to become terminal');
+  await r.del(app.keys.events);
+  const report = await app.subjects.erase('+923001230044');
+  assert.equal(report.records, 1);
+  assert.equal(await r.exists(recKey), 0);
+  assert.deepEqual((await eventsOf(r, app.keys.events, 'cut4')).map((e) => [e.status, e.final, e.reason]), [['blocked', true, 'no_consent']]);
+});
+
 test('no crash, no trace: a settled record keeps no owed event', async () => {
   const s = await sim();
   const { app, r } = await gateway([{ id: 'jazz', port: s.port }], {});
