@@ -22,7 +22,7 @@ import type { SubscriberStore } from '../privacy/subscribers.js';
 import type { Vault } from '../privacy/vault.js';
 import type { CarrierLink } from '../smpp/link.js';
 import { retryPlan } from '../throttle/retry.js';
-import { FinalEvents, pendingFields } from '../queue/final-event.js';
+import { pendingFields, writeOwedEvent } from '../queue/final-event.js';
 import type { PacedGate } from './gate.js';
 import { receiptParts, submitToCarrier, type ParkedReceipt } from './submit.js';
 
@@ -70,13 +70,11 @@ export class Dispatcher implements Lifecycle {
   private readonly defaultOrder: string[];
   private routes: CompiledRoutes | undefined;
   private readonly paused = new Set<string>();
-  private readonly finals: FinalEvents;
 
   constructor(private readonly d: DispatcherDeps) {
     // Every message waiting for a token or a window slot listens on this one signal.
     setMaxListeners(0, this.abort.signal);
     this.log = d.logger.child({ component: 'dispatch' });
-    this.finals = new FinalEvents(d.store, d.outputs, this.log);
     this.now = d.now ?? Date.now;
     this.carriers = new Map(d.config.carriers.map((c) => [c.id, c]));
     this.defaultOrder = d.config.carriers.map((c) => c.id);
@@ -298,8 +296,10 @@ export class Dispatcher implements Lifecycle {
       // Our own entry, read again after a crash: carry on from the recorded state.
       rec = created.fields;
       if (rec.term !== undefined || rec.st === 'accepted' || rec.st === 'unknown' || rec.st === 'retry') {
-        // Finished, but the crash may have come before its final event was written.
-        await this.finals.recover(recId, rec);
+        // Ended by this dispatcher (`ev`), and the entry was not released: the crash may
+        // have come before the final event was written. (An ending by a receipt is the
+        // watch set's business: this entry was released when the carrier accepted it.)
+        if (rec.term !== undefined && rec.ev !== undefined) await writeOwedEvent(this.d.outputs, this.log, rec, this.now());
         this.d.intake.done(entry.id);
         return;
       }
@@ -318,8 +318,8 @@ export class Dispatcher implements Lifecycle {
   private async handleDue(recId: string): Promise<void> {
     const rec = await this.d.store.get(recId);
     if (!rec || rec.term !== undefined || rec.st === 'accepted' || rec.st === 'unknown') {
-      // A due entry whose record is terminal: its handler died between the two steps.
-      if (rec) await this.finals.recover(recId, rec);
+      // Ended by this dispatcher but never taken off the due set: its handler died between the steps.
+      if (rec?.term !== undefined && rec.ev !== undefined) await writeOwedEvent(this.d.outputs, this.log, rec, this.now());
       await this.d.store.unschedule('due', recId);
       return;
     }
@@ -448,7 +448,7 @@ export class Dispatcher implements Lifecycle {
   private async finish(recId: string, rec: Partial<RecordFields>, src: Source, status: TerminalStatus, extra: Partial<StatusEvent>): Promise<void> {
     const e = this.event(status, true, { ...ids(rec), ...extra });
     const first = await this.d.store.finalise(recId, status, { ...(extra.reason ? { err: extra.error ?? extra.reason } : {}), ev: pendingFields(e) });
-    if (first) await this.finals.publish(recId, e);
+    if (first) await this.d.outputs.event(e);
     // Nothing settled here was ever watched: watching starts only once a carrier took it.
     await this.release(recId, src);
   }
@@ -465,10 +465,11 @@ export class Dispatcher implements Lifecycle {
       const status: TerminalStatus = rec.st === 'unknown' ? 'unknown' : 'expired';
       const e = this.event(status, true, { ...ids(rec), carrier: rec.car, parts: numberOr(rec.parts), reason: rec.st === 'unknown' ? (rec.err ?? 'no_response') : 'no_receipt' });
       const first = await this.d.store.finalise(recId, status, { err: 'no_receipt', ev: pendingFields(e) });
-      if (first) await this.finals.publish(recId, e);
+      if (first) await this.d.outputs.event(e);
     } else if (rec) {
-      // Settled by its receipt, whose handler died before the event was written.
-      await this.finals.recover(recId, rec);
+      // Terminal but still watched: whatever ended it (a receipt, an earlier expiry) died
+      // before taking it off the watch set, so possibly before writing its event.
+      await writeOwedEvent(this.d.outputs, this.log, rec, this.now());
     }
     await this.d.store.unschedule('watch', recId);
   }

@@ -19,7 +19,7 @@ import type { MessageStore, TerminalStatus } from '../queue/store.js';
 import { bodyBuffer, bodyNumber, bodyString, type Pdu } from '../smpp/codec.js';
 import type { DeliverHandler, LateResponseHandler, SessionInfo } from '../smpp/session.js';
 import { ids } from './dispatcher.js';
-import { FinalEvents, OWED_AFTER_MS } from '../queue/final-event.js';
+import { OWED_AFTER_MS, writeOwedEvent } from '../queue/final-event.js';
 import type { ParkedReceipt } from './submit.js';
 
 interface StoredReceipt {
@@ -72,12 +72,10 @@ export class ReceiptHandler {
   private readonly now: () => number;
   /** Counters, ready for metrics. */
   readonly counts = { matched: 0, parked: 0, unparseable: 0, late: 0, mo: 0 };
-  private readonly finals: FinalEvents;
 
   constructor(private readonly d: ReceiptHandlerDeps) {
     this.log = d.logger.child({ component: 'receipts' });
     this.now = d.now ?? Date.now;
-    this.finals = new FinalEvents(d.store, d.outputs, this.log);
   }
 
   readonly onDeliver: DeliverHandler = async (pdu: Pdu, session: SessionInfo): Promise<number> => {
@@ -145,32 +143,44 @@ export class ReceiptHandler {
   private async apply(mapping: string, r: StoredReceipt, carrierId: string): Promise<void> {
     const [recId = '', , parts, acceptedAt] = mapping.split(':');
     const now = this.now();
-    // The final event's own fields, kept in the record with its terminal status until written.
-    const own = { carrier: carrierId, ...(parts ? { parts: Number(parts) } : {}), at: new Date(now).toISOString() };
-    const ev = { delivered: JSON.stringify(own), failed: JSON.stringify(r.err ? { ...own, error: r.err } : own) };
-    const outcome = await this.d.store.applyReceipt(recId, r.state, r.final, ev);
+    const outcome = await this.d.store.applyReceipt(recId, r.state, r.final, now, r.err);
     if (outcome.outcome !== 'final') {
       if (outcome.outcome === 'late' || outcome.outcome === 'gone') {
         this.counts.late++;
         this.d.metrics?.unmatched?.(carrierId, 'late');
-        // The SMSC delivering a receipt again after a crash: a final event still owed long
-        // after its record became terminal was interrupted, not in progress elsewhere.
-        if (outcome.outcome === 'late' && outcome.owed !== undefined && owedSince(outcome.owed.ev) < now - OWED_AFTER_MS) await this.finals.recover(recId, outcome.owed);
+        if (outcome.outcome === 'late') await this.recoverCutOff(recId, outcome.terminalAt, now);
       } else this.d.metrics?.matched?.(carrierId, r.state, undefined);
       return;
     }
     this.counts.matched++;
     this.d.metrics?.matched?.(carrierId, r.state, acceptedAt ? now - parseInt(acceptedAt, 36) : undefined);
-    const rec = outcome.fields;
     const status = TERMINAL_OF[outcome.status] ?? 'unknown';
     const e: StatusEvent = {
       v: 1,
       status,
       final: true,
-      ...stripUndefined(ids(rec)),
-      ...(JSON.parse(status === 'delivered' ? ev.delivered : ev.failed) as typeof own),
+      ...stripUndefined(ids(outcome.fields)),
+      carrier: carrierId,
+      ...(parts ? { parts: Number(parts) } : {}),
+      ...(outcome.error && status !== 'delivered' ? { error: outcome.error } : {}),
+      at: new Date(now).toISOString(),
     };
-    await this.finals.publish(recId, e);
+    // Event first, then off the watch set: a crash in between leaves the watch entry, and
+    // whoever meets it again writes the event from the record.
+    await this.d.outputs.event(e);
+    await this.d.store.unschedule('watch', recId);
+  }
+
+  /**
+   * A receipt delivered again (the SMSC retrying) for a record a receipt settled over a
+   * minute ago that is still watched: the first copy's handler was cut off before its
+   * event and the unwatch. Write the event now rather than at the watch deadline.
+   */
+  private async recoverCutOff(recId: string, terminalAt: number | undefined, now: number): Promise<void> {
+    if (terminalAt === undefined || now - terminalAt < OWED_AFTER_MS) return;
+    if (!(await this.d.store.isScheduled('watch', recId))) return;
+    const rec = await this.d.store.get(recId);
+    if (rec === undefined || !(await writeOwedEvent(this.d.outputs, this.log, rec, now))) return;
     await this.d.store.unschedule('watch', recId);
   }
 
@@ -222,15 +232,6 @@ export function decodeText(bytes: Buffer, dcs: number): string {
   if (alphabet === 'ucs2') return decodeUcs2(bytes);
   if (alphabet === 'gsm') return decodeGsm7Unpacked(bytes);
   return bytes.toString('latin1');
-}
-
-/** When a kept final event was made (its `at`), in ms; 0 when unreadable. */
-function owedSince(ev: string | undefined): number {
-  try {
-    return Date.parse((JSON.parse(ev ?? '{}') as { at?: string }).at ?? '') || 0;
-  } catch {
-    return 0;
-  }
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -133,11 +133,12 @@ export class SubjectRequests {
         if (raw === undefined) continue;
         const ids = JSON.parse(raw.i ?? '{}') as Partial<RecordFields>;
         if (ids.gw !== undefined) gatewayIds.add(ids.gw);
-        if (raw.term === undefined) unfinished.push(ids);
-        else if (raw.ev !== undefined) owed.push({ ...ids, term: raw.term, ev: raw.ev });
         // Out of the schedules first, so no poll picks it up half-erased.
-        await redis.zrem(keys.due, member);
-        await redis.zrem(keys.watch, member);
+        const unDue = (await redis.zrem(keys.due, member)) === 1;
+        const unWatched = (await redis.zrem(keys.watch, member)) === 1;
+        if (raw.term === undefined) unfinished.push(ids);
+        // Ended, yet its work was never released: a crash may have cut off its final event.
+        else if (unWatched || (unDue && raw.ev !== undefined)) owed.push({ ...ids, ...(raw as Partial<RecordFields>) });
         for (const id of (raw.mids ?? '').split(',').filter(Boolean)) {
           if (raw.car === undefined) break;
           report.mappings += await redis.del(keys.carrierId(raw.car, id), keys.parked(raw.car, id));
@@ -154,7 +155,7 @@ export class SubjectRequests {
     for (const { id } of await this.deadLettersOf(hashes)) report.deadLetters += await redis.xdel(keys.dead, id);
     // A message erased before it finished still gets its one final event (no number in it).
     for (const rec of owed) {
-      const e = owedEvent(rec);
+      const e = owedEvent(rec, this.now());
       if (e !== undefined) await this.d.outputs.event(e);
     }
     for (const ids of unfinished) {

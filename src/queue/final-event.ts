@@ -1,19 +1,23 @@
 /**
- * The final event of a message survives a crash. The script that makes a record terminal
- * also stores the event's own fields in the record (`ev`); the event is then written to
- * the events stream and `ev` cleared. A crash between the two leaves `ev` behind, and
- * whoever next meets the terminal record for a crashed piece of work — the intake entry
- * read again, a due or watch lease run out, the SMSC delivering the receipt again —
- * writes the event from it. So every message gets its final event at least once, and
- * exactly once unless the process died between writing the event and clearing `ev`.
+ * The final event of a message survives a crash. Each path that ends a message makes the
+ * record terminal first (one script) and writes the event second; the piece of work it
+ * came from — the intake entry, the due or watch member — is released only after that.
+ * A crash between the two leaves that piece of work behind, and whoever meets it again
+ * (the entry read again, the lease run out, the receipt delivered again) finds the record
+ * terminal and writes the event from the record. No write is spent on the happy path:
+ * the record already holds what the event says (the dispatcher's own endings keep the
+ * event's fields in `ev`, set in the same script as `term`; receipts keep `rErr` and
+ * `tAt`). Every message gets its final event at least once, and exactly once unless the
+ * process died between writing the event and releasing its work.
  */
 import type { Logger } from '../log/logger.js';
 import type { Outputs, StatusEvent } from './outputs.js';
-import type { MessageStore, RecordFields } from './store.js';
+import type { RecordFields } from './store.js';
 
 /**
- * A receipt delivered again finds its record terminal with the event still owed. Younger
- * than this, another handler is most likely writing it right now; older, it was cut off.
+ * A receipt delivered again finds its record terminal and still watched. Younger than
+ * this, its first copy's handler is most likely writing the event right now; older, that
+ * handler was cut off.
  */
 export const OWED_AFTER_MS = 60_000;
 
@@ -25,14 +29,26 @@ export function pendingFields(e: StatusEvent): string {
   return JSON.stringify(own);
 }
 
-/** The final event a terminal record still owes, or undefined when it owes none. */
-export function owedEvent(rec: Partial<RecordFields>): StatusEvent | undefined {
-  if (rec.term === undefined || rec.ev === undefined) return undefined;
-  let own: PendingEvent;
-  try {
-    own = JSON.parse(rec.ev) as PendingEvent;
-  } catch {
-    own = { at: new Date().toISOString() };
+/**
+ * The final event of a terminal record, rebuilt from it: from `ev` when the dispatcher
+ * ended it, else from what a receipt left (carrier, parts, `rErr`). Undefined while the
+ * record is not terminal.
+ */
+export function owedEvent(rec: Partial<RecordFields>, now: number): StatusEvent | undefined {
+  if (rec.term === undefined) return undefined;
+  let own: PendingEvent | undefined;
+  if (rec.ev !== undefined) {
+    try {
+      own = JSON.parse(rec.ev) as PendingEvent;
+    } catch {
+      own = undefined;
+    }
+  }
+  if (own === undefined) {
+    own = { at: new Date(now).toISOString() };
+    if (rec.car !== undefined) own.carrier = rec.car;
+    if (rec.parts !== undefined) own.parts = Number(rec.parts);
+    if (rec.rErr !== undefined && rec.term !== 'delivered') own.error = rec.rErr;
   }
   const e = { v: 1, status: rec.term, final: true } as StatusEvent;
   if (rec.cid !== undefined) e.clientId = rec.cid;
@@ -42,27 +58,11 @@ export function owedEvent(rec: Partial<RecordFields>): StatusEvent | undefined {
   return { ...e, ...own };
 }
 
-/** Writes final events and clears what the record kept for them. */
-export class FinalEvents {
-  constructor(
-    private readonly store: MessageStore,
-    private readonly outputs: Outputs,
-    private readonly log: Logger,
-  ) {}
-
-  /** Write the final event of a record this caller just made terminal. */
-  async publish(recId: string, e: StatusEvent): Promise<void> {
-    await this.outputs.event(e);
-    // Not awaited: if this is lost, the worst outcome is the event written a second time.
-    this.store.clearOwedEvent(recId).catch((err: unknown) => this.log.warn({ event: 'redis.error', err: String(err) }, 'could not clear a written final event from its record'));
-  }
-
-  /** A terminal record met again by crashed work: write the event it still owes, if any. True when one was written. */
-  async recover(recId: string, rec: Partial<RecordFields>): Promise<boolean> {
-    const e = owedEvent(rec);
-    if (e === undefined) return false;
-    this.log.warn({ event: 'dispatch.event_recovered', gatewayId: rec.gw, status: e.status }, 'final event written after a crash interrupted it');
-    await this.publish(recId, e);
-    return true;
-  }
+/** Write the final event a crash cut off, from its terminal record. True when one was written. */
+export async function writeOwedEvent(outputs: Outputs, log: Logger, rec: Partial<RecordFields>, now: number): Promise<boolean> {
+  const e = owedEvent(rec, now);
+  if (e === undefined) return false;
+  log.warn({ event: 'dispatch.event_recovered', gatewayId: rec.gw, status: e.status }, 'final event written after a crash cut it off');
+  await outputs.event(e);
+  return true;
 }

@@ -52,8 +52,12 @@ export interface RecordFields {
   cap?: string;
   /** set by unpack when the sealed data could not be opened (key missing or data tampered) */
   sealErr?: string;
-  /** the final event's own fields (JSON), set with `term` and cleared once the event is written (queue/final-event.ts) */
+  /** the final event's own fields (JSON), set with `term` when the dispatcher ends a message (queue/final-event.ts) */
   ev?: string;
+  /** when a receipt made the record terminal (ms since epoch) */
+  tAt?: string;
+  /** the receipt error code of the part that decided a non-delivered outcome */
+  rErr?: string;
 }
 
 export type CreateResult =
@@ -120,31 +124,26 @@ redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 return false`;
 
 // KEYS[1] record; ARGV[1] receipt state, ARGV[2] '1' when that state is final, ARGV[3]
-// and ARGV[4] the final event's own fields if delivered / if not (kept as `ev` until the
-// event is written). Rolls the parts of a long message up into one status. Returns:
-//   {'final', status, ids} when this receipt settles the message (`ids` is the record's `i`
-//   field: what its event echoes, so no second round trip),
-//   {'partial'} when more receipts are expected, {'late'} when it was already terminal
-//   ({'late', status, ids, ev} while that final event is still owed), {'gone'} when the
-//   record no longer exists.
+// now (ms), ARGV[4] the receipt's error code ('' when none). Rolls the parts of a long
+// message up into one status. Returns:
+//   {'final', status, ids, rErr} when this receipt settles the message (`ids` is the
+//   record's `i` field: what its event echoes, so no second round trip; rErr the error of
+//   the part that decided a non-delivered outcome, or ''),
+//   {'partial'} when more receipts are expected, {'late', tAt} when it was already
+//   terminal (tAt: when a receipt made it so, or ''), {'gone'} when the record no longer exists.
 const LUA_RECEIPT = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
-local term = redis.call('HGET', KEYS[1], 'term')
-if term then
-  local ev = redis.call('HGET', KEYS[1], 'ev')
-  if ev then return {'late', term, redis.call('HGET', KEYS[1], 'i') or '{}', ev} end
-  return {'late'}
-end
+if redis.call('HEXISTS', KEYS[1], 'term') == 1 then return {'late', redis.call('HGET', KEYS[1], 'tAt') or ''} end
 if ARGV[2] ~= '1' then return {'partial'} end
-if ARGV[1] ~= 'delivered' then redis.call('HSETNX', KEYS[1], 'rBad', ARGV[1]) end
+if ARGV[1] ~= 'delivered' and redis.call('HSETNX', KEYS[1], 'rBad', ARGV[1]) == 1 and ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[1], 'rErr', ARGV[4])
+end
 local done = redis.call('HINCRBY', KEYS[1], 'rDone', 1)
 local want = tonumber(redis.call('HGET', KEYS[1], 'rN') or '1')
 if done < want then return {'partial'} end
 local status = redis.call('HGET', KEYS[1], 'rBad') or 'delivered'
-local ev = ARGV[4]
-if status == 'delivered' then ev = ARGV[3] end
-redis.call('HSET', KEYS[1], 'term', status, 'st', status, 'ev', ev)
-return {'final', status, redis.call('HGET', KEYS[1], 'i') or '{}'}`;
+redis.call('HSET', KEYS[1], 'term', status, 'st', status, 'tAt', ARGV[3])
+return {'final', status, redis.call('HGET', KEYS[1], 'i') or '{}', redis.call('HGET', KEYS[1], 'rErr') or ''}`;
 
 interface ScriptedRedis extends Redis {
   qasidCreate(key: string, ttlMs: number, ...fieldValues: string[]): Promise<string[] | null>;
@@ -152,7 +151,7 @@ interface ScriptedRedis extends Redis {
   qasidUpdateLive(key: string, ...fieldValues: string[]): Promise<number>;
   qasidMap(cidKey: string, parkKey: string, value: string, ttlMs: number): Promise<string | null>;
   qasidMatch(cidKey: string, parkKey: string, receipt: string, ttlMs: number): Promise<string | null>;
-  qasidReceipt(recKey: string, state: string, final: string, evDelivered: string, evFailed: string): Promise<string[]>;
+  qasidReceipt(recKey: string, state: string, final: string, now: number, err: string): Promise<string[]>;
   qasidTakeDue(zsetKey: string, now: number, limit: number, leaseUntil: number): Promise<string[]>;
   qasidSwapField(key: string, field: string, expected: string, value: string): Promise<number>;
 }
@@ -246,29 +245,26 @@ export class MessageStore {
   }
 
   /**
-   * Apply one receipt. `ev` holds the final event's own fields (JSON) for either outcome;
-   * the one that applies is kept in the record until clearOwedEvent(). A receipt for a
-   * record that is already terminal returns `owed` while that record's event is unwritten.
+   * Apply one receipt (its error code is kept when it decides a non-delivered outcome). A
+   * receipt for a record that is already terminal returns `terminalAt`: when a receipt
+   * made it so, if one did.
    */
   async applyReceipt(
     recId: string,
     state: string,
     final: boolean,
-    ev: { delivered: string; failed: string },
-  ): Promise<
-    | { outcome: 'final'; status: TerminalStatus; fields: Partial<RecordFields> }
-    | { outcome: 'late'; owed?: Partial<RecordFields> }
-    | { outcome: 'partial' | 'gone' }
-  > {
-    const r = await this.redis.qasidReceipt(this.keys.record(recId), state, final ? '1' : '0', ev.delivered, ev.failed);
-    if (r[0] === 'final') return { outcome: 'final', status: r[1] as TerminalStatus, fields: unpackJson(r[2]) };
-    if (r[0] === 'late') return r.length < 4 ? { outcome: 'late' } : { outcome: 'late', owed: { ...unpackJson(r[2]), term: r[1], ev: r[3] } };
+    now: number,
+    err: string | undefined,
+  ): Promise<{ outcome: 'final'; status: TerminalStatus; fields: Partial<RecordFields>; error?: string } | { outcome: 'late'; terminalAt?: number } | { outcome: 'partial' | 'gone' }> {
+    const r = await this.redis.qasidReceipt(this.keys.record(recId), state, final ? '1' : '0', Math.round(now), err ?? '');
+    if (r[0] === 'final') return { outcome: 'final', status: r[1] as TerminalStatus, fields: unpackJson(r[2]), ...(r[3] ? { error: r[3] } : {}) };
+    if (r[0] === 'late') return r[1] ? { outcome: 'late', terminalAt: Number(r[1]) } : { outcome: 'late' };
     return { outcome: r[0] as 'partial' | 'gone' };
   }
 
-  /** The final event was written: the record no longer keeps its fields. */
-  async clearOwedEvent(recId: string): Promise<void> {
-    await this.redis.hdel(this.keys.record(recId), 'ev');
+  /** Whether a record id is in the due or watch set. */
+  async isScheduled(zset: 'due' | 'watch', recId: string): Promise<boolean> {
+    return (await this.redis.zscore(this.keys[zset], recId)) !== null;
   }
 
   async schedule(zset: 'due' | 'watch', recId: string, atMs: number): Promise<void> {

@@ -55,10 +55,10 @@ test('intake: a record made terminal whose event write failed gets its one final
   const { app, r, lines } = await gateway([{ id: 'jazz', port: s.port }], { intake: { claimIdleMs: 1000 } });
   const rec = app.keys.record(recordId(undefined, 'cut1'));
   await r.set(app.keys.events, 'not a stream');
-  // A landline: rejected not_mobile without going to the carrier.
+  // A landline: rejected not_mobile without going to the carrier (an ending of the dispatcher's own, kept in `ev`).
   await r.xadd(app.keys.intake, '*', 'data', msg('cut1', { to: '04235761234', meta: { order: 7 } }));
   await until(async () => (await r.hget(rec, 'term')) === 'rejected', 5000, 'the record to become terminal');
-  assert.ok((await r.hget(rec, 'ev')) !== null, 'the record keeps the event it owes');
+  assert.ok((await r.hget(rec, 'ev')) !== null, 'the record keeps what its event says');
   assert.equal(Number(((await r.xpending(app.keys.intake, 'qasid')) as [number])[0]), 1, 'the entry is still pending');
   await r.del(app.keys.events);
   // The consumer claims its own idle entry after intake.claimIdleMs and finds the record terminal.
@@ -70,7 +70,6 @@ test('intake: a record made terminal whose event write failed gets its one final
     [['rejected', true, 'not_mobile', { order: 7 }]],
   );
   assert.ok(evs[0]?.gatewayId !== undefined);
-  assert.equal(await r.hget(rec, 'ev'), null, 'cleared once written');
   assert.equal(Number(((await r.xpending(app.keys.intake, 'qasid')) as [number])[0]), 0);
   assert.ok(lines.some((l) => l.event === 'dispatch.event_recovered'));
   assert.equal(s.stats.submits, 0);
@@ -104,7 +103,6 @@ test('receipt: a receipt that settled the record but whose event write failed is
       ['delivered', true, 'jazz', 1],
     ],
   );
-  assert.equal(await r.hget(rec, 'ev'), null);
   assert.equal(await r.zscore(app.keys.watch, recordId(undefined, 'cut2')), null, 'no longer watched');
 });
 
@@ -132,30 +130,42 @@ test('receipt delivered again: a final event still owed after a minute is writte
   s.sendRawToAll(again(900_002));
   await until(async () => (await eventsOf(r, app.keys.events, 'cut3')).some((e) => e.final), 5000, 'the recovered final event');
   assert.deepEqual((await eventsOf(r, app.keys.events, 'cut3')).map((e) => [e.status, e.carrier]), [['accepted', 'jazz'], ['delivered', 'jazz']]);
-  assert.equal(await r.hget(recKey, 'ev'), null);
+  assert.equal(await r.zscore(app.keys.watch, recordId(undefined, 'cut3')), null, 'no longer watched');
 });
 
-test('erasure: a finished message that still owes its final event gets it before its record goes', async () => {
-  const s = await sim();
+test('erasure: a message a receipt settled whose final event was cut off gets it before its record goes', async () => {
+  const s = await sim({ receipts: { delayMs: 700 } });
   const { app, r } = await gateway([{ id: 'jazz', port: s.port }], {});
   const recKey = app.keys.record(recordId(undefined, 'cut4'));
+  await r.xadd(app.keys.intake, '*', 'data', msg('cut4', { to: '03001230044' }));
+  await until(async () => (await eventsOf(r, app.keys.events, 'cut4')).some((e) => e.status === 'accepted'), 5000, 'the accepted event');
+  await r.rename(app.keys.events, `${app.keys.events}:kept`);
   await r.set(app.keys.events, 'not a stream');
-  // Marketing without consent: blocked by policy, never sent.
-  await r.xadd(app.keys.intake, '*', 'data', msg('cut4', { to: '03001230044', class: 'marketing' }));
-  await until(async () => (await r.hget(recKey, 'term')) === 'blocked', 5000, 'the record to become terminal');
+  await until(async () => (await r.hget(recKey, 'term')) === 'delivered', 5000, 'the receipt to settle the record');
+  await until(async () => s.stats.deliverResps === 1, 2000, 'the refused receipt');
   await r.del(app.keys.events);
+  await r.rename(`${app.keys.events}:kept`, app.keys.events);
   const report = await app.subjects.erase('+923001230044');
   assert.equal(report.records, 1);
   assert.equal(await r.exists(recKey), 0);
-  assert.deepEqual((await eventsOf(r, app.keys.events, 'cut4')).map((e) => [e.status, e.final, e.reason]), [['blocked', true, 'no_consent']]);
+  // The accepted event went with the erasure (it names the message); the final one is written after it.
+  assert.deepEqual((await eventsOf(r, app.keys.events, 'cut4')).map((e) => [e.status, e.final, e.carrier]), [['delivered', true, 'jazz']]);
 });
 
-test('no crash, no trace: a settled record keeps no owed event', async () => {
+test('no crash, no second event: messages that ended normally are not written again when their deadlines pass or their receipts repeat', async () => {
   const s = await sim();
-  const { app, r } = await gateway([{ id: 'jazz', port: s.port }], {});
-  await r.xadd(app.keys.intake, '*', 'data', msg('plain1'));
+  let offset = 0;
+  const { app, r, lines } = await gateway([{ id: 'jazz', port: s.port }], { messages: { receiptGraceSec: 0 } }, () => Date.now() + offset);
+  await r.xadd(app.keys.intake, '*', 'data', msg('plain1', { validity: 30 }));
   await r.xadd(app.keys.intake, '*', 'data', msg('plain2', { to: '04235761234' }));
-  await until(async () => (await eventsOf(r, app.keys.events, 'plain1')).some((e) => e.final) && (await eventsOf(r, app.keys.events, 'plain2')).length > 0, 5000, 'both final');
-  await new Promise((res) => setTimeout(res, 100));
-  for (const id of ['plain1', 'plain2']) assert.equal(await r.hget(app.keys.record(recordId(undefined, id)), 'ev'), null, id);
+  const final = async (id: string): Promise<boolean> => (await eventsOf(r, app.keys.events, id)).some((e) => e.final);
+  await until(async () => (await final('plain1')) && (await final('plain2')), 5000, 'both final');
+  const mids = (await r.hget(app.keys.record(recordId(undefined, 'plain1')), 'mids')) ?? '';
+  // The SMSC repeats the receipt a minute later; the validity passes.
+  offset = 61_000;
+  s.sendRawToAll(encodePdu('deliver_sm', 900_003, { source_addr: '923001234567', destination_addr: 'QASID', esm_class: 0x04, receipted_message_id: mids, message_state: 2, short_message: Buffer.from('') }));
+  await until(async () => s.stats.deliverResps === 2, 5000, 'the repeat answered');
+  await new Promise((res) => setTimeout(res, 300));
+  for (const id of ['plain1', 'plain2']) assert.equal((await eventsOf(r, app.keys.events, id)).filter((e) => e.final).length, 1, id);
+  assert.ok(!lines.some((l) => l.event === 'dispatch.event_recovered'));
 });
