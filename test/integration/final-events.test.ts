@@ -10,6 +10,7 @@ import { startSimulator, type SimServer, type SimBehaviourPatch } from '../../sr
 import { recordId } from '../../src/queue/keys.js';
 import { encodePdu } from '../../src/smpp/codec.js';
 import { redisForFile } from '../helpers/redis.js';
+import { readEvents, type StatusEvent } from '../helpers/events.js';
 import { startGateway, testConfig, type Gateway, type RawCarrier } from '../helpers/app.js';
 
 const redis = redisForFile();
@@ -25,19 +26,19 @@ function gateway(carriers: RawCarrier[], overrides: Record<string, unknown>, now
   return startGateway(redis.url, testConfig(redis.url, carriers, overrides), cleanups, now ? { now } : {});
 }
 
-interface Ev {
-  status: string;
-  final: boolean;
-  clientId?: string;
-  gatewayId?: string;
-  reason?: string;
-  carrier?: string;
-  parts?: number;
-  meta?: unknown;
+async function eventsOf(r: Redis, key: string, clientId: string): Promise<StatusEvent[]> {
+  return (await readEvents(r, key)).filter((e) => e.clientId === clientId);
 }
 
-async function eventsOf(r: Redis, key: string, clientId: string): Promise<Ev[]> {
-  return (await r.xrange(key, '-', '+')).map(([, f]) => JSON.parse(f[1] as string) as Ev).filter((e) => e.clientId === clientId);
+/** The events stream cannot be written (a string under its key) until the returned function puts it back. */
+async function cutEvents(r: Redis, key: string): Promise<() => Promise<void>> {
+  const kept = (await r.exists(key)) === 1;
+  if (kept) await r.rename(key, `${key}:kept`);
+  await r.set(key, 'not a stream');
+  return async () => {
+    await r.del(key);
+    if (kept) await r.rename(`${key}:kept`, key);
+  };
 }
 
 async function until(cond: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
@@ -54,13 +55,13 @@ test('intake: a record made terminal whose event write failed gets its one final
   const s = await sim();
   const { app, r, lines } = await gateway([{ id: 'jazz', port: s.port }], { intake: { claimIdleMs: 1000 } });
   const rec = app.keys.record(recordId(undefined, 'cut1'));
-  await r.set(app.keys.events, 'not a stream');
+  const restore = await cutEvents(r, app.keys.events);
   // A landline: rejected not_mobile without going to the carrier (an ending of the dispatcher's own, kept in `ev`).
   await r.xadd(app.keys.intake, '*', 'data', msg('cut1', { to: '04235761234', meta: { order: 7 } }));
   await until(async () => (await r.hget(rec, 'term')) === 'rejected', 5000, 'the record to become terminal');
   assert.ok((await r.hget(rec, 'ev')) !== null, 'the record keeps what its event says');
   assert.equal(Number(((await r.xpending(app.keys.intake, 'qasid')) as [number])[0]), 1, 'the entry is still pending');
-  await r.del(app.keys.events);
+  await restore();
   // The consumer claims its own idle entry after intake.claimIdleMs and finds the record terminal.
   await until(async () => (await eventsOf(r, app.keys.events, 'cut1')).length > 0, 5000, 'the recovered event');
   await new Promise((res) => setTimeout(res, 300));
@@ -83,13 +84,11 @@ test('receipt: a receipt that settled the record but whose event write failed is
   await r.xadd(app.keys.intake, '*', 'data', msg('cut2', { validity: 30 }));
   await until(async () => (await eventsOf(r, app.keys.events, 'cut2')).some((e) => e.status === 'accepted'), 5000, 'the accepted event');
   // Between the submit_sm_resp and the receipt, the events stream cannot be written.
-  await r.rename(app.keys.events, `${app.keys.events}:kept`);
-  await r.set(app.keys.events, 'not a stream');
+  const restore = await cutEvents(r, app.keys.events);
   await until(async () => (await r.hget(rec, 'term')) === 'delivered', 5000, 'the receipt to settle the record');
   await until(async () => s.stats.deliverResps === 1, 2000, 'the deliver_sm_resp');
   assert.equal(s.stats.deliverRespStatus['ESME_RX_T_APPN'], 1, 'not acknowledged: it was not fully recorded');
-  await r.del(app.keys.events);
-  await r.rename(`${app.keys.events}:kept`, app.keys.events);
+  await restore();
   assert.deepEqual((await eventsOf(r, app.keys.events, 'cut2')).map((e) => e.status), ['accepted']);
   // The message's validity (30 s) passes: its watch entry comes due and finds it settled.
   offset = 31_000;
@@ -113,11 +112,9 @@ test('receipt delivered again: a final event still owed after a minute is writte
   const recKey = app.keys.record(recordId(undefined, 'cut3'));
   await r.xadd(app.keys.intake, '*', 'data', msg('cut3'));
   await until(async () => (await eventsOf(r, app.keys.events, 'cut3')).some((e) => e.status === 'accepted'), 5000, 'the accepted event');
-  await r.rename(app.keys.events, `${app.keys.events}:kept`);
-  await r.set(app.keys.events, 'not a stream');
+  const restore = await cutEvents(r, app.keys.events);
   await until(async () => s.stats.deliverResps === 1, 5000, 'the refused receipt');
-  await r.del(app.keys.events);
-  await r.rename(`${app.keys.events}:kept`, app.keys.events);
+  await restore();
   const carrierId = (await r.hget(recKey, 'mids')) ?? '';
   assert.notEqual(carrierId, '');
   // The SMSC tries the receipt again (what it does with ESME_RX_T_APPN).
@@ -139,12 +136,10 @@ test('erasure: a message a receipt settled whose final event was cut off gets it
   const recKey = app.keys.record(recordId(undefined, 'cut4'));
   await r.xadd(app.keys.intake, '*', 'data', msg('cut4', { to: '03001230044' }));
   await until(async () => (await eventsOf(r, app.keys.events, 'cut4')).some((e) => e.status === 'accepted'), 5000, 'the accepted event');
-  await r.rename(app.keys.events, `${app.keys.events}:kept`);
-  await r.set(app.keys.events, 'not a stream');
+  const restore = await cutEvents(r, app.keys.events);
   await until(async () => (await r.hget(recKey, 'term')) === 'delivered', 5000, 'the receipt to settle the record');
   await until(async () => s.stats.deliverResps === 1, 2000, 'the refused receipt');
-  await r.del(app.keys.events);
-  await r.rename(`${app.keys.events}:kept`, app.keys.events);
+  await restore();
   const report = await app.subjects.erase('+923001230044');
   assert.equal(report.records, 1);
   assert.equal(await r.exists(recKey), 0);

@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import type { App } from '../../src/app.js';
 import { startSimulator, type SimServer } from '../../src/sim/index.js';
 import { redisForFile } from '../helpers/redis.js';
+import { readEvents, type StatusEvent } from '../helpers/events.js';
 import { startGateway, testConfig, type Gateway, type RawCarrier } from '../helpers/app.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -46,22 +47,8 @@ function gateway(carriers: RawCarrier[], overrides: Record<string, unknown> = {}
   return startGateway(redis.url, testConfig(redis.url, carriers, overrides), cleanups);
 }
 
-interface Ev {
-  status: string;
-  final: boolean;
-  clientId?: string;
-  gatewayId?: string;
-  reason?: string;
-  carrier?: string;
-  parts?: number;
-  error?: string;
-  meta?: unknown;
-}
-
-async function events(r: Redis, key: string): Promise<Ev[]> {
-  const entries = await r.xrange(key, '-', '+');
-  return entries.map(([, f]) => JSON.parse(f[1] as string) as Ev);
-}
+type Ev = StatusEvent;
+const events = readEvents;
 
 async function finals(r: Redis, app: App, want: number, timeoutMs = 10_000): Promise<Ev[]> {
   const deadline = Date.now() + timeoutMs;

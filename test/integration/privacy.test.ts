@@ -14,23 +14,14 @@ import { hashToken } from '../../src/admin/auth.js';
 import { dncCommand, subscriberCommand } from '../../src/cli/subscriber.js';
 import { startSimulator, type SimServer } from '../../src/sim/index.js';
 import { redisForFile } from '../helpers/redis.js';
+import { readEvents, type StatusEvent } from '../helpers/events.js';
 import { startGateway, testConfig, testKeys, type Gateway } from '../helpers/app.js';
 
 const redis = redisForFile();
 const cleanups = redis.cleanups;
 
-interface Ev {
-  status: string;
-  final: boolean;
-  clientId?: string;
-  reason?: string;
-  retryAt?: string;
-  parts?: number;
-}
-
-async function events(r: Redis, app: App): Promise<Ev[]> {
-  return (await r.xrange(app.keys.events, '-', '+')).map(([, f]) => JSON.parse(f[1] as string) as Ev);
-}
+type Ev = StatusEvent;
+const events = (r: Redis, app: App): Promise<Ev[]> => readEvents(r, app.keys.events);
 
 /** Wait until `clientId` has a final event (or an event of `status`), and return it. */
 async function eventOf(r: Redis, app: App, clientId: string, status?: string, timeoutMs = 10_000): Promise<Ev> {
