@@ -168,7 +168,7 @@ export class App implements Lifecycle {
     });
     this.audit = new AuditLog(this.redis, this.keys.audit);
     const subs = this.subscribers;
-    this.subjects = new SubjectRequests({ redis: this.redis, keys: this.keys, vault, store, subscribers: subs, outputs, now });
+    this.subjects = new SubjectRequests({ redis: this.redis, keys: this.keys, vault, store, subscribers: subs, outputs, intakeGroup: config.intake.group, defaultRegion: config.numbers.defaultRegion, now });
     this.retention = new RetentionSweeper(
       { trim: (stream, maxAgeMs, at) => outputs.trimByAge(stream, maxAgeMs, at), trimAudit: (maxAgeMs, at) => this.audit.trimOlderThan(maxAgeMs, at) },
       config.retention,

@@ -89,7 +89,7 @@ async function open(configFile: string | undefined, io: CliIo, name: string): Pr
   const store = new MessageStore(redis, keys, vault);
   const subscribers = new SubscriberStore(redis, keys, vault, config.policy);
   const outputs = new Outputs(redis, keys, config.outputs.maxLen, vault);
-  const subjects = new SubjectRequests({ redis, keys, vault, store, subscribers, outputs });
+  const subjects = new SubjectRequests({ redis, keys, vault, store, subscribers, outputs, intakeGroup: config.intake.group, defaultRegion: config.numbers.defaultRegion });
   return { redis, keys, config, subscribers, subjects, audit: new AuditLog(redis, keys.audit) };
 }
 

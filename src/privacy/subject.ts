@@ -9,11 +9,12 @@
  * are idempotent; the caller writes the audit entry (target: the hash, never the number).
  */
 import type { Redis } from 'ioredis';
-import type { Keys } from '../queue/keys.js';
+import { recordId, type Keys } from '../queue/keys.js';
 import { owedEvent } from '../queue/final-event.js';
 import type { Outputs, StatusEvent } from '../queue/outputs.js';
 import type { MessageStore, RecordFields } from '../queue/store.js';
 import { fieldOf, fieldsOf, streamPages } from '../queue/streams.js';
+import { normaliseMsisdn } from '../routing/index.js';
 import type { SubscriberStore } from './subscribers.js';
 import type { Vault } from './vault.js';
 
@@ -46,6 +47,8 @@ export interface SubjectExport {
     error?: string;
   }>;
   mo: Array<{ id: string; at?: string; to?: string; text?: string; keyword?: string }>;
+  /** Entries to the number still in the intake stream: not read yet, or read and not finished. */
+  queued: Array<{ entry: string; clientId?: string; tenant?: string; from?: string; text?: string; class?: string }>;
   deadLetters: Array<{ id: string; reason?: string; at: string }>;
   /** Messages counted against each class's frequency cap right now. */
   frequency: Record<string, number>;
@@ -58,7 +61,9 @@ export interface ErasureReport {
   events: number;
   mo: number;
   deadLetters: number;
-  /** Messages not yet finished: they end `failed` with reason `erased` (never sent after). */
+  /** Intake entries to the number not yet handled: removed from the stream. */
+  queued: number;
+  /** Messages not yet finished (queued ones included): they end `failed` with reason `erased` (never sent after). */
   stopped: number;
 }
 
@@ -69,7 +74,17 @@ export interface SubjectDeps {
   store: MessageStore;
   subscribers: SubscriberStore;
   outputs: Outputs;
+  /** The intake consumer group: queued entries that are erased are acknowledged in it. */
+  intakeGroup: string;
+  /** Region for reading intake numbers written without a country code. */
+  defaultRegion: string;
   now?: () => number;
+}
+
+/** An intake entry to the subject's number, as it came (opened when sealed). */
+interface QueuedEntry {
+  entry: string;
+  message: { id?: string; tenant?: string; from?: string; text?: string; class?: string };
 }
 
 export class SubjectRequests {
@@ -87,6 +102,7 @@ export class SubjectRequests {
       choices: choicesOf(await this.d.subscribers.choices(e164), await this.d.subscribers.dncGeneration(this.now())),
       messages: [],
       mo: [],
+      queued: [],
       deadLetters: [],
       frequency: {},
     };
@@ -111,6 +127,9 @@ export class SubjectRequests {
         if (n > 0) out.frequency[cls] = (out.frequency[cls] ?? 0) + n;
       }
     }
+    for (const { entry, message: m } of await this.queuedTo(e164)) {
+      out.queued.push(stripUndefined({ entry, clientId: m.id, tenant: m.tenant, from: m.from, text: m.text, class: m.class }));
+    }
     for (const { id, fields } of await this.deadLettersOf(hashes)) out.deadLetters.push({ id, reason: fields.reason, at: new Date(Number(id.split('-')[0])).toISOString() });
     return out;
   }
@@ -118,7 +137,8 @@ export class SubjectRequests {
   async erase(e164: string): Promise<ErasureReport> {
     const { redis, keys } = this.d;
     const hashes = this.d.subscribers.hashes(e164);
-    const report: ErasureReport = { subscriber: hashes[0] ?? '', records: 0, mappings: 0, events: 0, mo: 0, deadLetters: 0, stopped: 0 };
+    const report: ErasureReport = { subscriber: hashes[0] ?? '', records: 0, mappings: 0, events: 0, mo: 0, deadLetters: 0, queued: 0, stopped: 0 };
+    const erasedRecords = new Set<string>();
     const gatewayIds = new Set<string>();
     const unfinished: Array<Partial<RecordFields>> = [];
     // Finished, but a crash cut it off before its final event was written.
@@ -144,6 +164,7 @@ export class SubjectRequests {
           report.mappings += await redis.del(keys.carrierId(raw.car, id), keys.parked(raw.car, id));
         }
         report.records += await redis.del(keys.record(member));
+        erasedRecords.add(member);
       }
       await redis.del(keys.held(h), ...CLASSES.map((c) => keys.cap(h, c)));
       // Consent goes with the data; the objections stay.
@@ -157,6 +178,17 @@ export class SubjectRequests {
     for (const rec of owed) {
       const e = owedEvent(rec, this.now());
       if (e !== undefined) await this.d.outputs.event(e);
+    }
+    // Entries not handled yet leave the intake stream (acknowledged, then deleted) and end
+    // like any unfinished message; one whose record was just erased already counts there.
+    for (const { entry, message: m } of await this.queuedTo(e164)) {
+      await redis.xack(keys.intake, this.d.intakeGroup, entry).catch((e: unknown) => {
+        // No group yet (no daemon ever read this stream): nothing is pending to acknowledge.
+        if (!String(e).includes('NOGROUP')) throw e;
+      });
+      report.queued += await redis.xdel(keys.intake, entry);
+      if (m.id !== undefined && erasedRecords.has(recordId(m.tenant, m.id))) continue;
+      unfinished.push({ cid: m.id, ten: m.tenant });
     }
     for (const ids of unfinished) {
       const e: StatusEvent = { v: 1, status: 'failed', final: true, reason: 'erased', at: new Date(this.now()).toISOString() };
@@ -187,6 +219,32 @@ export class SubjectRequests {
     return removed;
   }
 
+  /**
+   * Intake entries addressed to the number: the one place the number is matched rather
+   * than hashed, as an entry carries no hash until it is handled. Sealed entries are opened.
+   */
+  private async queuedTo(e164: string): Promise<QueuedEntry[]> {
+    const { redis, keys } = this.d;
+    const out: QueuedEntry[] = [];
+    for await (const rows of streamPages(redis, keys.intake, SCAN_BATCH)) {
+      for (const [id, f] of rows) {
+        const sealed = fieldOf(f, 'sealed');
+        const data = sealed === undefined ? fieldOf(f, 'data') : this.d.vault.open(sealed, 'mt');
+        if (data === undefined) continue;
+        let m: QueuedEntry['message'] & { to?: unknown };
+        try {
+          m = JSON.parse(data) as QueuedEntry['message'] & { to?: unknown };
+        } catch {
+          continue;
+        }
+        if (typeof m !== 'object' || m === null || typeof m.to !== 'string') continue;
+        const num = normaliseMsisdn(m.to, this.d.defaultRegion);
+        if (num.ok && num.e164 === e164) out.push({ entry: id, message: { id: str(m.id), tenant: str(m.tenant), from: str(m.from), text: str(m.text), class: str(m.class) } });
+      }
+    }
+    return out;
+  }
+
   private async deadLettersOf(hashes: readonly string[]): Promise<Array<{ id: string; fields: Record<string, string> }>> {
     const { redis, keys } = this.d;
     const want = new Set(hashes);
@@ -211,6 +269,15 @@ export function choicesOf(fields: Record<string, string>, dncGeneration: string)
   return c;
 }
 
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+function stripUndefined<T extends object>(o: T): T {
+  for (const k of Object.keys(o) as Array<keyof T>) if (o[k] === undefined) delete o[k];
+  return o;
+}
+
 function messageView(r: Partial<RecordFields>): SubjectExport['messages'][number] {
   const v: SubjectExport['messages'][number] = {
     gatewayId: r.gw,
@@ -226,7 +293,6 @@ function messageView(r: Partial<RecordFields>): SubjectExport['messages'][number
     createdAt: r.at === undefined ? undefined : new Date(Number(r.at)).toISOString(),
     error: r.err,
   };
-  for (const k of Object.keys(v) as Array<keyof typeof v>) if (v[k] === undefined) delete v[k];
-  return v;
+  return stripUndefined(v);
 }
 

@@ -8,7 +8,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
+import { QasidClient } from '../../src/client/index.js';
+import { Keyring } from '../../src/privacy/keyring.js';
+import { recordId } from '../../src/queue/keys.js';
 import type { App } from '../../src/app.js';
 import { hashToken } from '../../src/admin/auth.js';
 import { dncCommand, subscriberCommand } from '../../src/cli/subscriber.js';
@@ -219,7 +222,7 @@ test('erasure over the admin API removes records, texts, mappings, events, MO an
 
   const erased = await call('/subscribers/erase', { msisdn: '+923001230012' });
   assert.equal(erased.status, 200);
-  assert.deepEqual({ ...erased.json, subscriber: undefined }, { subscriber: undefined, records: 2, mappings: 1, events: 3, mo: 2, deadLetters: 1, stopped: 1 });
+  assert.deepEqual({ ...erased.json, subscriber: undefined }, { subscriber: undefined, records: 2, mappings: 1, events: 3, mo: 2, deadLetters: 1, queued: 0, stopped: 1 });
   // The scheduled one ends with its one final event, and is never sent.
   assert.equal((await eventOf(r, app, 'b')).reason, 'erased');
 
@@ -229,6 +232,7 @@ test('erasure over the admin API removes records, texts, mappings, events, MO an
     choices: { blocklisted: false, doNotContact: false, optedOut: { senders: ['8555'], tenants: [] }, optedIn: { tenants: [] } },
     messages: [],
     mo: [],
+    queued: [],
     deadLetters: [],
     frequency: {},
   });
@@ -240,7 +244,7 @@ test('erasure over the admin API removes records, texts, mappings, events, MO an
   assert.deepEqual((lookup.json.choices as { optedOut: { senders: string[] } }).optedOut.senders, ['8555']);
   assert.equal(lookup.json.subscriber, app.vault.hash('+923001230012'));
   const again = await call('/subscribers/erase', { msisdn: '03001230012' });
-  assert.deepEqual({ ...again.json, subscriber: undefined }, { subscriber: undefined, records: 0, mappings: 0, events: 0, mo: 0, deadLetters: 0, stopped: 0 }, 'idempotent');
+  assert.deepEqual({ ...again.json, subscriber: undefined }, { subscriber: undefined, records: 0, mappings: 0, events: 0, mo: 0, deadLetters: 0, queued: 0, stopped: 0 }, 'idempotent');
 
   const audit = await app.audit.range();
   assert.deepEqual(audit.map((e) => e.fields.action).filter((a) => a?.startsWith('subscriber.')), ['subscriber.export', 'subscriber.erase', 'subscriber.export', 'subscriber.export', 'subscriber.export', 'subscriber.erase']);
@@ -272,4 +276,46 @@ test('`qasid subscriber` CLI: opt-out, export and erase with the gateway config;
   const audit = await app.audit.range();
   assert.deepEqual(audit.map((e) => e.fields.action), ['subscriber.opt_out', 'subscriber.export', 'subscriber.erase']);
   assert.ok(audit.every((e) => e.fields.actor?.startsWith('cli:') && e.fields.target === app.vault.hash('+923001230020')));
+});
+
+test('entries still waiting in the intake stream (clear or sealed) are exported, and erased: out of the stream, ended failed erased, never sent', async () => {
+  const keys = testKeys();
+  const prefix = `queued${Date.now().toString(36)}`;
+  const r = new Redis(redis.url);
+  cleanups.push(async () => void r.disconnect());
+  const dir = mkdtempSync(join(tmpdir(), 'qasid-queued-'));
+  const cfg = join(dir, 'qasid.json');
+  writeFileSync(cfg, JSON.stringify({ redis: { url: redis.url, prefix }, privacy: keys }));
+  const run = async (...argv: string[]): Promise<{ code: number; text: string }> => {
+    const out: string[] = [];
+    const code = await subscriberCommand([...argv, '--config', cfg], { out: (x) => out.push(x), err: (x) => out.push(x), env: {} });
+    return { code, text: out.join('\n') };
+  };
+  // No daemon has read the stream yet (no consumer group either).
+  const plain = new QasidClient(r, { prefix });
+  const sealed = new QasidClient(r, { prefix, keyring: Keyring.fromJson(keys.keyring, 'test') });
+  await plain.send({ id: 'q1', to: '03001230055', from: 'SHOP', text: 'Sale ends tonight' });
+  await sealed.send({ id: 'q2', to: '+923001230055', from: 'BANK', text: 'Your code is 4411', tenant: 'acme' });
+  await plain.send({ id: 'q3', to: '03001230056', from: 'SHOP', text: 'Someone else' });
+
+  const exported = await run('export', '03001230055');
+  assert.equal(exported.code, 0, exported.text);
+  const doc = JSON.parse(exported.text) as { queued: Array<{ clientId: string; text: string; tenant?: string }> };
+  assert.deepEqual(doc.queued.map((q) => [q.clientId, q.text, q.tenant]), [['q1', 'Sale ends tonight', undefined], ['q2', 'Your code is 4411', 'acme']]);
+
+  const erased = await run('erase', '03001230055');
+  assert.equal(erased.code, 0, erased.text);
+  const report = JSON.parse(erased.text) as { queued: number; stopped: number };
+  assert.deepEqual([report.queued, report.stopped], [2, 2]);
+  const ends = (await readEvents(r, `${prefix}:events`)).map((e) => [e.clientId, e.status, e.final, e.reason]);
+  assert.deepEqual(ends, [['q1', 'failed', true, 'erased'], ['q2', 'failed', true, 'erased']]);
+  assert.equal(await r.xlen(`${prefix}:mt`), 1, 'only the other subscriber\'s entry is left');
+  assert.deepEqual(JSON.parse((await run('export', '03001230055')).text).queued, []);
+
+  // A daemon started now sends only what is left.
+  const s = await sim();
+  const { app } = await gateway(s, { policy: NO_QUIET, privacy: keys, redis: { url: redis.url, prefix } });
+  assert.equal((await eventOf(r, app, 'q3')).status, 'delivered');
+  assert.equal(s.stats.submits, 1);
+  assert.equal(await r.exists(app.keys.record(recordId(undefined, 'q1'))), 0);
 });
