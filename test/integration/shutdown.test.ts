@@ -65,9 +65,11 @@ test('SIGTERM mid-run: exit 0, no entry pending, nothing lost; a restart finishe
   for (let i = 0; i < N; i++) pipe.xadd(keys.intake, '*', 'data', JSON.stringify({ v: 1, id: `sd-${i}`, to: '03001234567', from: 'QASID', text: `message ${i}` }));
   await pipe.exec();
 
+  // Every wait below is bounded so that all of them together (10 + 10 + 20 + 8 s) stay
+  // inside the runner's 60 s per file: a hang fails with its diagnosis, not a timeout.
   const first = runDaemon(configFile);
   // Let it get going, then stop it while hundreds are queued, paced and in flight.
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + 10_000;
   while (sim.stats.submitOk < 300 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
   assert.ok(sim.stats.submitOk >= 300, `the daemon was sending (${sim.stats.submitOk}); log: ${first.output()}`);
   first.kill('SIGTERM');
@@ -86,7 +88,7 @@ test('SIGTERM mid-run: exit 0, no entry pending, nothing lost; a restart finishe
   assert.ok(backlog > 0, 'it stopped reading before the stream was empty');
 
   const second = runDaemon(configFile);
-  const deadline2 = Date.now() + 25_000;
+  const deadline2 = Date.now() + 20_000;
   let finals = finalsAfterFirst;
   while (finals.size < N && Date.now() < deadline2) {
     await new Promise((res) => setTimeout(res, 200));
