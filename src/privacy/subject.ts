@@ -174,7 +174,7 @@ export class SubjectRequests {
     }
     report.events = await this.deleteEvents(gatewayIds);
     for (const { id } of await this.deadLettersOf(hashes)) report.deadLetters += await redis.xdel(keys.dead, id);
-    // A message erased before it finished still gets its one final event (no number in it).
+    // One that had ended, but whose final event a crash cut off, gets it now.
     for (const rec of owed) {
       const e = owedEvent(rec, this.now());
       if (e !== undefined) await this.d.outputs.event(e);
@@ -190,6 +190,7 @@ export class SubjectRequests {
       if (m.id !== undefined && erasedRecords.has(recordId(m.tenant, m.id))) continue;
       unfinished.push({ cid: m.id, ten: m.tenant });
     }
+    // A message erased before it finished still gets its one final event (no number in it).
     for (const ids of unfinished) {
       const e: StatusEvent = { v: 1, status: 'failed', final: true, reason: 'erased', at: new Date(this.now()).toISOString() };
       if (ids.cid !== undefined) e.clientId = ids.cid;
