@@ -36,6 +36,11 @@ export function unrefTimeout(fn: () => void, ms: number): NodeJS.Timeout {
   return t;
 }
 
+/** Poll `busy` every `stepMs` until it is false or the wall clock reaches `untilMs` (a bounded drain). */
+export async function waitWhile(busy: () => boolean, untilMs: number, stepMs: number): Promise<void> {
+  while (busy() && Date.now() < untilMs) await delay(stepMs);
+}
+
 export function delay(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();

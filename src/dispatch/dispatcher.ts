@@ -8,13 +8,13 @@ import { setMaxListeners } from 'node:events';
 import type { QasidConfig, CarrierConfig } from '../config/types.js';
 import { errorMessage } from '../core/errors.js';
 import type { Lifecycle } from '../core/lifecycle.js';
-import { delay } from '../core/lifecycle.js';
+import { delay, waitWhile } from '../core/lifecycle.js';
 import { encodeMessage } from '../encoding/index.js';
 import type { Logger } from '../log/logger.js';
 import { recordId } from '../queue/keys.js';
 import type { IntakeEntry, IntakeReader } from '../queue/intake.js';
 import { decodeMessage } from '../queue/message.js';
-import type { EventStatus, Outputs, StatusEvent } from '../queue/outputs.js';
+import { eventIds, type EventStatus, type Outputs, type StatusEvent } from '../queue/outputs.js';
 import type { MessageStore, RecordFields, TerminalStatus } from '../queue/store.js';
 import { normaliseMsisdn, selectRoute, type CompiledRoutes, type MessageClass } from '../routing/index.js';
 import type { ClassPolicy } from '../privacy/policy.js';
@@ -126,19 +126,15 @@ export class Dispatcher implements Lifecycle {
     this.wake?.();
     // Wall-clock deadlines: the injected clock is message time, and may stand still in tests.
     const deadline = Date.now() + this.d.config.shutdown.drainMs;
-    await this.settled(deadline);
+    await waitWhile(() => this.inFlight > 0, deadline, 20);
     // Whatever is still waiting for a token or a window gives up and is deferred.
     this.abort.abort();
     // A loop may be inside a read or a due-set lease that returns after this point; what
     // it took is tracked before the loop ends, and must settle while Redis is still open
     // (a leased due entry left half-handled would wait out its lease).
     await Promise.allSettled(this.loops);
-    await this.settled(deadline + 5_000);
+    await waitWhile(() => this.inFlight > 0, deadline + 5_000, 20);
     await this.d.intake.flush();
-  }
-
-  private async settled(until: number): Promise<void> {
-    while (this.inFlight > 0 && Date.now() < until) await delay(20);
   }
 
   private room(): number {
@@ -406,7 +402,7 @@ export class Dispatcher implements Lifecycle {
           if (rec.rc === '1') {
             await this.d.store.update(recId, { ...sending, st: 'accepted' });
             await this.d.store.schedule('watch', recId, Number(rec.vu) + cfg.messages.receiptGraceSec * 1000);
-            await this.d.outputs.event(this.event('accepted', false, { ...ids(rec), ...done }));
+            await this.d.outputs.event(this.event('accepted', false, { ...eventIds(rec), ...done }));
             await this.release(recId, src);
             if (r.parked.length > 0) await this.d.applyParked(r.parked);
           } else {
@@ -440,13 +436,13 @@ export class Dispatcher implements Lifecycle {
     await this.d.store.update(recId, { st: 'retry', att: rec.att ?? '0' });
     await this.d.store.schedule('due', recId, at);
     if (announce || reason === 'scheduled') {
-      await this.d.outputs.event(this.event('deferred', false, { ...ids(rec), carrier, reason, error, retryAt: new Date(at).toISOString() }));
+      await this.d.outputs.event(this.event('deferred', false, { ...eventIds(rec), carrier, reason, error, retryAt: new Date(at).toISOString() }));
     }
     if (src.kind === 'intake') this.d.intake.done(src.entryId);
   }
 
   private async finish(recId: string, rec: Partial<RecordFields>, src: Source, status: TerminalStatus, extra: Partial<StatusEvent>): Promise<void> {
-    const e = this.event(status, true, { ...ids(rec), ...extra });
+    const e = this.event(status, true, { ...eventIds(rec), ...extra });
     const first = await this.d.store.finalise(recId, status, { ...(extra.reason ? { err: extra.error ?? extra.reason } : {}), ev: pendingFields(e) });
     if (first) await this.d.outputs.event(e);
     // Nothing settled here was ever watched: watching starts only once a carrier took it.
@@ -463,7 +459,7 @@ export class Dispatcher implements Lifecycle {
     const rec = await this.d.store.get(recId);
     if (rec && rec.term === undefined) {
       const status: TerminalStatus = rec.st === 'unknown' ? 'unknown' : 'expired';
-      const e = this.event(status, true, { ...ids(rec), carrier: rec.car, parts: numberOr(rec.parts), reason: rec.st === 'unknown' ? (rec.err ?? 'no_response') : 'no_receipt' });
+      const e = this.event(status, true, { ...eventIds(rec), carrier: rec.car, parts: numberOr(rec.parts), reason: rec.st === 'unknown' ? (rec.err ?? 'no_response') : 'no_receipt' });
       const first = await this.d.store.finalise(recId, status, { err: 'no_receipt', ev: pendingFields(e) });
       if (first) await this.d.outputs.event(e);
     } else if (rec) {
@@ -484,10 +480,6 @@ export class Dispatcher implements Lifecycle {
 /** When a record expires: its validity and receipt grace are over, then retention.recordsSec. */
 export function recordExpiresAt(validUntil: number, cfg: QasidConfig): number {
   return validUntil + (cfg.messages.receiptGraceSec + cfg.retention.recordsSec) * 1000;
-}
-
-export function ids(rec: Partial<RecordFields>): Partial<StatusEvent> {
-  return { clientId: rec.cid, gatewayId: rec.gw, tenant: rec.ten, meta: rec.meta === undefined ? undefined : (JSON.parse(rec.meta) as unknown) };
 }
 
 function numberOr(v: string | undefined): number | undefined {

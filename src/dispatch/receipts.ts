@@ -10,7 +10,7 @@ import { normaliseId } from '../dlr/ids.js';
 import { isReceipt, parseReceipt, type ParsedReceipt, type ReceiptState } from '../dlr/receipt.js';
 import { decodeGsm7Unpacked, decodeUcs2 } from '../encoding/index.js';
 import type { Logger } from '../log/logger.js';
-import type { Outputs, StatusEvent } from '../queue/outputs.js';
+import { eventIds, type Outputs, type StatusEvent } from '../queue/outputs.js';
 import { classifyKeyword, type CompiledKeywords } from '../privacy/keywords.js';
 import type { SubscriberStore } from '../privacy/subscribers.js';
 import type { Vault } from '../privacy/vault.js';
@@ -18,7 +18,6 @@ import { maskMsisdn, normaliseMsisdn } from '../routing/index.js';
 import type { MessageStore, TerminalStatus } from '../queue/store.js';
 import { bodyBuffer, bodyNumber, bodyString, type Pdu } from '../smpp/codec.js';
 import type { DeliverHandler, LateResponseHandler, SessionInfo } from '../smpp/session.js';
-import { ids } from './dispatcher.js';
 import { OWED_AFTER_MS, writeOwedEvent } from '../queue/final-event.js';
 import type { ParkedReceipt } from './submit.js';
 
@@ -159,7 +158,7 @@ export class ReceiptHandler {
       v: 1,
       status,
       final: true,
-      ...stripUndefined(ids(outcome.fields)),
+      ...eventIds(outcome.fields),
       carrier: carrierId,
       ...(parts ? { parts: Number(parts) } : {}),
       ...(outcome.error && status !== 'delivered' ? { error: outcome.error } : {}),
@@ -234,8 +233,3 @@ export function decodeText(bytes: Buffer, dcs: number): string {
   return bytes.toString('latin1');
 }
 
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  const out: Partial<T> = {};
-  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
-  return out;
-}

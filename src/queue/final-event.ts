@@ -11,7 +11,7 @@
  * process died between writing the event and releasing its work.
  */
 import type { Logger } from '../log/logger.js';
-import type { Outputs, StatusEvent } from './outputs.js';
+import { eventIds, type Outputs, type StatusEvent } from './outputs.js';
 import type { RecordFields } from './store.js';
 
 /**
@@ -50,12 +50,7 @@ export function owedEvent(rec: Partial<RecordFields>, now: number): StatusEvent 
     if (rec.parts !== undefined) own.parts = Number(rec.parts);
     if (rec.rErr !== undefined && rec.term !== 'delivered') own.error = rec.rErr;
   }
-  const e = { v: 1, status: rec.term, final: true } as StatusEvent;
-  if (rec.cid !== undefined) e.clientId = rec.cid;
-  if (rec.gw !== undefined) e.gatewayId = rec.gw;
-  if (rec.ten !== undefined) e.tenant = rec.ten;
-  if (rec.meta !== undefined) e.meta = JSON.parse(rec.meta) as unknown;
-  return { ...e, ...own };
+  return { v: 1, status: rec.term as StatusEvent['status'], final: true, ...eventIds(rec), ...own };
 }
 
 /** Write the final event a crash cut off, from its terminal record. True when one was written. */

@@ -7,6 +7,7 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
 import type { FieldSealer } from './sealing.js';
+import type { RecordFields } from './store.js';
 
 export type EventStatus =
   | 'accepted'
@@ -38,6 +39,16 @@ export interface StatusEvent {
   retryAt?: string;
   at: string;
   meta?: unknown;
+}
+
+/** What every event of a message echoes from its record: client id, gateway id, tenant, meta (only those set). */
+export function eventIds(rec: Partial<RecordFields>): Partial<StatusEvent> {
+  const out: Partial<StatusEvent> = {};
+  if (rec.cid !== undefined) out.clientId = rec.cid;
+  if (rec.gw !== undefined) out.gatewayId = rec.gw;
+  if (rec.ten !== undefined) out.tenant = rec.ten;
+  if (rec.meta !== undefined) out.meta = JSON.parse(rec.meta) as unknown;
+  return out;
 }
 
 /** An MO message as it arrives: what Qasid seals before writing (see MoEntry). */

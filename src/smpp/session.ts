@@ -10,6 +10,7 @@
  */
 import { QasidError, errorMessage, type ErrorCode } from '../core/errors.js';
 import { backoffDelay } from '../core/backoff.js';
+import { waitWhile } from '../core/lifecycle.js';
 import type { CarrierConfig } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import { encodePdu, encodeResponse, isResponseId, statusName, COMMAND_STATUS, type Pdu } from './codec.js';
@@ -217,9 +218,7 @@ export class SmppSession implements SessionInfo {
       this.setState('unbinding', 'stop');
       this.window.rejectWaiters(new QasidError('SMPP_STOPPING'));
       const deadline = Date.now() + this.cfg.timers.unbindMs;
-      while ((this.window.inflightCount > 0 || this.inboundPending > 0) && Date.now() < deadline && this.conn === conn) {
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      await waitWhile(() => (this.window.inflightCount > 0 || this.inboundPending > 0) && this.conn === conn, deadline, 10);
       if (this.conn === conn) {
         // SMPP 3.4 §4.2: unbind, wait for unbind_resp, then close.
         await this.send(conn, 'unbind', {}, false, this.cfg.timers.unbindMs);
@@ -231,8 +230,7 @@ export class SmppSession implements SessionInfo {
     // A receipt or MO that came in while unbinding is still being recorded: let it finish
     // while the stores are open. Its deliver_sm_resp cannot go back any more, so the SMSC
     // delivers it again later and the handler's idempotence absorbs the copy.
-    const inboundDeadline = Date.now() + this.cfg.timers.unbindMs;
-    while (this.inboundPending > 0 && Date.now() < inboundDeadline) await new Promise((r) => setTimeout(r, 10));
+    await waitWhile(() => this.inboundPending > 0, Date.now() + this.cfg.timers.unbindMs, 10);
     // A connect in progress sees `stopping` when it returns and closes itself.
     if (this.state !== 'connecting') this.setState('stopped', 'stop');
     else await this.waitFor('stopped', this.cfg.timers.connectMs + 1000).catch(() => undefined);
