@@ -4,7 +4,7 @@
  * reverse. The only place that hands config slices to modules.
  */
 import { readFileSync } from 'node:fs';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { QasidConfig } from './config/types.js';
 import { systemClock } from './core/clock.js';
 import { QasidError, errorMessage } from './core/errors.js';
@@ -14,9 +14,11 @@ import { PacedGate } from './dispatch/gate.js';
 import { ReceiptHandler } from './dispatch/receipts.js';
 import type { Logger } from './log/logger.js';
 import { IntakeReader } from './queue/intake.js';
+import { ConsumerLease } from './queue/ownership.js';
 import { keysFor, type Keys } from './queue/keys.js';
 import { Outputs } from './queue/outputs.js';
 import { MessageStore } from './queue/store.js';
+import { redisClient } from './queue/redis-options.js';
 import { compileRoutes, type CompiledRoutes } from './routing/index.js';
 import { CarrierLink, type CarrierHealth } from './smpp/link.js';
 import type { SessionObserver } from './smpp/session.js';
@@ -91,9 +93,10 @@ export class App implements Lifecycle {
     this.config = opts.config;
     const { config, logger } = opts;
     this.keys = keysFor(config.redis.prefix);
+    // redis.url with redis.tls (CA, client certificate) for both connections.
     const redisOpts = { lazyConnect: true, maxRetriesPerRequest: null, enableAutoPipelining: true } as const;
-    this.redis = new Redis(config.redis.url.reveal(), { ...redisOpts, connectionName: 'qasid' });
-    this.blocking = new Redis(config.redis.url.reveal(), { lazyConnect: true, maxRetriesPerRequest: null, connectionName: 'qasid-intake' });
+    this.redis = redisClient(config.redis, { ...redisOpts, connectionName: 'qasid' });
+    this.blocking = redisClient(config.redis, { lazyConnect: true, maxRetriesPerRequest: null, connectionName: 'qasid-intake' });
     for (const r of [this.redis, this.blocking]) {
       r.on('error', (e: Error) => logger.warn({ event: 'redis.error', err: e.message }, 'redis connection error'));
     }
@@ -147,9 +150,15 @@ export class App implements Lifecycle {
       ]),
     );
     const gates = new Map(config.carriers.map((c) => [c.id, new PacedGate(new CarrierPacer({ tps: c.tps, clock: systemClock }))]));
-    const intake = new IntakeReader(this.blocking, this.redis, this.keys, config.intake, (e, count) =>
-      logger.warn({ event: 'redis.error', err: errorMessage(e), entries: count }, 'intake ack failed; the entries stay pending and will be resumed'),
+    const intake = new IntakeReader(
+      this.blocking,
+      this.redis,
+      this.keys,
+      config.intake,
+      (e, count) => logger.warn({ event: 'redis.error', err: errorMessage(e), entries: count }, 'intake ack failed; the entries stay pending and will be resumed'),
+      () => logger.warn({ event: 'intake.group_recreated', group: config.intake.group }, 'the consumer group was missing (Redis restarted empty, or failed over to a replica without it); created again'),
     );
+    const lease = new ConsumerLease(this.redis, { key: this.keys.intakeOwners, consumer: config.intake.consumer, leaseMs: config.intake.leaseMs, logger });
     this.dispatcher = new Dispatcher({
       config,
       store,
@@ -160,6 +169,11 @@ export class App implements Lifecycle {
       routes: loadRoutes(config),
       portedOperator: async (e164) => (await this.redis.hget(this.keys.ported, e164.slice(1))) ?? undefined,
       applyParked: (parked) => this.receipts.applyParked(parked),
+      lease,
+      hooks: {
+        resubmit: (carrier, reason) => metrics.resubmits.inc({ carrier, reason }),
+        claimed: (count) => metrics.intakeClaimed.inc(count),
+      },
       vault,
       subscribers: this.subscribers,
       policy: new ClassPolicy(config.policy),
@@ -187,6 +201,8 @@ export class App implements Lifecycle {
     this.admin = new AdminServer({
       host: config.admin.host,
       port: config.admin.port,
+      logger,
+      denied: (reason) => metrics.adminDenied.inc({ reason }),
       tls: config.admin.tls.certFile === '' ? undefined : { cert: readFileSync(config.admin.tls.certFile), key: readFileSync(config.admin.tls.keyFile) },
       security: {
         tokens: config.admin.tokens,
@@ -213,6 +229,11 @@ export class App implements Lifecycle {
         },
       },
       phase: () => this.phase,
+      checks: () => ({
+        redis: this.redis.status === 'ready',
+        carrier: [...this.links.values()].some((l) => l.isUp()),
+        intake: this.dispatcher.intakeReadable,
+      }),
       metrics: async () => ({ body: await metrics.render(), contentType: metrics.contentType }),
     });
   }
@@ -245,6 +266,8 @@ export class App implements Lifecycle {
     this.stops.push(['redis', async () => void (await Promise.allSettled([this.redis.quit(), this.blocking.quit()]))]);
     await this.retention.start();
     this.stops.push(['retention', () => this.retention.stop()]);
+    // The receipt handler's parked-receipt sweep ends before Redis closes.
+    this.stops.push(['receipts', async () => this.receipts.stop()]);
     for (const link of this.links.values()) await link.start();
     this.stops.push(['links', async () => void (await Promise.all([...this.links.values()].map((l) => l.stop())))]);
     await this.dispatcher.start();

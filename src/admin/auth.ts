@@ -10,12 +10,14 @@
  *   loopback only (127.0.0.0/8, ::1), never "everyone": list 0.0.0.0/0 and ::/0 for that.
  * - Default deny: a route needs `config: { role }` or must be one of PUBLIC_ROUTES;
  *   anything else (unknown paths included) answers 403.
+ * - Every denial is handed to `onDenied` with its reason (denials.ts), never with the token.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { systemClock, type Clock } from '../core/clock.js';
 import { TokenBucket } from '../throttle/bucket.js';
+import { UNMATCHED_ROUTE, type Denial, type DenialReason } from './denials.js';
 
 export type Role = 'viewer' | 'operator' | 'admin';
 
@@ -161,6 +163,8 @@ export interface SecurityOptions {
   rateLimit: { perToken: number; perIp: number };
   /** Injected for tests; Date.now by default. */
   clock?: Clock;
+  /** Told of every denied request (a DenialReporter aggregates them for the log and the audit stream). */
+  onDenied?: (denial: Denial) => void;
 }
 
 /** Buckets per key, with the idle (full) ones dropped now and then so the map stays small. */
@@ -202,27 +206,47 @@ export function registerSecurity(app: FastifyInstance, opts: SecurityOptions): v
   const perIp = new Limiter(opts.rateLimit.perIp, clock);
   const perToken = new Limiter(opts.rateLimit.perToken, clock);
   const tokens = [...opts.tokens];
+  const onDenied = opts.onDenied;
 
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const xff = request.headers['x-forwarded-for'];
     const ip = clientIp(request.socket.remoteAddress ?? '', Array.isArray(xff) ? xff.join(',') : xff, trusted);
-    if (!allowed(ip, allowList)) return deny(reply, 403, 'forbidden');
-
-    const ipWait = perIp.take(`ip:${ip}`);
-    if (ipWait > 0) return deny(reply.header('retry-after', String(ipWait)), 429, 'too many requests');
-
-    const role = request.routeOptions.config?.role;
-    if (role === undefined) {
-      const url = request.routeOptions.url;
-      if (url !== undefined && PUBLIC_ROUTES.includes(url)) return;
+    const url = request.routeOptions.url;
+    const denied = (reason: DenialReason, status: Denial['status'], actor?: Actor): void =>
+      onDenied?.({ reason, status, address: ip, method: request.method, route: url ?? UNMATCHED_ROUTE, ...(actor ? { actor: { id: actor.id, role: actor.role } } : {}) });
+    if (!allowed(ip, allowList)) {
+      denied('not_allowed', 403);
       return deny(reply, 403, 'forbidden');
     }
 
-    const actor = authenticate(request.headers.authorization, tokens);
-    if (actor === undefined) return deny(reply.header('www-authenticate', 'Bearer'), 401, 'unauthorized');
+    const ipWait = perIp.take(`ip:${ip}`);
+    if (ipWait > 0) {
+      denied('rate_limited_ip', 429);
+      return deny(reply.header('retry-after', String(ipWait)), 429, 'too many requests');
+    }
+
+    const role = request.routeOptions.config?.role;
+    if (role === undefined) {
+      if (url !== undefined && PUBLIC_ROUTES.includes(url)) return;
+      denied('undeclared_route', 403);
+      return deny(reply, 403, 'forbidden');
+    }
+
+    const header = request.headers.authorization;
+    const actor = authenticate(header, tokens);
+    if (actor === undefined) {
+      denied(header === undefined ? 'no_token' : 'bad_token', 401);
+      return deny(reply.header('www-authenticate', 'Bearer'), 401, 'unauthorized');
+    }
     const tokenWait = perToken.take(`token:${actor.id}`);
-    if (tokenWait > 0) return deny(reply.header('retry-after', String(tokenWait)), 429, 'too many requests');
-    if (!roleAtLeast(actor.role, role)) return deny(reply, 403, 'forbidden');
+    if (tokenWait > 0) {
+      denied('rate_limited_token', 429, actor);
+      return deny(reply.header('retry-after', String(tokenWait)), 429, 'too many requests');
+    }
+    if (!roleAtLeast(actor.role, role)) {
+      denied('insufficient_role', 403, actor);
+      return deny(reply, 403, 'forbidden');
+    }
     request.actor = actor;
   });
 }

@@ -1,11 +1,14 @@
 /**
  * The admin HTTP server: liveness, readiness and metrics (public, but still behind the IP
  * allow-list), and the admin API (bearer tokens with roles, default deny, rate limits,
- * every change written to the hash-chained audit stream).
+ * every change written to the hash-chained audit stream). Every denied request is
+ * counted, and logged and audited in aggregate (denials.ts).
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Lifecycle } from '../core/lifecycle.js';
+import type { Logger } from '../log/logger.js';
 import { registerSecurity, type SecurityOptions } from './auth.js';
+import { DenialReporter, type DenialReason } from './denials.js';
 import { registerAdminRoutes, type AdminRouteDeps } from './routes.js';
 
 export interface AdminDeps {
@@ -13,27 +16,50 @@ export interface AdminDeps {
   port: number;
   security: SecurityOptions;
   routes: AdminRouteDeps;
+  /** Where denied requests are logged (`admin.denied`, aggregated per address and reason). */
+  logger: Logger;
+  /** Told of every denied request (the qasid_admin_denied_total counter). */
+  denied?(reason: DenialReason): void;
+  /** Aggregation window of denial reports, ms; 60 s by default. */
+  denialIntervalMs?: number;
   /** PEM key and certificate: serve HTTPS. */
   tls?: { key: Buffer; cert: Buffer };
   /** 'starting' and 'draining' answer 503 on /readyz. */
   phase(): 'starting' | 'ready' | 'draining';
+  /**
+   * What else readiness needs, by name (e.g. redis, carrier, intake): while running, any
+   * false check answers 503 on /readyz, naming it.
+   */
+  checks?(): Record<string, boolean>;
   metrics(): Promise<{ body: string; contentType: string }>;
 }
 
 export class AdminServer implements Lifecycle {
   readonly name = 'admin';
   private readonly app: FastifyInstance;
+  /** Denied requests, aggregated for the log and the audit stream (routes.audit). */
+  readonly denials: DenialReporter;
   /** The port actually bound (differs from the configured one when that is 0). */
   port = 0;
 
   constructor(private readonly d: AdminDeps) {
     this.app = (d.tls ? Fastify({ logger: false, https: { key: d.tls.key, cert: d.tls.cert } }) : Fastify({ logger: false })) as unknown as FastifyInstance;
-    registerSecurity(this.app, d.security);
+    this.denials = new DenialReporter({
+      logger: d.logger,
+      audit: d.routes.audit,
+      ...(d.denied ? { count: (reason: DenialReason) => d.denied?.(reason) } : {}),
+      ...(d.security.clock ? { clock: d.security.clock } : {}),
+      ...(d.denialIntervalMs === undefined ? {} : { intervalMs: d.denialIntervalMs }),
+    });
+    registerSecurity(this.app, { ...d.security, onDenied: (x) => this.denials.report(x) });
     registerAdminRoutes(this.app, d.routes);
     this.app.get('/livez', async () => ({ ok: true }));
     this.app.get('/readyz', async (_req, reply) => {
       const phase = d.phase();
-      return reply.code(phase === 'ready' ? 200 : 503).send({ ready: phase === 'ready', phase });
+      const checks = d.checks?.() ?? {};
+      const failing = Object.keys(checks).filter((k) => !checks[k]);
+      const ready = phase === 'ready' && failing.length === 0;
+      return reply.code(ready ? 200 : 503).send({ ready, phase, checks, ...(failing.length > 0 ? { failing } : {}) });
     });
     this.app.get('/metrics', async (_req, reply) => {
       const m = await d.metrics();
@@ -47,7 +73,12 @@ export class AdminServer implements Lifecycle {
     this.port = typeof addr === 'object' && addr ? addr.port : this.d.port;
   }
 
+  /** Closes the server, then reports the denials still held (their audit entries need Redis up). */
   async stop(): Promise<void> {
-    await this.app.close();
+    try {
+      await this.app.close();
+    } finally {
+      await this.denials.stop();
+    }
   }
 }

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { AuditLog } from '../admin/audit.js';
 import { loadConfig, maskRedisUrl } from '../config/load.js';
 import { errorMessage } from '../core/errors.js';
+import type { RedisEndpoint } from '../queue/redis-options.js';
 import { connectCli } from './connect.js';
 import { consoleIo, type CliIo } from './send.js';
 
@@ -52,8 +53,10 @@ export async function auditCommand(argv: string[], io: CliIo = consoleIo): Promi
 
   let url = values.redis;
   let prefix = values.prefix;
+  let endpoint: RedisEndpoint;
   try {
     const cfg = loadConfig({ file: values.config, env: io.env ?? process.env, overrides: { carriers: [] } });
+    endpoint = cfg.redis;
     url ??= cfg.redis.url.reveal();
     prefix ??= cfg.redis.prefix;
   } catch (e) {
@@ -61,7 +64,7 @@ export async function auditCommand(argv: string[], io: CliIo = consoleIo): Promi
     return EXIT.CONFIG;
   }
 
-  const redis = await connectCli(url, 'audit', io);
+  const redis = await connectCli(endpoint, 'audit', io, url);
   if (redis === undefined) return EXIT.FAILED;
   const where = maskRedisUrl(url);
   try {

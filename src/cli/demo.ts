@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { App } from '../app.js';
 import { QasidClient, streamIdMs, type EventEntry, type OutgoingMessage } from '../client/index.js';
 import { loadConfig, readConfigFile } from '../config/load.js';
@@ -17,6 +17,7 @@ import type { QasidConfig } from '../config/types.js';
 import { errorMessage } from '../core/errors.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { Vault } from '../privacy/vault.js';
+import { redisClient, redisClientOptions } from '../queue/redis-options.js';
 import { startSimulator, type SimServer } from '../sim/index.js';
 import { ensureRedis, type LocalRedis } from './local-redis.js';
 import { consoleIo, type CliIo } from './send.js';
@@ -75,7 +76,10 @@ export async function demoCommand(argv: string[], io: CliIo = consoleIo): Promis
   let app: App | undefined;
   let conn: Redis | undefined;
   try {
-    redis = await ensureRedis(env.QASID_REDIS_URL);
+    // A Redis to reuse comes from the environment with its TLS settings (QASID_REDIS_URL,
+    // QASID_REDIS_TLS_*); nothing else in the environment shapes the demo.
+    const reuse = loadConfig({ env: redisEnv(env), overrides: { carriers: [] } }).redis;
+    redis = await ensureRedis(env.QASID_REDIS_URL, redisClientOptions(reuse));
     const prefix = `demo${randomBytes(3).toString('hex')}`;
     const raw = readConfigFile(EXAMPLE);
     const rawCarriers = (raw.carriers ?? []) as Array<Record<string, unknown> & { id: string }>;
@@ -86,7 +90,7 @@ export async function demoCommand(argv: string[], io: CliIo = consoleIo): Promis
       env: {},
       overrides: {
         log: { level: 'warn' },
-        redis: { url: redis.url, prefix },
+        redis: { url: redis.url, prefix, ...(redis.started ? {} : { tls: reuse.tls }) },
         routes: { file: ROUTES },
         // A free port: several demos (or a daemon) may run on one machine.
         admin: { port: 0 },
@@ -108,7 +112,7 @@ export async function demoCommand(argv: string[], io: CliIo = consoleIo): Promis
       io.out(`  ${h.carrier.padEnd(8)} ${h.sessionsBound}/${h.sessionsTotal} sessions bound (${c?.bindMode ?? '?'}, ${c?.tps ?? '?'} tps) to simulator ${PRESET_FOR[h.carrier] ?? 'HappySMSC'} :${sim?.port ?? '?'}`);
     }
 
-    conn = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    conn = redisClient(config.redis, { lazyConnect: true, maxRetriesPerRequest: 1 });
     conn.on('error', () => undefined);
     await conn.connect();
     // A subscriber who once sent STOP to QASID (as an MO would record it).
@@ -381,6 +385,11 @@ function quantile(xs: readonly number[], q: number): number | undefined {
 function ms(xs: readonly number[], q: number, width: number): string {
   const v = quantile(xs, q);
   return (v === undefined ? '–' : String(v)).padStart(width);
+}
+
+/** The QASID_REDIS_* variables of `env`: the Redis to reuse and how to reach it. */
+function redisEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('QASID_REDIS_')));
 }
 
 /** host:port of a Redis URL, without credentials. */

@@ -10,6 +10,7 @@ import { Keyring, KEY_ID_PATTERN } from '../privacy/keyring.js';
 import { rotateKeys, type RotationReport } from '../privacy/rotate.js';
 import { loadKeyring } from '../privacy/vault.js';
 import { keysFor } from '../queue/keys.js';
+import type { RedisEndpoint } from '../queue/redis-options.js';
 import { connectCli } from './connect.js';
 import { consoleIo, type CliIo } from './send.js';
 
@@ -96,8 +97,10 @@ export async function keysCommand(argv: string[], io: CliIo = consoleIo): Promis
   let url: string;
   let prefix: string;
   let keyring: Keyring;
+  let endpoint: RedisEndpoint;
   try {
     const cfg = loadConfig({ file: values.config, env: io.env ?? process.env, overrides: { carriers: [] } });
+    endpoint = cfg.redis;
     url = values.redis ?? cfg.redis.url.reveal();
     prefix = values.prefix ?? cfg.redis.prefix;
     // Only the cipher keyring: the sweep needs no hash secrets.
@@ -107,7 +110,7 @@ export async function keysCommand(argv: string[], io: CliIo = consoleIo): Promis
     return EXIT.CONFIG;
   }
 
-  const redis = await connectCli(url, 'keys', io);
+  const redis = await connectCli(endpoint, 'keys', io, url);
   if (redis === undefined) return EXIT.REDIS;
   const where = maskRedisUrl(url);
   try {

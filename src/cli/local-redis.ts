@@ -1,11 +1,11 @@
 /**
  * A Redis for the demo: the one at `url` when it answers PING within a second, else a
  * throw-away redis-server on a free loopback port with no persistence (no RDB, no AOF),
- * stopped again by `stop()`.
+ * stopped again by `stop()`. Tests start one with TLS too (`startRedisServer({ tls })`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 
 export interface LocalRedis {
   url: string;
@@ -17,18 +17,19 @@ export interface LocalRedis {
 
 export const INSTALL_HINT = 'sudo apt-get install -y redis-server';
 
-export async function ensureRedis(url?: string): Promise<LocalRedis> {
-  if (url !== undefined && url !== '' && (await reachable(url, 1000))) {
+/** `options`: how to connect to `url` (its TLS settings, from redisClientOptions). */
+export async function ensureRedis(url?: string, options: RedisOptions = {}): Promise<LocalRedis> {
+  if (url !== undefined && url !== '' && (await reachable(url, 1000, options))) {
     return { url, started: false, stop: async () => undefined };
   }
   return startRedisServer();
 }
 
-/** Whether a Redis at `url` answers PING within `timeoutMs`. */
-export async function reachable(url: string, timeoutMs: number): Promise<boolean> {
+/** Whether a Redis at `url` answers PING within `timeoutMs`; `options` as for ensureRedis. */
+export async function reachable(url: string, timeoutMs: number, options: RedisOptions = {}): Promise<boolean> {
   let r: Redis;
   try {
-    r = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+    r = new Redis(url, { ...options, lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
   } catch {
     return false;
   }
@@ -59,19 +60,46 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** A throw-away redis-server on a free loopback port, without persistence (tests and the demo). */
-export async function startRedisServer(): Promise<LocalRedis> {
+/** TLS for a throw-away redis-server: PEM files; `authClients` demands a client certificate signed by `caFile`. */
+export interface RedisServerTls {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+  authClients: boolean;
+}
+
+/** Thrown by startRedisServer({ tls }) when this redis-server was built without TLS. */
+export class RedisTlsUnsupportedError extends Error {
+  constructor(output: string) {
+    super(`this redis-server has no TLS support (built without BUILD_TLS=yes); it said: ${output.trim().split('\n').slice(-2).join(' ')}`);
+    this.name = 'RedisTlsUnsupportedError';
+  }
+}
+
+/**
+ * A throw-away redis-server on a free loopback port, without persistence (tests and the
+ * demo). With `tls` it listens only for TLS (plain port 0 = off), at a rediss:// URL.
+ */
+export async function startRedisServer(opts: { tls?: RedisServerTls } = {}): Promise<LocalRedis> {
   let lastOutput = '';
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
+    const t = opts.tls;
+    const listen = t === undefined
+      ? ['--port', String(port)]
+      : ['--port', '0', '--tls-port', String(port), '--tls-cert-file', t.certFile, '--tls-key-file', t.keyFile, '--tls-ca-cert-file', t.caFile, '--tls-auth-clients', t.authClients ? 'yes' : 'no'];
     const child = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes', '--daemonize', 'no'],
+      [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes', '--daemonize', 'no'],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const ready = await waitReady(child);
     if (ready.kind === 'missing') {
       throw new Error(`redis-server is not installed (needed by the demo when no Redis is reachable). Install it with:\n  ${INSTALL_HINT}\nor point QASID_REDIS_URL at a running Redis.`);
+    }
+    // "Bad directive or wrong number of arguments" at tls-port: no TLS in this build.
+    if (ready.kind === 'failed' && t !== undefined && /tls-port/i.test(ready.output) && /bad directive|wrong number/i.test(ready.output)) {
+      throw new RedisTlsUnsupportedError(ready.output);
     }
     if (ready.kind === 'ready') {
       // Drain its output so a full pipe never stalls it.
@@ -81,7 +109,7 @@ export async function startRedisServer(): Promise<LocalRedis> {
       const onExit = (): void => void child.kill('SIGKILL');
       process.once('exit', onExit);
       return {
-        url: `redis://127.0.0.1:${port}`,
+        url: `${t === undefined ? 'redis' : 'rediss'}://127.0.0.1:${port}`,
         started: true,
         stop: async () => {
           await stopChild(child);

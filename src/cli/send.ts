@@ -5,12 +5,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { InvalidMessageError, QasidClient, streamIdMs, type MessageClass, type OutgoingMessage, type StatusEvent } from '../client/index.js';
 import { loadConfig, maskRedisUrl } from '../config/load.js';
 import type { Keyring } from '../privacy/keyring.js';
 import { loadKeyring } from '../privacy/vault.js';
 import { errorMessage } from '../core/errors.js';
+import { redisClient, type RedisEndpoint } from '../queue/redis-options.js';
 import { maskMsisdn, normaliseMsisdn } from '../routing/index.js';
 
 /** Where a command writes, and the environment it reads (process.env by default). */
@@ -106,9 +107,11 @@ export async function sendCommand(argv: string[], io: CliIo = consoleIo): Promis
   let region = 'PK';
   let maxEntryBytes: number | undefined;
   let keyring: Keyring | undefined;
+  let endpoint: RedisEndpoint;
   try {
     const cfg = loadConfig({ file: p.config, env: io.env ?? process.env, overrides: { carriers: [] } });
     url ??= cfg.redis.url.reveal();
+    endpoint = cfg.redis;
     prefix ??= cfg.redis.prefix;
     region = cfg.numbers.defaultRegion;
     maxEntryBytes = cfg.intake.maxEntryBytes;
@@ -119,7 +122,13 @@ export async function sendCommand(argv: string[], io: CliIo = consoleIo): Promis
     return EXIT.CONFIG;
   }
 
-  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 1, retryStrategy: () => null, connectionName: 'qasid-send' });
+  let redis: Redis;
+  try {
+    redis = redisClient(endpoint, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 1, retryStrategy: () => null, connectionName: 'qasid-send' }, url);
+  } catch (e) {
+    io.err(`qasid send: configuration invalid: ${errorMessage(e)}`);
+    return EXIT.CONFIG;
+  }
   let lastError: string | undefined;
   redis.on('error', (e: Error) => void (lastError = e.message)); // reported with the failing command
   const client = new QasidClient(redis, { prefix, maxEntryBytes, ...(keyring ? { keyring } : {}) });

@@ -21,7 +21,10 @@ export const FLAGS: Readonly<Record<BehaviourOption, string>> = {
   'receipts.stat': 'receipt-stat',
   'receipts.undeliverableEvery': 'undeliverable-every',
   'receipts.early': 'early-receipts',
+  'receipts.textIdFormat': 'receipt-text-id-format',
+  'receipts.zeroLengthStateEvery': 'zero-length-state-every',
   tps: 'tps',
+  tpsBurst: 'tps-burst',
   submitError: 'submit-error',
   blackhole: 'blackhole',
   blackholeAll: 'blackhole-all',
@@ -32,6 +35,8 @@ export const FLAGS: Readonly<Record<BehaviourOption, string>> = {
   malformedAfterPdus: 'malformed-after',
   unbindAfterPdus: 'unbind-after',
   heldReceiptLimit: 'held-receipt-limit',
+  strayResponses: 'stray-responses',
+  fuzz: 'fuzz',
 };
 
 const d = DEFAULT_BEHAVIOUR;
@@ -44,7 +49,10 @@ const BEHAVIOUR_HELP: ReadonlyArray<[string, string]> = [
   [`--${FLAGS['receipts.stat']} STAT`, `receipt state: DELIVRD EXPIRED DELETED UNDELIV ACCEPTD UNKNOWN REJECTD ENROUTE (default ${d.receipts.stat})`],
   [`--${FLAGS['receipts.undeliverableEvery']} N`, 'every Nth receipt reports UNDELIV err:001 (default 0 = off)'],
   [`--${FLAGS['receipts.early']}`, 'write each receipt before its submit_sm_resp, in the same flush'],
-  [`--${FLAGS.tps} N`, 'cap submit_sm per second per listener; over it: ESME_RTHROTTLED 0x58 (default 0 = no cap)'],
+  [`--${FLAGS['receipts.textIdFormat']} same|decimal|hex`, `message id in the receipt text when it differs from the TLV's; decimal/hex rewrite the same number (default ${d.receipts.textIdFormat})`],
+  [`--${FLAGS['receipts.zeroLengthStateEvery']} N`, 'every Nth receipt writes message_state with length 0 (the text still says id and stat); delivered again on each bind until answered (default 0 = off)'],
+  [`--${FLAGS.tps} N`, 'cap submit_sm per second per listener (token bucket); over it: ESME_RTHROTTLED 0x58 (default 0 = no cap)'],
+  [`--${FLAGS.tpsBurst} N`, `with --tps: at most N submit_sm pass at once after a quiet spell (default 0 = one second's worth, N = tps)`],
   [`--${FLAGS.submitError} STATUS`, 'answer submit_sm with this command_status, e.g. 0x08 ESME_RSYSERR, 0x14 ESME_RMSGQFUL'],
   ['--submit-error-every N', 'with --submit-error: only every Nth submit_sm gets the error (default 1)'],
   [`--${FLAGS.blackhole}`, 'never answer submit_sm (bind, enquire_link, unbind still answered)'],
@@ -56,6 +64,10 @@ const BEHAVIOUR_HELP: ReadonlyArray<[string, string]> = [
   [`--${FLAGS.malformedAfterPdus} N`, 'after the Nth PDU on a connection, write a frame with command_length 5 (default 0 = off)'],
   [`--${FLAGS.unbindAfterPdus} N`, 'after the Nth PDU on a connection, send unbind; unbind_resp closes it (default 0 = off)'],
   [`--${FLAGS.heldReceiptLimit} N`, `receipts held per system_id while no receiver is bound; beyond: dropped (default ${d.heldReceiptLimit})`],
+  [`--${FLAGS.strayResponses}`, 'before each answer, write a response of another command with the same sequence number (submit_sm_resp for enquire_link, enquire_link_resp for submit_sm)'],
+  [`--${FLAGS.fuzz} N`, 'send N hostile PDUs a second with intact framing (random bodies, zero-length and truncated TLVs, unknown commands, stray responses), over the bound sessions (default 0 = off)'],
+  ['--fuzz-limit N', 'with --fuzz: stop after N hostile PDUs (default 0 = never)'],
+  ['--fuzz-seed N', 'with --fuzz: PRNG seed, the same seed sends the same PDUs (default 1)'],
 ];
 
 function describePatch(patch: SimBehaviourPatch): string {
@@ -120,7 +132,10 @@ const OPTIONS = {
   'receipt-stat': { type: 'string' },
   'undeliverable-every': { type: 'string' },
   'early-receipts': { type: 'boolean' },
+  'receipt-text-id-format': { type: 'string' },
+  'zero-length-state-every': { type: 'string' },
   tps: { type: 'string' },
+  'tps-burst': { type: 'string' },
   'submit-error': { type: 'string' },
   'submit-error-every': { type: 'string' },
   blackhole: { type: 'boolean' },
@@ -132,6 +147,10 @@ const OPTIONS = {
   'malformed-after': { type: 'string' },
   'unbind-after': { type: 'string' },
   'held-receipt-limit': { type: 'string' },
+  'stray-responses': { type: 'boolean' },
+  fuzz: { type: 'string' },
+  'fuzz-limit': { type: 'string' },
+  'fuzz-seed': { type: 'string' },
 } as const;
 
 class UsageError extends Error {}
@@ -159,9 +178,12 @@ function behaviourFrom(v: Values): SimBehaviourPatch {
   if (v['receipt-stat'] !== undefined) receipts.stat = v['receipt-stat'].toUpperCase() as SimReceiptBehaviour['stat'];
   if (v['undeliverable-every'] !== undefined) receipts.undeliverableEvery = num('undeliverable-every', v['undeliverable-every']);
   if (v['early-receipts']) receipts.early = true;
+  if (v['receipt-text-id-format'] !== undefined) receipts.textIdFormat = v['receipt-text-id-format'] as SimReceiptBehaviour['textIdFormat'];
+  if (v['zero-length-state-every'] !== undefined) receipts.zeroLengthStateEvery = num('zero-length-state-every', v['zero-length-state-every']);
   const patch: SimBehaviourPatch = { receipts };
   if (v['message-id-format'] !== undefined) patch.messageIdFormat = v['message-id-format'] as SimBehaviour['messageIdFormat'];
   patch.tps = num('tps', v.tps);
+  patch.tpsBurst = num('tps-burst', v['tps-burst']);
   if (v['submit-error'] !== undefined) patch.submitError = { status: num('submit-error', v['submit-error']) ?? 0, every: num('submit-error-every', v['submit-error-every']) ?? 1 };
   else if (v['submit-error-every'] !== undefined) throw new UsageError('--submit-error-every needs --submit-error');
   if (v.blackhole) patch.blackhole = true;
@@ -177,6 +199,10 @@ function behaviourFrom(v: Values): SimBehaviourPatch {
   patch.malformedAfterPdus = num('malformed-after', v['malformed-after']);
   patch.unbindAfterPdus = num('unbind-after', v['unbind-after']);
   patch.heldReceiptLimit = num('held-receipt-limit', v['held-receipt-limit']);
+  if (v['stray-responses']) patch.strayResponses = true;
+  const fuzz = num('fuzz', v.fuzz);
+  if (fuzz !== undefined && fuzz > 0) patch.fuzz = { perSecond: fuzz, limit: num('fuzz-limit', v['fuzz-limit']) ?? 0, seed: num('fuzz-seed', v['fuzz-seed']) ?? 1 };
+  else if (v['fuzz-limit'] !== undefined || v['fuzz-seed'] !== undefined) throw new UsageError('--fuzz-limit and --fuzz-seed need --fuzz N');
   return patch;
 }
 

@@ -83,7 +83,7 @@ async function open(configFile: string | undefined, io: CliIo, name: string): Pr
     io.err(`qasid ${name}: configuration invalid: ${errorMessage(e)}`);
     return EXIT.CONFIG;
   }
-  const redis = await connectCli(config.redis.url.reveal(), name, io);
+  const redis = await connectCli(config.redis, name, io);
   if (redis === undefined) return EXIT.REDIS;
   const keys = keysFor(config.redis.prefix);
   const store = new MessageStore(redis, keys, vault);

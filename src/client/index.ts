@@ -212,7 +212,8 @@ export class QasidClient {
   /** The JSON the gateway will read, after the same validation it will apply. */
   private encode(msg: OutgoingMessage, index?: number): string {
     const data = JSON.stringify({ ...msg, v: 1 });
-    const r = decodeMessage(data, this.maxEntryBytes);
+    // The caller's own message, in its own process: the error may name its fields.
+    const r = decodeMessage(data, this.maxEntryBytes, undefined, { nameFields: true });
     if (!r.ok) {
       const { field, rule } = r.reason === 'oversized' ? { field: '(root)', rule: r.detail } : explain(r.detail);
       throw new InvalidMessageError(field, rule, index);

@@ -38,7 +38,7 @@ export interface RawCarrier {
   tps: number;
   timers: SmppTimers;
   addressing: CarrierAddressing;
-  messageIds: { submitResp: MessageIdFormat; receipt: MessageIdFormat };
+  messageIds: { submitResp: MessageIdFormat; receipt: MessageIdFormat; receiptTlv?: MessageIdFormat; receiptText?: MessageIdFormat };
   concat: ConcatMethod;
   receiptOnPart: ReceiptPart;
 }

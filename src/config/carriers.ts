@@ -208,7 +208,12 @@ function toCarrierConfig(c: RawCarrier, password: string, baseDir: string): Carr
       destNpi: c.addressing.destNpi,
       addressRange: c.addressing.addressRange,
     },
-    messageIds: { submitResp: c.messageIds.submitResp, receipt: c.messageIds.receipt },
+    messageIds: {
+      submitResp: c.messageIds.submitResp,
+      receipt: c.messageIds.receipt,
+      receiptTlv: c.messageIds.receiptTlv ?? c.messageIds.receipt,
+      receiptText: c.messageIds.receiptText ?? c.messageIds.receipt,
+    },
     concat: c.concat,
     receiptOnPart: c.receiptOnPart,
   };

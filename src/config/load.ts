@@ -12,10 +12,10 @@ import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import convict from 'convict';
 import { Secret } from '../core/secret.js';
-import { resolveCarriers } from './carriers.js';
+import { resolveCarriers, unreadable } from './carriers.js';
 import { configError, problem, type ConfigProblem } from './problems.js';
 import { configSchema, schemaLeaves, type RawConfig, type SchemaLeaf } from './schema.js';
-import type { QasidConfig } from './types.js';
+import type { QasidConfig, RedisTls } from './types.js';
 
 export interface LoadConfigOptions {
   /** Config file (JSON). Relative paths inside it resolve against its directory. */
@@ -81,6 +81,8 @@ export function loadConfig(opts: LoadConfigOptions = {}): QasidConfig {
   }
 
   const adminTlsFiles = adminTls(raw.admin.tls, baseDir, problems);
+  const rawRedis = (typeof raw.redis === 'object' && raw.redis !== null ? raw.redis : {}) as Partial<RawConfig['redis']>;
+  const redisTlsFiles = redisTls(rawRedis.url, rawRedis.tls, baseDir, problems);
   for (const [key, zone] of [['policy.quietHours.timeZone', raw.policy.quietHours.timeZone], ...raw.policy.tenants.map((t, i) => [`policy.tenants[${i}].quietHours.timeZone`, t.quietHours?.timeZone] as const)] as const) {
     if (zone !== undefined && !isTimeZone(zone)) problems.push(problem(key, `"${zone}" is not an IANA time zone this Node.js knows`));
   }
@@ -91,9 +93,9 @@ export function loadConfig(opts: LoadConfigOptions = {}): QasidConfig {
 
   return deepFreeze<QasidConfig>({
     log: { level: raw.log.level, pretty: raw.log.pretty },
-    redis: { url: new Secret(raw.redis.url), prefix: raw.redis.prefix },
+    redis: { url: new Secret(raw.redis.url), prefix: raw.redis.prefix, tls: redisTlsFiles },
     shutdown: { drainMs: drainMs as number, forceExitMs: forceExitMs as number },
-    intake: { ...raw.intake, consumer: raw.intake.consumer === '' ? `${hostname()}-${process.pid}` : raw.intake.consumer },
+    intake: { ...raw.intake, consumer: raw.intake.consumer === '' ? hostname() : raw.intake.consumer },
     outputs: { ...raw.outputs },
     numbers: { ...raw.numbers },
     routes: { file: raw.routes.file === '' ? '' : resolve(baseDir, raw.routes.file) },
@@ -136,6 +138,36 @@ function adminTls(t: { certFile: string; keyFile: string }, baseDir: string, pro
       problems.push(problem(key, `cannot read ${path}`));
     }
   }
+  return out;
+}
+
+/**
+ * redis.tls: certFile with keyFile, every file readable, resolved against the config
+ * file's directory; and only with a rediss:// URL, since a plain connection would
+ * silently ignore them.
+ */
+function redisTls(url: unknown, given: unknown, baseDir: string, problems: ConfigProblem[]): RedisTls {
+  // A file may have put anything here (convict has reported it): read defensively.
+  const g = (typeof given === 'object' && given !== null ? given : {}) as Partial<Record<keyof RedisTls, unknown>>;
+  const text = (v: unknown): string => (typeof v === 'string' ? v : '');
+  const t: RedisTls = { caFile: text(g.caFile), certFile: text(g.certFile), keyFile: text(g.keyFile), servername: text(g.servername), rejectUnauthorized: g.rejectUnauthorized !== false };
+  const out: RedisTls = { ...t };
+  if (t.certFile !== '' && t.keyFile === '') problems.push(problem('redis.tls.keyFile', 'is required when redis.tls.certFile is set (a client certificate needs its key)'));
+  if (t.keyFile !== '' && t.certFile === '') problems.push(problem('redis.tls.certFile', 'is required when redis.tls.keyFile is set (a client certificate needs its key)'));
+  for (const name of ['caFile', 'certFile', 'keyFile'] as const) {
+    if (t[name] === '') continue;
+    out[name] = resolve(baseDir, t[name]);
+    const why = unreadable(out[name]);
+    if (why !== undefined) problems.push(problem(`redis.tls.${name}`, why));
+  }
+  let plain = false;
+  try {
+    plain = typeof url === 'string' && new URL(url).protocol === 'redis:';
+  } catch {
+    // An unusable URL is reported by its own format check.
+  }
+  const set: string[] = [...(['caFile', 'certFile', 'keyFile', 'servername'] as const).filter((k) => t[k] !== ''), ...(t.rejectUnauthorized ? [] : ['rejectUnauthorized'])];
+  if (plain && set[0] !== undefined) problems.push(problem(`redis.tls.${set[0]}`, 'only applies to TLS: redis.url uses redis://; write rediss:// to connect over TLS'));
   return out;
 }
 

@@ -15,13 +15,13 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 /** The config as convict holds it: carriers still raw (validated and typed in carriers.ts). */
 export interface RawConfig {
   log: { level: LogLevel; pretty: boolean };
-  redis: { url: string; prefix: string };
+  redis: { url: string; prefix: string; tls: { caFile: string; certFile: string; keyFile: string; servername: string; rejectUnauthorized: boolean } };
   shutdown: { drainMs: number; forceExitMs: number };
-  intake: { group: string; consumer: string; batch: number; blockMs: number; claimIdleMs: number; maxEntryBytes: number };
+  intake: { group: string; consumer: string; batch: number; blockMs: number; leaseMs: number; claimIdleMs: number; maxEntryBytes: number };
   outputs: { maxLen: number };
   numbers: { defaultRegion: string };
   routes: { file: string };
-  messages: { defaultValiditySec: number; receiptGraceSec: number; maxParts: number; mappingTtlSec: number };
+  messages: { defaultValiditySec: number; receiptGraceSec: number; maxParts: number; mappingTtlSec: number; maxScheduleSec: number };
   dispatch: { maxInFlight: number; pollMs: number; retryScheduleMs: number[] };
   admin: {
     host: string;
@@ -169,6 +169,39 @@ export const configSchema: convict.Schema<RawConfig> = {
       default: 'qasid',
       env: 'QASID_REDIS_PREFIX',
     },
+    tls: {
+      caFile: {
+        doc: 'PEM file of the CA(s) that sign the Redis server certificate (a private CA); empty = the system CAs. Only with a rediss:// redis.url.',
+        format: maxLen(4096),
+        default: '',
+        env: 'QASID_REDIS_TLS_CA_FILE',
+      },
+      certFile: {
+        doc: 'PEM client certificate, for a Redis that demands one (tls-auth-clients); empty = none. Needs redis.tls.keyFile.',
+        format: maxLen(4096),
+        default: '',
+        env: 'QASID_REDIS_TLS_CERT_FILE',
+      },
+      keyFile: {
+        doc: 'PEM private key of redis.tls.certFile.',
+        format: maxLen(4096),
+        default: '',
+        env: 'QASID_REDIS_TLS_KEY_FILE',
+        sensitive: true,
+      },
+      servername: {
+        doc: 'Name the Redis server certificate must carry, also sent as SNI; empty = the host of redis.url.',
+        format: maxLen(255),
+        default: '',
+        env: 'QASID_REDIS_TLS_SERVERNAME',
+      },
+      rejectUnauthorized: {
+        doc: 'Verify the Redis server certificate (CA and name). Keep it on: off, anyone on the path can read and change what Qasid stores.',
+        format: Boolean,
+        default: true,
+        env: 'QASID_REDIS_TLS_REJECT_UNAUTHORIZED',
+      },
+    },
   },
   shutdown: {
     drainMs: {
@@ -192,7 +225,7 @@ export const configSchema: convict.Schema<RawConfig> = {
       env: 'QASID_INTAKE_GROUP',
     },
     consumer: {
-      doc: 'This instance\'s consumer name in the group; empty = <hostname>-<pid>. Entries a dead consumer held are reclaimed after intake.claimIdleMs.',
+      doc: 'This instance\'s consumer name in the group; empty = the host name, so a restarted instance resumes its own pending entries at once. Two live instances may not share a name: the second waits out intake.leaseMs, then refuses to start (exit 3).',
       format: maxLen(64),
       default: '',
       env: 'QASID_INTAKE_CONSUMER',
@@ -209,8 +242,14 @@ export const configSchema: convict.Schema<RawConfig> = {
       default: 1_000,
       env: 'QASID_INTAKE_BLOCK_MS',
     },
+    leaseMs: {
+      doc: 'Each instance holds a lease on its consumer name in Redis, renewed every third of this (ms). An instance whose lease ran out is dead: the others take over its pending entries at once, in batches as room allows.',
+      format: intRange(1_000, 600_000),
+      default: 10_000,
+      env: 'QASID_INTAKE_LEASE_MS',
+    },
     claimIdleMs: {
-      doc: 'An entry pending this long on another consumer (one that died) is claimed by this one (XAUTOCLAIM), in ms.',
+      doc: 'Entries pending this long on a consumer that never held a lease (an older version, or a client reading the group itself) are taken over, in ms. Consumers with a lease are judged by intake.leaseMs instead.',
       format: intRange(1_000, 86_400_000),
       default: 60_000,
       env: 'QASID_INTAKE_CLAIM_IDLE_MS',
@@ -272,6 +311,12 @@ export const configSchema: convict.Schema<RawConfig> = {
       format: intRange(60, 2_592_000),
       default: 3_600,
       env: 'QASID_MAPPING_TTL_SEC',
+    },
+    maxScheduleSec: {
+      doc: 'Furthest ahead a message may be scheduled with sendAt, in seconds; further ends rejected with reason schedule_too_far (a message held for ever would outlive every retention promise).',
+      format: intRange(60, 31_536_000),
+      default: 2_592_000,
+      env: 'QASID_MAX_SCHEDULE_SEC',
     },
   },
   dispatch: {

@@ -73,7 +73,11 @@ export interface CarrierConfig {
   tps: number;
   timers: SmppTimers;
   addressing: CarrierAddressing;
-  messageIds: { submitResp: MessageIdFormat; receipt: MessageIdFormat };
+  /**
+   * Id formats: of submit_sm_resp, and of receipts — `receiptTlv` for receipted_message_id,
+   * `receiptText` for the text's `id:`, each `receipt` unless configured.
+   */
+  messageIds: { submitResp: MessageIdFormat; receipt: MessageIdFormat; receiptTlv: MessageIdFormat; receiptText: MessageIdFormat };
   /** Which part of a long message asks for a delivery receipt. */
   /** How long messages are split for this carrier. */
   concat: ConcatMethod;
@@ -87,15 +91,30 @@ export interface QuietHoursConfig {
   timeZone: string;
 }
 
+/** TLS settings for a rediss:// Redis URL; '' = not set. File paths are absolute. */
+export interface RedisTls {
+  /** PEM file of the CA(s) that sign the server certificate; the system CAs when ''. */
+  caFile: string;
+  /** Client certificate and its key (PEM files), for a Redis with tls-auth-clients; both or neither. */
+  certFile: string;
+  keyFile: string;
+  /** The name the server certificate must carry, also sent as SNI; the URL's host when ''. */
+  servername: string;
+  /** Verify the server certificate (CA and name). */
+  rejectUnauthorized: boolean;
+}
+
 export interface QasidConfig {
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'; pretty: boolean };
-  redis: { url: Secret; prefix: string };
+  redis: { url: Secret; prefix: string; tls: RedisTls };
   intake: {
     group: string;
-    /** Resolved: never empty (hostname-pid when not configured). */
+    /** Resolved: never empty (the host name when not configured). */
     consumer: string;
     batch: number;
     blockMs: number;
+    /** The consumer-name lease in Redis (ms): renewed every third of it; an instance whose lease ran out is dead. */
+    leaseMs: number;
     claimIdleMs: number;
     maxEntryBytes: number;
   };
@@ -103,7 +122,7 @@ export interface QasidConfig {
   numbers: { defaultRegion: string };
   /** Absolute path of the route table, or '' for the built-in default route. */
   routes: { file: string };
-  messages: { defaultValiditySec: number; receiptGraceSec: number; maxParts: number; mappingTtlSec: number };
+  messages: { defaultValiditySec: number; receiptGraceSec: number; maxParts: number; mappingTtlSec: number; maxScheduleSec: number };
   dispatch: { maxInFlight: number; pollMs: number; retryScheduleMs: readonly number[] };
   admin: {
     host: string;

@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   SMPP_STOPPING: { action: 'retry', text: 'link is stopping' },
   SMPP_ENCODE_FAILED: { action: 'fail', text: 'a request could not be encoded as a PDU' },
   SMPP_WINDOW_WAIT_ABORTED: { action: 'retry', text: 'gave up waiting for a window slot' },
+  INTAKE_CONSUMER_IN_USE: { action: 'fail', text: 'the intake consumer name is held by another live instance' },
 } as const satisfies Record<string, { action: ErrorAction; text: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

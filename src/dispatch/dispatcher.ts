@@ -4,8 +4,10 @@
  * (carrier id recorded), deferred (in the due set), or finished with a terminal event —
  * before its intake entry is acknowledged and removed.
  */
+import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { QasidConfig, CarrierConfig } from '../config/types.js';
+import { backoffDelay } from '../core/backoff.js';
 import { errorMessage } from '../core/errors.js';
 import type { Lifecycle } from '../core/lifecycle.js';
 import { delay, waitWhile } from '../core/lifecycle.js';
@@ -13,7 +15,8 @@ import { encodeMessage } from '../encoding/index.js';
 import type { Logger } from '../log/logger.js';
 import { recordId } from '../queue/keys.js';
 import type { IntakeEntry, IntakeReader } from '../queue/intake.js';
-import { decodeMessage } from '../queue/message.js';
+import type { ConsumerLease } from '../queue/ownership.js';
+import { decodeMessage, type DecodeLimits, type MtMessage } from '../queue/message.js';
 import { eventIds, type EventStatus, type Outputs, type StatusEvent } from '../queue/outputs.js';
 import type { MessageStore, RecordFields, TerminalStatus } from '../queue/store.js';
 import { normaliseMsisdn, selectRoute, type CompiledRoutes, type MessageClass } from '../routing/index.js';
@@ -45,15 +48,48 @@ export interface DispatcherDeps {
   policy: ClassPolicy;
   /** Apply receipts that were parked before their mapping existed. */
   applyParked(parked: readonly ParkedReceipt[]): Promise<void>;
+  /** This instance's lease on its consumer name: taken at start, given back at stop. */
+  lease: ConsumerLease;
+  /** Hooks for metrics. */
+  hooks?: DispatcherHooks;
   logger: Logger;
   now?: () => number;
 }
 
-/** Where a piece of work came from, and so how to release it once settled. */
-type Source = { kind: 'intake'; entryId: string } | { kind: 'due' };
+export interface DispatcherHooks {
+  /** A message that may already have reached the handset is being sent again. */
+  resubmit?(carrier: string, reason: ResubmitReason): void;
+  /** An intake entry whose handling kept failing was ended for good. */
+  gaveUp?(): void;
+  /** Entries were taken over from a consumer whose lease ran out. */
+  claimed?(count: number): void;
+}
 
-/** Lease on a due entry while it is processed; it comes back if this instance dies. */
-const DUE_LEASE_MS = 5 * 60_000;
+/**
+ * Why a message may reach the handset twice: its entry was read again after this
+ * consumer restarted (`restart`), taken over from a dead consumer (`takeover`), tried
+ * again here after its handling failed (`retry`), or its due-set lease ran out under an
+ * instance that died (`lease`) — each time after it may have been submitted and before
+ * the outcome was recorded.
+ */
+export type ResubmitReason = 'restart' | 'takeover' | 'lease' | 'retry';
+
+/**
+ * Where a piece of work came from, and so how to release it once settled. `again` is
+ * set when the work may have been started before (read again, taken over).
+ */
+type Source = { kind: 'intake'; entryId: string; again?: ResubmitReason } | { kind: 'due'; again?: ResubmitReason };
+
+/**
+ * Lease on a due entry while it is processed; renewed every third of it while this
+ * instance works on it, so it comes back soon after this instance dies, and never while
+ * it is still waiting for a token.
+ */
+const DUE_LEASE_MS = 30_000;
+/** An entry whose handling throws (not a Redis fault) this many times is ended for good. */
+const MAX_ENTRY_ATTEMPTS = 5;
+/** Retry delays for an entry whose handling failed: 1 s doubling to 30 s. */
+const ENTRY_RETRY = { minMs: 1_000, maxMs: 30_000 };
 /** When no carrier of the route is up, try again after this long (no attempt spent). */
 const NO_CARRIER_RETRY_MS = 5_000;
 
@@ -70,6 +106,11 @@ export class Dispatcher implements Lifecycle {
   private readonly defaultOrder: string[];
   private routes: CompiledRoutes | undefined;
   private readonly paused = new Set<string>();
+  /** Due-set members this instance holds a lease on (renewed until released). */
+  private readonly dueHeld = new Set<string>();
+  private renewTimer: NodeJS.Timeout | undefined;
+  /** The last intake read failed (Redis unreachable, the group lost): /readyz says so. */
+  private intakeFailing = false;
 
   constructor(private readonly d: DispatcherDeps) {
     // Every message waiting for a token or a window slot listens on this one signal.
@@ -112,9 +153,17 @@ export class Dispatcher implements Lifecycle {
     return this.inFlight;
   }
 
+  /** Whether the intake stream can be read (the last read succeeded, or none has failed yet). */
+  get intakeReadable(): boolean {
+    return !this.intakeFailing;
+  }
+
   async start(): Promise<void> {
     await this.d.intake.ensureGroup();
+    await this.d.lease.acquire();
     this.running = true;
+    this.renewTimer = setInterval(() => void this.renewDueLeases(), Math.floor(DUE_LEASE_MS / 3));
+    this.renewTimer.unref();
     // Entries this consumer held when it last stopped come first.
     this.loops.push(this.resumeOwn().then(() => this.intakeLoop()), this.pollLoop());
   }
@@ -134,7 +183,20 @@ export class Dispatcher implements Lifecycle {
     // (a leased due entry left half-handled would wait out its lease).
     await Promise.allSettled(this.loops);
     await waitWhile(() => this.inFlight > 0, deadline + 5_000, 20);
+    if (this.renewTimer) clearInterval(this.renewTimer);
     await this.d.intake.flush();
+    // Whatever is still pending is no longer worked on here: others may take it at once.
+    await this.d.lease.release();
+  }
+
+  /** Push the lease of every due member still being worked on further out. */
+  private async renewDueLeases(): Promise<void> {
+    if (this.dueHeld.size === 0) return;
+    try {
+      await this.d.store.renewLeases('due', [...this.dueHeld], this.now() + DUE_LEASE_MS);
+    } catch (e) {
+      this.log.warn({ event: 'redis.error', err: errorMessage(e) }, 'due-set lease renewal failed; retried');
+    }
   }
 
   private room(): number {
@@ -161,24 +223,99 @@ export class Dispatcher implements Lifecycle {
   private track(work: Promise<void>): void {
     this.inFlight++;
     void work
-      .catch((e: unknown) => this.log.error({ event: 'dispatch.error', err: errorMessage(e) }, 'message handling failed; the entry stays pending and will be retried'))
+      .catch((e: unknown) => this.log.error({ event: 'dispatch.error', err: errorMessage(e) }, 'message handling failed'))
       .finally(() => {
         this.inFlight--;
         this.wake?.();
       });
   }
 
+  /**
+   * Handle one intake entry this consumer owns until it is settled. A failure leaves the
+   * entry pending and it is tried again here, after 1 s doubling to 30 s — for as long
+   * as Redis refuses (an operator can fix that), but an entry whose own handling throws
+   * MAX_ENTRY_ATTEMPTS times is ended for good (giveUp), so one poison entry never
+   * stalls the rest. At stop, a failed entry stays pending for the next owner.
+   */
+  private async handleOwned(entry: IntakeEntry, again?: ResubmitReason): Promise<void> {
+    let lastError: unknown;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (attempt > MAX_ENTRY_ATTEMPTS && !isRedisFault(lastError)) await this.giveUp(entry, lastError);
+        else await this.handleEntry(entry, attempt > 1 ? 'retry' : again);
+        return;
+      } catch (e) {
+        lastError = e;
+        this.log.error({ event: 'dispatch.error', entry: entry.id, attempt, err: errorMessage(e) }, 'intake entry handling failed; it stays pending and is tried again');
+      }
+      if (!this.running) return;
+      await delay(backoffDelay(ENTRY_RETRY, attempt - 1), this.abort.signal).catch(() => undefined);
+      if (!this.running) return;
+    }
+  }
+
+  /** The message an entry carries, if it can be read at all (never throws). */
+  private messageOf(entry: IntakeEntry): MtMessage | undefined {
+    try {
+      const data = entry.sealed === undefined ? entry.data : this.d.vault.open(entry.sealed, 'mt');
+      const decoded = decodeMessage(data, this.d.config.intake.maxEntryBytes, this.limits());
+      return decoded.ok ? decoded.message : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * End an entry whose handling kept failing: its message, if a record was made for it,
+   * ends `failed internal_error`; otherwise the entry is dead-lettered. Either way it gets
+   * its one final event and is released.
+   */
+  private async giveUp(entry: IntakeEntry, error: unknown): Promise<void> {
+    const detail = `handling failed ${MAX_ENTRY_ATTEMPTS} times (${errorName(error)})`;
+    this.d.hooks?.gaveUp?.();
+    const message = this.messageOf(entry);
+    if (message !== undefined) {
+      const recId = recordId(message.tenant, message.id);
+      const rec = await this.d.store.get(recId);
+      if (rec !== undefined && rec.eid === entry.id) {
+        this.log.error({ event: 'dispatch.gave_up', entry: entry.id, gatewayId: rec.gw }, 'message handling kept failing; the message ends failed');
+        if (rec.term !== undefined) {
+          if (rec.ev !== undefined) await writeOwedEvent(this.d.outputs, this.log, rec, this.now());
+          this.d.intake.done(entry.id);
+          return;
+        }
+        return this.finish(recId, rec, { kind: 'intake', entryId: entry.id }, 'failed', { reason: 'internal_error' });
+      }
+    }
+    this.log.error({ event: 'dispatch.gave_up', entry: entry.id }, 'intake entry handling kept failing; dead-lettered');
+    await this.d.outputs.dead(entry.id, 'internal_error', detail, entry.sealed === undefined ? { data: entry.data } : { sealed: entry.sealed });
+    await this.d.outputs.event(this.event('rejected', true, { clientId: message?.id, tenant: message?.tenant, reason: 'internal_error' }));
+    this.d.intake.done(entry.id);
+  }
+
+  /** Decoding limits from the config. */
+  private limits(): DecodeLimits {
+    return { maxScheduleMs: this.d.config.messages.maxScheduleSec * 1000, now: this.now() };
+  }
+
+  /**
+   * The entries this consumer still held when it last stopped (a restart under the same
+   * name), each exactly once: walked in id order with a cursor, so entries that are still
+   * being handled are not read again.
+   */
   private async resumeOwn(): Promise<void> {
+    let after = '0';
     try {
       for (;;) {
-        const entries = await this.d.intake.ownPending(Math.max(1, Math.min(this.room(), this.d.config.intake.batch)));
-        if (entries.length === 0 || !this.running) return;
-        for (const e of entries) this.track(this.handleEntry(e));
         while (this.running && this.room() <= 0) await this.waitForChange(100);
-        if (entries.length < this.d.config.intake.batch) return;
+        if (!this.running) return;
+        const entries = await this.d.intake.ownPending(Math.max(1, Math.min(this.room(), this.d.config.intake.batch)), after);
+        if (entries.length === 0) return;
+        after = (entries[entries.length - 1] as IntakeEntry).id;
+        for (const e of entries) this.track(this.handleOwned(e, 'restart'));
       }
     } catch (e) {
-      this.log.error({ event: 'dispatch.error', err: errorMessage(e) }, 'could not resume own pending entries');
+      this.log.error({ event: 'dispatch.error', err: errorMessage(e) }, 'could not resume own pending entries; they are taken over by another instance or at the next start');
     }
   }
 
@@ -193,34 +330,39 @@ export class Dispatcher implements Lifecycle {
       let entries: IntakeEntry[];
       try {
         entries = await this.d.intake.read(Math.min(cfg.batch, room));
+        this.intakeFailing = false;
       } catch (e) {
         if (!this.running) return;
+        this.intakeFailing = true;
         this.log.error({ event: 'dispatch.error', err: errorMessage(e) }, 'intake read failed');
         await delay(500);
         continue;
       }
-      for (const e of entries) this.track(this.handleEntry(e));
+      for (const e of entries) this.track(this.handleOwned(e));
     }
   }
 
   /** Due retries and scheduled sends; receipts that never came; entries of dead consumers. */
   private async pollLoop(): Promise<void> {
     let lastClaim = 0;
+    // Dead consumers are looked for twice per lease: their work is back within about 1.5 leases.
+    const claimEveryMs = Math.min(1_000, this.d.config.intake.leaseMs / 2);
     while (this.running) {
       try {
         const now = this.now();
         const room = this.room();
         if (room > 0 && this.anyLinkUp()) {
           const due = await this.d.store.takeDue('due', now, Math.min(room, 500), DUE_LEASE_MS);
-          for (const recId of due) this.track(this.handleDue(recId));
+          for (const recId of due) {
+            this.dueHeld.add(recId);
+            this.track(this.handleDue(recId).finally(() => this.dueHeld.delete(recId)));
+          }
         }
         const overdue = await this.d.store.takeDue('watch', now, 500, DUE_LEASE_MS);
         for (const recId of overdue) this.track(this.expireWatched(recId));
-        if (now - lastClaim >= this.d.config.intake.claimIdleMs / 2 && this.room() > 0) {
-          lastClaim = now;
-          const claimed = await this.d.intake.claimIdle(this.d.config.intake.claimIdleMs, Math.min(this.room(), 500));
-          if (claimed.length > 0) this.log.warn({ event: 'intake.claimed', count: claimed.length }, 'took over entries a dead consumer held');
-          for (const e of claimed) this.track(this.handleEntry(e));
+        if (Date.now() - lastClaim >= claimEveryMs) {
+          lastClaim = Date.now();
+          await this.claimDead();
         }
       } catch (e) {
         this.log.error({ event: 'dispatch.error', err: errorMessage(e) }, 'poll failed');
@@ -229,9 +371,35 @@ export class Dispatcher implements Lifecycle {
     }
   }
 
-  private async handleEntry(entry: IntakeEntry): Promise<void> {
-    const src: Source = { kind: 'intake', entryId: entry.id };
+  /**
+   * Take over the entries of dead consumers, as many as there is room for, batch after
+   * batch until none are left or the room is used up.
+   */
+  private async claimDead(): Promise<void> {
+    while (this.running && this.room() > 0 && this.anyLinkUp()) {
+      const ask = Math.min(this.room(), this.d.config.intake.batch);
+      const claimed = await this.d.intake.claimDead(ask, this.d.config.intake.claimIdleMs);
+      let n = 0;
+      for (const c of claimed) {
+        n += c.entries.length;
+        if (c.entries.length > 0) {
+          this.log.warn({ event: 'intake.claimed', from: c.from, count: c.entries.length }, 'took over entries of a consumer whose lease ran out');
+          this.d.hooks?.claimed?.(c.entries.length);
+        }
+        for (const e of c.entries) this.track(this.handleOwned(e, 'takeover'));
+      }
+      if (n < ask) return;
+    }
+  }
+
+  private async handleEntry(entry: IntakeEntry, again?: ResubmitReason): Promise<void> {
+    const src: Extract<Source, { kind: 'intake' }> = { kind: 'intake', entryId: entry.id };
     const cfg = this.d.config;
+    if (entry.deleted) {
+      // Deleted while still pending: only a handler that had recorded its fate deletes one.
+      this.d.intake.done(entry.id);
+      return;
+    }
     let data = entry.data;
     if (entry.sealed !== undefined) {
       data = this.d.vault.open(entry.sealed, 'mt');
@@ -244,11 +412,14 @@ export class Dispatcher implements Lifecycle {
         return;
       }
     }
-    const decoded = decodeMessage(data, cfg.intake.maxEntryBytes);
+    const decoded = decodeMessage(data, cfg.intake.maxEntryBytes, this.limits());
     if (!decoded.ok) {
       this.log.warn({ event: 'intake.dead_lettered', entry: entry.id, reason: decoded.reason, detail: decoded.detail }, 'intake entry dead-lettered');
       const num = decoded.to === undefined ? undefined : normaliseMsisdn(decoded.to, cfg.numbers.defaultRegion);
-      await this.d.outputs.dead(entry.id, decoded.reason, decoded.detail, { data }, num?.ok ? this.d.vault.hash(num.e164) : undefined);
+      // An oversized entry is not kept: its size and a hash say which it was.
+      const kept = decoded.reason === 'oversized' ? {} : { data };
+      const detail = decoded.reason === 'oversized' && data !== undefined ? `${decoded.detail}; sha256 ${createHash('sha256').update(data).digest('hex')}` : decoded.detail;
+      await this.d.outputs.dead(entry.id, decoded.reason, detail, kept, num?.ok ? this.d.vault.hash(num.e164) : undefined);
       await this.d.outputs.event(this.event('rejected', true, { clientId: decoded.clientId, tenant: decoded.tenant, reason: decoded.reason }));
       this.d.intake.done(entry.id);
       return;
@@ -296,10 +467,14 @@ export class Dispatcher implements Lifecycle {
         // have come before the final event was written. (An ending by a receipt is the
         // watch set's business: this entry was released when the carrier accepted it.)
         if (rec.term !== undefined && rec.ev !== undefined) await writeOwedEvent(this.d.outputs, this.log, rec, this.now());
+        // The state was written, the schedule that goes with it maybe not (a crash between
+        // the two): make sure it is there before the entry goes.
+        if (rec.term === undefined) await this.ensureScheduled(recId, rec);
         this.d.intake.done(entry.id);
         return;
       }
-      if (rec.st === 'submitting') this.log.warn({ event: 'dispatch.resubmit', gatewayId: rec.gw }, 'resuming a message whose submit outcome was not recorded; the handset may see it twice');
+      // Queued or submitting: it may have left for the carrier before the crash.
+      if (again !== undefined) src.again = again;
     }
     if (notBefore !== undefined && notBefore > now) {
       // Not checked against policy until it is due, but held from now on: erasure and export must find it.
@@ -316,10 +491,24 @@ export class Dispatcher implements Lifecycle {
     if (!rec || rec.term !== undefined || rec.st === 'accepted' || rec.st === 'unknown') {
       // Ended by this dispatcher but never taken off the due set: its handler died between the steps.
       if (rec?.term !== undefined && rec.ev !== undefined) await writeOwedEvent(this.d.outputs, this.log, rec, this.now());
+      // Accepted (or unknown) but perhaps never watched: the handler died between the two writes.
+      if (rec !== undefined && rec.term === undefined) await this.ensureScheduled(recId, rec);
       await this.d.store.unschedule('due', recId);
       return;
     }
-    await this.process(recId, rec, { kind: 'due' });
+    // Leased again while it said `submitting`: the instance that took it last died mid-submit.
+    await this.process(recId, rec, rec.st === 'submitting' ? { kind: 'due', again: 'lease' } : { kind: 'due' });
+  }
+
+  /**
+   * A live record found without its work item (read again, or leased again): put it on
+   * the schedule its state implies if it is not there — watched until validity + grace
+   * when accepted or unknown, due now when waiting for a retry. A member already there
+   * keeps its time.
+   */
+  private async ensureScheduled(recId: string, rec: Partial<RecordFields>): Promise<void> {
+    if (rec.st === 'accepted' || rec.st === 'unknown') await this.d.store.scheduleIfAbsent('watch', recId, Number(rec.vu) + this.d.config.messages.receiptGraceSec * 1000);
+    else if (rec.st === 'retry') await this.d.store.scheduleIfAbsent('due', recId, this.now());
   }
 
   /** Route, encode and submit one message, then settle it. */
@@ -376,6 +565,12 @@ export class Dispatcher implements Lifecycle {
       // cannot arrive before its own mapping. Several parts do — part 1's receipt may come
       // while part 2 is still being sent, and the roll-up must know how many to expect.
       if (enc.parts.length > 1) await this.d.store.update(recId, sending);
+      if (src.again !== undefined && tried === 1) {
+        // Counted once per message, on the carrier it goes to first.
+        this.log.warn({ event: 'dispatch.resubmit', reason: src.again, carrier: carrierId, gatewayId: rec.gw }, 'sending a message whose earlier submit may have reached the carrier; the handset may see it twice');
+        this.d.hooks?.resubmit?.(carrierId, src.again);
+      }
+      const validUntil = Number(rec.vu);
       const r = await submitToCarrier(
         {
           carrier,
@@ -388,12 +583,16 @@ export class Dispatcher implements Lifecycle {
           receipt: rec.rc === '1',
           mappingTtlMs: Math.max(cfg.messages.mappingTtlSec * 1000, Number(rec.vu) - now + cfg.messages.receiptGraceSec * 1000),
           map: (c, id, v, ttl) => this.d.store.map(c, id, v, ttl),
+          // Asked again after the wait for a token: the wait can outlast a short validity.
+          expired: () => this.now() >= validUntil,
           signal: this.abort.signal,
         },
         enc,
       );
       const done = { carrier: carrierId, parts: enc.parts.length };
       switch (r.kind) {
+        case 'expired':
+          return this.finish(recId, rec, src, 'expired', { ...done, reason: 'validity_passed' });
         case 'not_sent':
           this.log.debug({ event: 'dispatch.failover', carrier: carrierId, reason: r.reason, gatewayId: rec.gw }, 'carrier did not take it; next');
           continue;
@@ -413,9 +612,10 @@ export class Dispatcher implements Lifecycle {
         case 'retry': {
           const attempt = Number(rec.att ?? 0) + 1;
           const plan = retryPlan('retry', attempt, Math.random, cfg.dispatch.retryScheduleMs);
-          if (plan.kind === 'give_up' || now + plan.delayMs >= Number(rec.vu)) return this.finish(recId, rec, src, 'failed', { ...done, reason: 'retries_exhausted', error: r.error });
+          const at = this.now();
+          if (plan.kind === 'give_up' || at + plan.delayMs >= Number(rec.vu)) return this.finish(recId, rec, src, 'failed', { ...done, reason: 'retries_exhausted', error: r.error });
           rec = { ...rec, att: String(attempt) };
-          return this.defer(recId, rec, src, now + plan.delayMs, 'carrier_error', r.error, true, carrierId);
+          return this.defer(recId, rec, src, at + plan.delayMs, 'carrier_error', r.error, true, carrierId);
         }
         case 'rejected':
           return this.finish(recId, rec, src, 'rejected', { ...done, reason: r.partsSent > 0 ? 'partially_sent' : 'carrier_rejected', error: r.error });
@@ -429,7 +629,7 @@ export class Dispatcher implements Lifecycle {
     }
     // No carrier on the route could take it now: try again shortly, no attempt spent.
     const reason = tried === 0 ? 'no_carrier_up' : 'carriers_unavailable';
-    return this.defer(recId, rec, src, now + NO_CARRIER_RETRY_MS, reason, undefined, true);
+    return this.defer(recId, rec, src, this.now() + NO_CARRIER_RETRY_MS, reason, undefined, true);
   }
 
   private async defer(recId: string, rec: Partial<RecordFields>, src: Source, at: number, reason: string, error: string | undefined, announce: boolean, carrier?: string): Promise<void> {
@@ -475,6 +675,20 @@ export class Dispatcher implements Lifecycle {
     for (const [k, v] of Object.entries(extra)) if (v !== undefined) (e as unknown as Record<string, unknown>)[k] = v;
     return e;
   }
+}
+
+/**
+ * A fault of Redis rather than of the entry (an error reply, a lost connection): worth
+ * retrying for as long as it lasts, since an operator can fix it.
+ */
+function isRedisFault(e: unknown): boolean {
+  if (!(e instanceof Error)) return false;
+  return e.name === 'ReplyError' || e.name === 'MaxRetriesPerRequestError' || /Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Stream isn't writeable/.test(e.message);
+}
+
+/** An error's class, for a dead letter's detail (its message may quote what it failed on). */
+function errorName(e: unknown): string {
+  return e instanceof Error ? e.name : typeof e;
 }
 
 /** When a record expires: its validity and receipt grace are over, then retention.recordsSec. */

@@ -1,15 +1,19 @@
 /**
  * Everything a carrier delivers to us: delivery receipts and MO messages. A receipt is
- * matched to its message through the carrier-id mapping; one that arrives before the
- * mapping (before its submit_sm_resp was recorded) is parked in Redis and applied when
- * the mapping lands. deliver_sm_resp goes back only after this has been recorded.
+ * matched to its message through the carrier-id mapping — by the TLV's id, then by the
+ * text's, each normalised in its own format; one that finds no mapping (it came before
+ * its submit_sm_resp was recorded) is parked in Redis and applied when the mapping lands.
+ * A parked receipt whose park time runs out unmatched is counted (`never_matched`) and
+ * dropped by a sweep on this handler's own timer. deliver_sm_resp goes back only after
+ * this has been recorded.
  */
 import type { CarrierConfig } from '../config/types.js';
 import { errorMessage } from '../core/errors.js';
-import { normaliseId } from '../dlr/ids.js';
+import { normaliseId, receiptMatchIds } from '../dlr/ids.js';
 import { isReceipt, parseReceipt, type ParsedReceipt, type ReceiptState } from '../dlr/receipt.js';
 import { decodeGsm7Unpacked, decodeUcs2 } from '../encoding/index.js';
 import type { Logger } from '../log/logger.js';
+import { ThrottledLog } from '../log/throttled.js';
 import { eventIds, type Outputs, type StatusEvent } from '../queue/outputs.js';
 import { classifyKeyword, type CompiledKeywords } from '../privacy/keywords.js';
 import type { SubscriberStore } from '../privacy/subscribers.js';
@@ -31,7 +35,11 @@ interface StoredReceipt {
 export interface ReceiptMetrics {
   received?(carrier: string): void;
   matched?(carrier: string, state: string, latencyMs: number | undefined): void;
-  unmatched?(carrier: string, reason: 'unparseable' | 'late'): void;
+  /**
+   * `unparseable`: no usable id or state; `late`: its message was already settled or gone;
+   * `never_matched`: parked, and no mapping came for its id within the park time.
+   */
+  unmatched?(carrier: string, reason: 'unparseable' | 'late' | 'never_matched'): void;
   parked?(carrier: string): void;
 }
 
@@ -42,6 +50,8 @@ export interface ReceiptHandlerDeps {
   logger: Logger;
   /** How long a receipt waits parked for its mapping. */
   parkTtlMs: number;
+  /** How often parked receipts whose park time ran out are looked for; default parkTtlMs / 4, between 100 ms and 30 s. */
+  parkSweepMs?: number;
   /** How long a mapping learnt from a late submit_sm_resp is kept (the message's own validity is not known here). */
   lateMappingTtlMs: number;
   metrics?: ReceiptMetrics;
@@ -57,6 +67,18 @@ export interface ReceiptHandlerDeps {
   now?: () => number;
 }
 
+/** The sweep's grace, in sweeps: a parked receipt's key outlives its park time by this many intervals. */
+const PARK_SWEEP_GRACE_SWEEPS = 10;
+const SWEEP_BATCH = 100;
+/** An instance that dies mid-sweep gives its batch back after this long. */
+const SWEEP_LEASE_MS = 60_000;
+
+/** A carrier's receipt id formats; an unknown carrier's ids are compared as written. */
+function receiptFormats(carriers: ReadonlyMap<string, CarrierConfig>, id: string): { tlv: CarrierConfig['messageIds']['receiptTlv']; text: CarrierConfig['messageIds']['receiptText'] } {
+  const m = carriers.get(id)?.messageIds;
+  return { tlv: m?.receiptTlv ?? m?.receipt ?? 'verbatim', text: m?.receiptText ?? m?.receipt ?? 'verbatim' };
+}
+
 const TERMINAL_OF: Readonly<Record<string, TerminalStatus>> = {
   delivered: 'delivered',
   undeliverable: 'undeliverable',
@@ -70,11 +92,32 @@ export class ReceiptHandler {
   private readonly log: Logger;
   private readonly now: () => number;
   /** Counters, ready for metrics. */
-  readonly counts = { matched: 0, parked: 0, unparseable: 0, late: 0, mo: 0 };
+  readonly counts = { matched: 0, parked: 0, unparseable: 0, late: 0, mo: 0, neverMatched: 0 };
+  /** A carrier that sends unreadable receipts sends many: one line per carrier per interval. */
+  private readonly faultLog: ThrottledLog;
+  private readonly sweepMs: number;
+  /**
+   * How long a parked receipt's key lives: its park time plus a grace in which the sweep
+   * still finds it (a key Redis expired first could not be told from one that matched).
+   */
+  private readonly parkKeyTtlMs: number;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<number> | undefined;
+  private stopped = false;
 
   constructor(private readonly d: ReceiptHandlerDeps) {
     this.log = d.logger.child({ component: 'receipts' });
     this.now = d.now ?? Date.now;
+    this.faultLog = new ThrottledLog(this.log);
+    this.sweepMs = d.parkSweepMs ?? Math.min(30_000, Math.max(100, Math.floor(d.parkTtlMs / 4)));
+    this.parkKeyTtlMs = d.parkTtlMs + PARK_SWEEP_GRACE_SWEEPS * this.sweepMs;
+  }
+
+  /** Stop the parked-receipt sweep (it runs only once this handler has parked a receipt). */
+  stop(): void {
+    this.stopped = true;
+    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
   }
 
   readonly onDeliver: DeliverHandler = async (pdu: Pdu, session: SessionInfo): Promise<number> => {
@@ -108,7 +151,7 @@ export class ReceiptHandler {
       try {
         r = JSON.parse(p.receipt) as StoredReceipt;
       } catch {
-        this.log.warn({ event: 'receipt.unparseable' }, 'parked receipt is not JSON; dropped');
+        this.faultLog.log('warn', { event: 'receipt.unparseable', carrier: p.carrier }, 'parked receipt is not JSON; dropped', `receipt.unparseable:${p.carrier}`);
         continue;
       }
       await this.apply(p.mapping, r, p.carrier);
@@ -118,24 +161,93 @@ export class ReceiptHandler {
   private async onReceipt(pdu: Pdu, carrierId: string): Promise<void> {
     const parsed: ParsedReceipt | undefined = parseReceipt(pdu);
     this.d.metrics?.received?.(carrierId);
+    this.faultLog.flush();
     if (!parsed) {
       this.counts.unparseable++;
       this.d.metrics?.unmatched?.(carrierId, 'unparseable');
-      this.log.warn({ event: 'receipt.unparseable', carrier: carrierId }, 'receipt without a usable id or state; acknowledged and dropped');
+      this.faultLog.log('warn', { event: 'receipt.unparseable', carrier: carrierId }, 'receipt without a usable id or state; acknowledged and dropped', `receipt.unparseable:${carrierId}`);
       return;
     }
     if (!parsed.final) return; // ENROUTE / ACCEPTD: not a settlement
-    const carrier = this.d.carriers.get(carrierId);
-    const normId = normaliseId(parsed.id, carrier?.messageIds.receipt ?? 'verbatim') ?? parsed.id;
+    const formats = receiptFormats(this.d.carriers, carrierId);
     const stored: StoredReceipt = { state: parsed.state, final: parsed.final, err: parsed.err };
-    const mapping = await this.d.store.match(carrierId, normId, JSON.stringify(stored), this.d.parkTtlMs);
-    if (mapping === null) {
+    const found = await this.match(carrierId, receiptMatchIds(parsed, formats), JSON.stringify(stored));
+    if (found.kind === 'parked') {
       this.counts.parked++;
       this.d.metrics?.parked?.(carrierId);
       this.log.debug({ event: 'receipt.parked', carrier: carrierId }, 'receipt before its submit_sm_resp; parked');
       return;
     }
-    await this.apply(mapping, stored, carrierId);
+    if (found.kind === 'mapping') await this.apply(found.mapping, stored, carrierId);
+  }
+
+  /**
+   * The mapping of the first of `ids` that has one. With one id (the TLV and the text agree,
+   * or only one was given) it is one script: mapping, or park. With two, both are looked up
+   * first, then the receipt is parked under the first, and the second is looked at once
+   * more: its mapping may have landed meanwhile, and would not have seen a receipt parked
+   * under the other id — then the receipt is taken back (unless that mapping's writer
+   * already took it: `taken`).
+   */
+  private async match(carrierId: string, ids: readonly string[], json: string): Promise<{ kind: 'mapping'; mapping: string } | { kind: 'parked' } | { kind: 'taken' }> {
+    const store = this.d.store;
+    const [first = '', second] = ids;
+    if (second !== undefined) {
+      const [a, b] = await Promise.all([store.mapping(carrierId, first), store.mapping(carrierId, second)]);
+      const known = a ?? b;
+      if (known !== null) return { kind: 'mapping', mapping: known };
+    }
+    const mapping = await store.match(carrierId, first, json, this.parkKeyTtlMs);
+    if (mapping !== null) return { kind: 'mapping', mapping };
+    if (second !== undefined) {
+      const late = await store.mapping(carrierId, second);
+      if (late !== null) return (await store.unpark(carrierId, first)) === null ? { kind: 'taken' } : { kind: 'mapping', mapping: late };
+    }
+    await store.indexParked(carrierId, first, this.now() + this.d.parkTtlMs, this.parkKeyTtlMs);
+    this.armSweep();
+    return { kind: 'parked' };
+  }
+
+  private armSweep(): void {
+    if (this.sweepTimer !== undefined || this.stopped) return;
+    this.sweepTimer = setInterval(() => void this.sweepParked(), this.sweepMs);
+    // A sweep must never keep the process alive.
+    this.sweepTimer.unref();
+  }
+
+  /**
+   * Count and drop the parked receipts whose park time has run out: their mapping never
+   * came (the carrier wrote an id we cannot match, or a receipt for a message we never
+   * sent). Leased like the due set, so instances never count one twice. Returns how many
+   * were dropped; a sweep already running is joined.
+   */
+  sweepParked(): Promise<number> {
+    this.sweeping ??= this.sweepOnce().finally(() => (this.sweeping = undefined));
+    return this.sweeping;
+  }
+
+  private async sweepOnce(): Promise<number> {
+    const byCarrier = new Map<string, number>();
+    try {
+      for (;;) {
+        const overdue = await this.d.store.takeOverdueParked(this.now(), SWEEP_BATCH, SWEEP_LEASE_MS);
+        const dropped = await Promise.all(overdue.map((p) => this.d.store.dropParked(p.carrier, p.normId)));
+        overdue.forEach((p, i) => {
+          if (dropped[i]) byCarrier.set(p.carrier, (byCarrier.get(p.carrier) ?? 0) + 1);
+        });
+        if (overdue.length < SWEEP_BATCH) break;
+      }
+    } catch (e) {
+      this.log.warn({ event: 'redis.error', err: errorMessage(e) }, 'parked receipts could not be swept; the next sweep retries');
+    }
+    let total = 0;
+    for (const [carrierId, n] of byCarrier) {
+      total += n;
+      this.counts.neverMatched += n;
+      for (let i = 0; i < n; i++) this.d.metrics?.unmatched?.(carrierId, 'never_matched');
+      this.log.warn({ event: 'receipt.never_matched', carrier: carrierId, count: n }, 'parked receipts found no message within their park time; counted unmatched and dropped');
+    }
+    return total;
   }
 
   /** `mapping` is `${recId}:${part}:${parts}[:${acceptedAt base 36}]` (see dispatch/submit.ts). */

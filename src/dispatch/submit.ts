@@ -20,7 +20,9 @@ export type CarrierAttempt =
   /** A permanent refusal, or a failure after some parts already went. */
   | { kind: 'rejected'; error: string; partsSent: number }
   /** A part left and no answer came. */
-  | { kind: 'unknown'; error: string; partsSent: number };
+  | { kind: 'unknown'; error: string; partsSent: number }
+  /** The message's validity passed before its first part could go. */
+  | { kind: 'expired' };
 
 /** A receipt that arrived before its part's mapping: the mapping value and the receipt JSON. */
 export interface ParkedReceipt {
@@ -42,6 +44,8 @@ export interface SubmitContext {
   mappingTtlMs: number;
   /** Stores carrier id → record; returns a parked receipt if one was waiting. */
   map(carrier: string, normId: string, value: string, ttlMs: number): Promise<string | null>;
+  /** Whether the message's validity has passed: asked right before the first part goes. */
+  expired?: () => boolean;
   /** Stop trying (shutdown): parts not yet sent are reported not_sent. */
   signal?: AbortSignal;
 }
@@ -84,6 +88,9 @@ export async function submitToCarrier(ctx: SubmitContext, enc: EncodedMessage): 
     for (;;) {
       if (ctx.signal?.aborted) return i === 0 ? { kind: 'not_sent', reason: 'stopping' } : { kind: 'unknown', error: 'stopping', partsSent: i };
       if (!(await ctx.gate.acquire(ctx.signal))) continue;
+      // The token may have taken a while; a message past its validity must not go. (Its
+      // token is spent: the carrier's rate is still respected.)
+      if (i === 0 && ctx.expired?.()) return { kind: 'expired' };
       const mapping = `${ctx.recId}:${i}:${enc.parts.length}`;
       // The tag comes back with a submit_sm_resp that arrives after its deadline.
       const r = await ctx.link.submit(body, ctx.signal, mapping);

@@ -49,3 +49,21 @@ export function normaliseId(raw: string, format: MessageIdFormat): string | unde
       return BigInt(s).toString(10);
   }
 }
+
+/**
+ * The normalised ids to match a receipt by, in the order to try them: the TLV's
+ * (receipted_message_id, in `formats.tlv`), then the text's (`id:`, in `formats.text`),
+ * each only when it parses in its format, and the second only when it differs. When
+ * neither parses, the id as written (TLV preferred), so it can still be parked and counted.
+ * A carrier configured from one source only (`messageIds.receipt`) still matches by the
+ * other when the first finds nothing.
+ */
+export function receiptMatchIds(r: { id: string; tlvId?: string; textId?: string }, formats: { tlv: MessageIdFormat; text: MessageIdFormat }): string[] {
+  const out: string[] = [];
+  const tlv = r.tlvId === undefined ? undefined : normaliseId(r.tlvId, formats.tlv);
+  if (tlv !== undefined) out.push(tlv);
+  const text = r.textId === undefined ? undefined : normaliseId(r.textId, formats.text);
+  if (text !== undefined && text !== tlv) out.push(text);
+  if (out.length === 0) out.push(clean(r.id));
+  return out;
+}

@@ -16,6 +16,13 @@ export type ReceiptState = 'delivered' | 'undeliverable' | 'expired' | 'rejected
 export interface ParsedReceipt {
   /** The carrier's id as written (TLV preferred), untouched but for trimming. */
   id: string;
+  /**
+   * The id of each source as written, when that source had one: some carriers write the
+   * TLV and the text in different formats (messageIds.receiptTlv / receiptText), so each
+   * is normalised with its own and matched in turn.
+   */
+  tlvId?: string;
+  textId?: string;
   state: ReceiptState;
   /** True when the message will change state no more. */
   final: boolean;
@@ -210,6 +217,8 @@ export function parseReceipt(pdu: Pdu): ParsedReceipt | undefined {
     final: !NOT_FINAL.has(state) && (esmClass & ESM_TYPE_MASK) !== ESM_INTERMEDIATE,
     source: fromTlv && fromText ? 'both' : fromTlv ? 'tlv' : 'text',
   };
+  if (tlvId !== undefined) receipt.tlvId = tlvId;
+  if (textId !== undefined) receipt.textId = textId;
   if (fields.stat !== undefined) receipt.stat = fields.stat;
   if (fields.err !== undefined) receipt.err = fields.err;
   if (fields.submitDate !== undefined) receipt.submitDate = fields.submitDate;

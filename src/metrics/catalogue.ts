@@ -10,7 +10,7 @@ export const METRICS = {
   receiptLatency: { name: 'qasid_receipt_latency_seconds', type: 'histogram', help: 'Time from submit_sm_resp to the final delivery receipt, by carrier.', labels: ['carrier'] },
   receiptsReceived: { name: 'qasid_receipts_received_total', type: 'counter', help: 'Delivery receipts received, by carrier.', labels: ['carrier'] },
   receiptsMatched: { name: 'qasid_receipts_matched_total', type: 'counter', help: 'Receipts matched to a message (directly or after parking), by carrier.', labels: ['carrier'] },
-  receiptsUnmatched: { name: 'qasid_receipts_unmatched_total', type: 'counter', help: 'Receipts that matched no message: unparseable, or for a message already settled or gone.', labels: ['carrier', 'reason'] },
+  receiptsUnmatched: { name: 'qasid_receipts_unmatched_total', type: 'counter', help: 'Receipts that matched no message: unparseable, late (for a message already settled or gone), or never_matched (parked, and no mapping came within the park time).', labels: ['carrier', 'reason'] },
   receiptsParked: { name: 'qasid_receipts_parked_total', type: 'counter', help: 'Receipts that arrived before their submit_sm_resp was recorded.', labels: ['carrier'] },
   receiptStates: { name: 'qasid_receipt_states_total', type: 'counter', help: 'Final receipt states, by carrier and state (delivered, undeliverable, expired, ...).', labels: ['carrier', 'state'] },
   sessionUp: { name: 'qasid_session_up', type: 'gauge', help: '1 when the session is bound, else 0.', labels: ['carrier', 'session'] },
@@ -28,6 +28,9 @@ export const METRICS = {
   blocked: { name: 'qasid_blocked_total', type: 'counter', help: 'Messages blocked by policy, by reason.', labels: ['reason'] },
   deferred: { name: 'qasid_deferred_total', type: 'counter', help: 'Messages deferred, by reason.', labels: ['reason'] },
   events: { name: 'qasid_events_total', type: 'counter', help: 'Status events written, by status and whether final.', labels: ['status', 'final'] },
+  adminDenied: { name: 'qasid_admin_denied_total', type: 'counter', help: 'Admin API requests denied, by reason (not_allowed, rate_limited_ip, rate_limited_token, no_token, bad_token, insufficient_role, undeclared_route); every one, however the log and audit aggregate them.', labels: ['reason'] },
+  resubmits: { name: 'qasid_resubmits_total', type: 'counter', help: 'Messages sent again although an earlier submit may have reached the carrier (after a restart, a takeover, a failed handling, a lapsed lease), by carrier and reason.', labels: ['carrier', 'reason'] },
+  intakeClaimed: { name: 'qasid_intake_claimed_total', type: 'counter', help: 'Intake entries taken over from consumers whose lease ran out.', labels: [] },
 } as const;
 
 export type MetricKey = keyof typeof METRICS;

@@ -41,6 +41,9 @@ export class Metrics {
   readonly blocked: Counter<L<'blocked'>>;
   readonly deferred: Counter<L<'deferred'>>;
   readonly events: Counter<L<'events'>>;
+  readonly adminDenied: Counter<L<'adminDenied'>>;
+  readonly resubmits: Counter<L<'resubmits'>>;
+  readonly intakeClaimed: Counter<L<'intakeClaimed'>>;
   private sources: ScrapeSources | undefined;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
@@ -65,6 +68,9 @@ export class Metrics {
     this.blocked = counter('blocked');
     this.deferred = counter('deferred');
     this.events = counter('events');
+    this.adminDenied = counter('adminDenied');
+    this.resubmits = counter('resubmits');
+    this.intakeClaimed = counter('intakeClaimed');
 
     // Gauges read at scrape time (inside collect(), `this` is the gauge).
     const src = (): ScrapeSources | undefined => this.sources;

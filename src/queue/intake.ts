@@ -1,7 +1,10 @@
 /**
  * The intake stream, read with a consumer group. Blocking reads use their own
  * connection (disconnecting it interrupts a read at stop, as BullMQ does); acks go out on
- * the shared connection, XACK and XDEL together, batched per tick.
+ * the shared connection, XACK and XDEL together, batched per tick. Entries of dead
+ * consumers are taken over by lease (./ownership.ts), never by idle time alone. A group
+ * that disappeared (Redis restarted empty, a failover to a replica without it) is created
+ * again on the next read.
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
@@ -12,6 +15,8 @@ export interface IntakeEntry {
   data: string | undefined;
   /** The `sealed` field: the same JSON sealed by a Qasid client (context "mt"). */
   sealed?: string;
+  /** Still pending but already deleted from the stream: its fate was recorded (only acked, then deleted). */
+  deleted?: true;
 }
 
 export interface IntakeOptions {
@@ -20,32 +25,118 @@ export interface IntakeOptions {
   blockMs: number;
 }
 
+// KEYS[1] intake stream, KEYS[2] owners hash; ARGV[1] group, ARGV[2] this consumer,
+// ARGV[3] most entries to take, ARGV[4] idle ms after which a consumer without a lease
+// counts as dead. Takes over (XCLAIM) the pending entries of every other consumer whose
+// lease ran out — all of them, up to ARGV[3] — and of lease-less consumers the entries
+// idle that long. Forgets dead consumers that hold nothing any more. Returns
+// {consumer, entries} pairs flattened: {c1, {entry…}, c2, {entry…}}.
+const LUA_CLAIM_DEAD = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local summary = redis.call('XPENDING', KEYS[1], ARGV[1])
+local holders = summary[4]
+local left = tonumber(ARGV[3])
+local out = {}
+local pendingBy = {}
+if holders then
+  for _, h in ipairs(holders) do
+    local name = h[1]
+    pendingBy[name] = true
+    if name ~= ARGV[2] and left > 0 then
+      local v = redis.call('HGET', KEYS[2], name)
+      local minIdle = -1
+      if not v then
+        minIdle = tonumber(ARGV[4])
+      else
+        local exp = tonumber(string.match(v, '|(%d+)$') or '0')
+        if exp <= now then minIdle = 0 end
+      end
+      if minIdle >= 0 then
+        local p = redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', minIdle, '-', '+', left, name)
+        if #p > 0 then
+          local ids = {}
+          for i, e in ipairs(p) do ids[i] = e[1] end
+          local claimed = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], minIdle, unpack(ids))
+          left = left - #ids
+          out[#out + 1] = name
+          out[#out + 1] = claimed
+        end
+      end
+    end
+  end
+end
+local owners = redis.call('HGETALL', KEYS[2])
+for i = 1, #owners, 2 do
+  local name = owners[i]
+  local exp = tonumber(string.match(owners[i + 1], '|(%d+)$') or '0')
+  if name ~= ARGV[2] and exp <= now and not pendingBy[name] then
+    redis.call('HDEL', KEYS[2], name)
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], name)
+  end
+end
+return out`;
+
+interface IntakeRedis extends Redis {
+  qasidClaimDead(stream: string, owners: string, group: string, consumer: string, count: number, legacyIdleMs: number): Promise<Array<string | RawEntry[]>>;
+}
+
+/** Entries taken over from one dead consumer. */
+export interface Claimed {
+  from: string;
+  entries: IntakeEntry[];
+}
+
 type RawEntry = [id: string, fields: string[] | null];
 
 export class IntakeReader {
   private pendingAcks: string[] = [];
   private flushScheduled = false;
 
+  private readonly redis: IntakeRedis;
+
   constructor(
     private readonly blocking: Redis,
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly keys: Keys,
     private readonly opts: IntakeOptions,
     /** An ack that failed: the entries stay pending and are resumed or claimed later. */
     private readonly onAckError: (e: unknown, count: number) => void = () => undefined,
-  ) {}
+    /** The group was missing and has been created again (Redis lost it). */
+    private readonly onGroupRecreated: () => void = () => undefined,
+  ) {
+    redis.defineCommand('qasidClaimDead', { numberOfKeys: 2, lua: LUA_CLAIM_DEAD });
+    this.redis = redis as IntakeRedis;
+  }
 
-  /** Create the consumer group (reading from the start of the stream) if it is missing. */
-  async ensureGroup(): Promise<void> {
+  /** Create the consumer group (reading from the start of the stream) if it is missing. True when it was created. */
+  async ensureGroup(): Promise<boolean> {
     try {
       await this.redis.xgroup('CREATE', this.keys.intake, this.opts.group, '0', 'MKSTREAM');
+      return true;
     } catch (e) {
       if (!String((e as Error).message).includes('BUSYGROUP')) throw e;
+      return false;
+    }
+  }
+
+  /** Run a group command; if Redis lost the group (NOGROUP), create it again and retry once. */
+  private async withGroup<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!isNoGroup(e)) throw e;
+      if (await this.ensureGroup()) this.onGroupRecreated();
+      return fn();
     }
   }
 
   /** New entries for this consumer; waits up to blockMs. Empty on timeout. */
-  async read(count: number): Promise<IntakeEntry[]> {
+  read(count: number): Promise<IntakeEntry[]> {
+    return this.withGroup(() => this.readNew(count));
+  }
+
+  private async readNew(count: number): Promise<IntakeEntry[]> {
     const res = (await this.blocking.xreadgroup(
       'GROUP',
       this.opts.group,
@@ -62,17 +153,26 @@ export class IntakeReader {
     return toEntries((res[0] as [string, RawEntry[]])[1]);
   }
 
-  /** Entries this consumer itself still holds (after a restart under the same name). */
-  async ownPending(count: number): Promise<IntakeEntry[]> {
-    const res = (await this.redis.xreadgroup('GROUP', this.opts.group, this.opts.consumer, 'COUNT', count, 'STREAMS', this.keys.intake, '0')) as Array<[string, RawEntry[]]> | null;
+  /**
+   * Entries this consumer itself still holds (after a restart under the same name), in
+   * id order after `afterId`: a caller walks them once by passing the last id it got.
+   */
+  async ownPending(count: number, afterId = '0'): Promise<IntakeEntry[]> {
+    const res = (await this.withGroup(() => this.redis.xreadgroup('GROUP', this.opts.group, this.opts.consumer, 'COUNT', count, 'STREAMS', this.keys.intake, afterId))) as Array<[string, RawEntry[]]> | null;
     if (!res || res.length === 0) return [];
     return toEntries((res[0] as [string, RawEntry[]])[1]);
   }
 
-  /** Take over entries another consumer has held for longer than minIdleMs (it died). */
-  async claimIdle(minIdleMs: number, count: number): Promise<IntakeEntry[]> {
-    const res = (await this.redis.xautoclaim(this.keys.intake, this.opts.group, this.opts.consumer, minIdleMs, '0', 'COUNT', count)) as [string, RawEntry[], string[]?];
-    return toEntries(res[1]);
+  /**
+   * Take over up to `count` entries of consumers whose lease ran out (and of lease-less
+   * consumers, those idle longer than legacyIdleMs). Entries already deleted are dropped
+   * from the pending list by Redis and not returned.
+   */
+  async claimDead(count: number, legacyIdleMs: number): Promise<Claimed[]> {
+    const flat = await this.withGroup(() => this.redis.qasidClaimDead(this.keys.intake, this.keys.intakeOwners, this.opts.group, this.opts.consumer, count, legacyIdleMs));
+    const out: Claimed[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) out.push({ from: String(flat[i]), entries: toEntries(flat[i + 1] as RawEntry[]) });
+    return out;
   }
 
   /** The entry's fate is recorded: acknowledge and remove it (batched). */
@@ -101,6 +201,10 @@ export class IntakeReader {
   }
 }
 
+function isNoGroup(e: unknown): boolean {
+  return e instanceof Error && e.message.startsWith('NOGROUP');
+}
+
 function toEntries(raw: RawEntry[]): IntakeEntry[] {
   const out: IntakeEntry[] = [];
   for (const [id, fields] of raw) {
@@ -113,7 +217,8 @@ function toEntries(raw: RawEntry[]): IntakeEntry[] {
         else if (fields[i] === 'sealed') sealed = fields[i + 1];
       }
     }
-    out.push(sealed === undefined ? { id, data } : { id, data, sealed });
+    if (!fields) out.push({ id, data, deleted: true });
+    else out.push(sealed === undefined ? { id, data } : { id, data, sealed });
   }
   return out;
 }

@@ -8,6 +8,11 @@ import { createHash } from 'node:crypto';
 export interface Keys {
   /** Intake stream upstream apps XADD to. */
   readonly intake: string;
+  /**
+   * HASH consumer name → `<token>|<lease end, ms>`: who is alive among the intake group's
+   * consumers. Shares the intake stream's slot (the claim script reads both).
+   */
+  readonly intakeOwners: string;
   readonly events: string;
   readonly mo: string;
   readonly dead: string;
@@ -39,11 +44,18 @@ export interface Keys {
   carrierId(carrier: string, normalisedId: string): string;
   /** A receipt that arrived before its submit_sm_resp was recorded. */
   parked(carrier: string, normalisedId: string): string;
+  /**
+   * ZSET `<carrier>:<normalised id>` → when its park time runs out (ms): the parked
+   * receipts, so those that never match are counted (receipts.ts). Touched by no script
+   * together with another key; its TTL covers its newest member.
+   */
+  readonly parkedIndex: string;
 }
 
 export function keysFor(prefix: string): Keys {
   return {
     intake: `${prefix}:mt`,
+    intakeOwners: sameSlot(prefix, `${prefix}:mt`, 'owners'),
     events: `${prefix}:events`,
     mo: `${prefix}:mo`,
     dead: `${prefix}:dead`,
@@ -59,7 +71,17 @@ export function keysFor(prefix: string): Keys {
     record: (recId) => `${prefix}:msg:{${recId}}`,
     carrierId: (carrier, id) => `${prefix}:cid:{${carrier}:${id}}`,
     parked: (carrier, id) => `${prefix}:park:{${carrier}:${id}}`,
+    parkedIndex: `${prefix}:parked`,
   };
+}
+
+/**
+ * A key under `prefix` in the same Redis Cluster slot as `key`: a key with a hash tag
+ * lends it; a key without one is hashed whole, so its whole name becomes the tag
+ * (`qasid:mt` → `qasid:{qasid:mt}:owners`).
+ */
+export function sameSlot(prefix: string, key: string, suffix: string): string {
+  return /\{[^}]+\}/.test(key) ? `${key}:${suffix}` : `${prefix}:{${key}}:${suffix}`;
 }
 
 /**

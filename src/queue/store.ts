@@ -271,6 +271,24 @@ export class MessageStore {
     await this.redis.zadd(this.keys[zset], Math.round(atMs), recId);
   }
 
+  /** Schedule unless already scheduled (then the member keeps its time). */
+  async scheduleIfAbsent(zset: 'due' | 'watch', recId: string, atMs: number): Promise<void> {
+    await this.redis.zadd(this.keys[zset], 'NX', Math.round(atMs), recId);
+  }
+
+  /**
+   * Push the leases of members still being worked on out to `untilMs` — only members
+   * still there, and never to an earlier time (a member rescheduled meanwhile keeps a
+   * later time; one rescheduled earlier was let go before this was sent).
+   */
+  async renewLeases(zset: 'due' | 'watch', recIds: readonly string[], untilMs: number): Promise<void> {
+    if (recIds.length === 0) return;
+    const score = Math.round(untilMs);
+    const args: Array<string | number> = [];
+    for (const id of recIds) args.push(score, id);
+    await this.redis.zadd(this.keys[zset], 'XX', 'GT', ...args);
+  }
+
   async unschedule(zset: 'due' | 'watch', recId: string): Promise<void> {
     await this.redis.zrem(this.keys[zset], recId);
   }
@@ -281,6 +299,42 @@ export class MessageStore {
    */
   async takeDue(zset: 'due' | 'watch', now: number, limit: number, leaseMs: number): Promise<string[]> {
     return this.redis.qasidTakeDue(this.keys[zset], Math.round(now), limit, Math.round(now + leaseMs));
+  }
+
+  // ---- Receipts matched by a second id, and parked receipts that never match ----------
+  // (dispatch/receipts.ts). Only a receipt that finds no mapping comes here: the common
+  // path is match() alone.
+
+  /** The carrier-id mapping if recorded; nothing is parked (a receipt tried by its first of two ids). */
+  async mapping(carrier: string, normId: string): Promise<string | null> {
+    return this.redis.get(this.keys.carrierId(carrier, normId));
+  }
+
+  /** Take a parked receipt back (it matched by its other id); null when a mapping took it first or it is gone. */
+  async unpark(carrier: string, normId: string): Promise<string | null> {
+    return this.redis.getdel(this.keys.parked(carrier, normId));
+  }
+
+  /**
+   * Note a parked receipt in the index, due when its park time runs out. The index's TTL is
+   * set to `ttlMs` each time (the newest member's need: park time plus the sweep's grace).
+   */
+  async indexParked(carrier: string, normId: string, dueAtMs: number, ttlMs: number): Promise<void> {
+    const k = this.keys.parkedIndex;
+    await this.redis.multi().zadd(k, Math.round(dueAtMs), `${carrier}:${normId}`).pexpire(k, Math.max(1, Math.round(ttlMs))).exec();
+  }
+
+  /** Up to `limit` parked receipts whose park time has run out, leased for leaseMs as takeDue() leases. */
+  async takeOverdueParked(now: number, limit: number, leaseMs: number): Promise<Array<{ carrier: string; normId: string }>> {
+    const members = await this.redis.qasidTakeDue(this.keys.parkedIndex, Math.round(now), limit, Math.round(now + leaseMs));
+    // Carrier ids hold no ':' (config/carrier.schema.json), so the first one ends it.
+    return members.map((m) => ({ carrier: m.slice(0, m.indexOf(':')), normId: m.slice(m.indexOf(':') + 1) }));
+  }
+
+  /** Drop an overdue parked receipt and its index entry; true when it was still parked (it never matched). */
+  async dropParked(carrier: string, normId: string): Promise<boolean> {
+    const [dropped] = await Promise.all([this.redis.del(this.keys.parked(carrier, normId)), this.redis.zrem(this.keys.parkedIndex, `${carrier}:${normId}`)]);
+    return dropped === 1;
   }
 }
 

@@ -37,6 +37,29 @@ export interface SimReceiptBehaviour {
   undeliverableEvery: number;
   /** Write the receipt BEFORE the submit_sm_resp, in the same flush (some SMSCs do; the gateway must park it). */
   early: boolean;
+  /**
+   * The id in the receipt text when it differs from the TLV's: 'same' writes the TLV's id
+   * (see idFormat), 'decimal' / 'hex' the same number in that base (a carrier with hex in
+   * receipted_message_id and decimal in `id:`). Ignored for uuid ids.
+   */
+  textIdFormat: 'same' | 'decimal' | 'hex';
+  /**
+   * 0 = off; N = every Nth receipt (per listener) writes message_state as a TLV of length 0
+   * (SMPP 3.4 §5.3.2.35 says 1); its text, when the format has one, still says id and stat.
+   * Like every receipt, it is delivered again when its connection closes unanswered — so
+   * to a client that drops the session over it, on every bind.
+   */
+  zeroLengthStateEvery: number;
+}
+
+/** Fuzzing: hostile PDUs with intact framing (./fuzz.ts), spread over the listener's bound sessions. */
+export interface SimFuzzBehaviour {
+  /** Hostile PDUs per second, for the whole listener. */
+  perSecond: number;
+  /** Stop after this many (0 = never). */
+  limit: number;
+  /** PRNG seed: the same seed sends the same PDUs. */
+  seed: number;
 }
 
 export interface SimBehaviour {
@@ -44,8 +67,10 @@ export interface SimBehaviour {
   messageIdFormat: 'decimal' | 'hex' | 'uuid';
   /** Delivery receipts (deliver_sm with esm_class 0x04). */
   receipts: SimReceiptBehaviour;
-  /** Cap on submit_sm per second for the whole listener (token bucket, burst = one second's worth); over it the answer is ESME_RTHROTTLED (0x58). 0 = no cap. */
+  /** Cap on submit_sm per second for the whole listener (token bucket, burst = `tpsBurst`); over it the answer is ESME_RTHROTTLED (0x58). 0 = no cap. */
   tps: number;
+  /** Capacity of the `tps` bucket: submit_sm that may pass at once after a quiet spell. 0 = one second's worth (`tps`). */
+  tpsBurst: number;
   /** Answer submit_sm with this command_status: every submit when `every` is 1 or absent, else every Nth (per listener). null = off. */
   submitError: { status: number; every?: number } | null;
   /** Never answer submit_sm (and send no receipt); bind, enquire_link and unbind are still answered. */
@@ -66,6 +91,14 @@ export interface SimBehaviour {
   unbindAfterPdus: number;
   /** Receipts with no bound receiver/transceiver of their system_id wait in a queue of at most this many (per system_id); beyond it they are dropped and counted. */
   heldReceiptLimit: number;
+  /**
+   * Before answering a request, write a response of another command with its sequence
+   * number: a submit_sm_resp for an enquire_link, an enquire_link_resp for a submit_sm. A
+   * correct ESME ignores both (they answer no request of theirs) and waits for the real one.
+   */
+  strayResponses: boolean;
+  /** Send hostile PDUs at a rate (./fuzz.ts); null = off. */
+  fuzz: SimFuzzBehaviour | null;
 }
 
 /** Deep-partial behaviour: what presets, listener options and setBehaviour() take. */
@@ -74,8 +107,9 @@ export type SimBehaviourPatch = Omit<Partial<SimBehaviour>, 'receipts'> & { rece
 /** The HappySMSC: immediate answers, decimal ids, receipts (TLV + text) 10 ms after the response. */
 export const DEFAULT_BEHAVIOUR: Readonly<SimBehaviour> = Object.freeze({
   messageIdFormat: 'decimal',
-  receipts: Object.freeze({ enabled: true, delayMs: 10, format: 'both', idFormat: 'same', stat: 'DELIVRD', undeliverableEvery: 0, early: false }),
+  receipts: Object.freeze({ enabled: true, delayMs: 10, format: 'both', idFormat: 'same', stat: 'DELIVRD', undeliverableEvery: 0, early: false, textIdFormat: 'same', zeroLengthStateEvery: 0 }),
   tps: 0,
+  tpsBurst: 0,
   submitError: null,
   blackhole: false,
   blackholeAll: false,
@@ -86,6 +120,8 @@ export const DEFAULT_BEHAVIOUR: Readonly<SimBehaviour> = Object.freeze({
   malformedAfterPdus: 0,
   unbindAfterPdus: 0,
   heldReceiptLimit: 10_000,
+  strayResponses: false,
+  fuzz: null,
 }) as SimBehaviour;
 
 /** Named behaviours with a line of help each, in the manner of Jasmin's test SMSCs. */
@@ -106,6 +142,10 @@ const PRESET_TABLE = {
   BindFailSMSC: { about: 'every bind answered ESME_RBINDFAIL (0x0D)', patch: { bindFail: { status: 0x0d } } },
   MalformedSMSC: { about: 'after the 3rd PDU on a connection, writes a frame with command_length 5', patch: { malformedAfterPdus: 3 } },
   UnbindOnSubmitSMSC: { about: 'answers the first submit_sm (2nd PDU after the bind), then sends unbind', patch: { unbindAfterPdus: 2 } },
+  HexTlvDecimalTextSMSC: { about: 'hex ids in submit_sm_resp and receipted_message_id, the same number in decimal in the receipt text', patch: { messageIdFormat: 'hex', receipts: { textIdFormat: 'decimal' } } },
+  ZeroLengthTlvSMSC: { about: 'every receipt writes message_state with length 0 (the text still says id and stat); delivered again on each bind until answered', patch: { receipts: { zeroLengthStateEvery: 1 } } },
+  StrayResponseSMSC: { about: 'before each answer, a response of another command with the same sequence number (submit_sm_resp for enquire_link, enquire_link_resp for submit_sm)', patch: { strayResponses: true } },
+  FuzzSMSC: { about: '1,000 hostile PDUs a second with intact framing: random bodies, zero-length and truncated TLVs, unknown commands, stray responses', patch: { fuzz: { perSecond: 1000, limit: 0, seed: 1 } } },
 } as const satisfies Record<string, { about: string; patch: SimBehaviourPatch }>;
 
 /** Named behaviours. Look them up with resolvePreset(): case-insensitive, the `SMSC` suffix optional. */
@@ -161,15 +201,23 @@ export function validateBehaviour(b: SimBehaviour): void {
   if (!['decimal', 'hex', 'uuid'].includes(b.messageIdFormat)) throw new QasidError('CONFIG_INVALID', `simulator messageIdFormat "${b.messageIdFormat}" is not decimal|hex|uuid`);
   if (!['tlv', 'text', 'both'].includes(b.receipts.format)) throw new QasidError('CONFIG_INVALID', `simulator receipts.format "${b.receipts.format}" is not tlv|text|both`);
   if (!['same', 'decimal', 'hex'].includes(b.receipts.idFormat)) throw new QasidError('CONFIG_INVALID', `simulator receipts.idFormat "${b.receipts.idFormat}" is not same|decimal|hex`);
+  if (!['same', 'decimal', 'hex'].includes(b.receipts.textIdFormat)) throw new QasidError('CONFIG_INVALID', `simulator receipts.textIdFormat "${b.receipts.textIdFormat}" is not same|decimal|hex`);
+  nonNegativeInt('receipts.zeroLengthStateEvery', b.receipts.zeroLengthStateEvery);
   if (!(b.receipts.stat in MESSAGE_STATE)) throw new QasidError('CONFIG_INVALID', `simulator receipts.stat "${b.receipts.stat}" is not one of ${Object.keys(MESSAGE_STATE).join('|')}`);
   nonNegativeInt('receipts.delayMs', b.receipts.delayMs);
   nonNegativeInt('receipts.undeliverableEvery', b.receipts.undeliverableEvery);
   if (!Number.isFinite(b.tps) || b.tps < 0) throw new QasidError('CONFIG_INVALID', `simulator tps must be >= 0, got ${b.tps}`);
+  nonNegativeInt('tpsBurst', b.tpsBurst);
   nonNegativeInt('dropAfterPdus', b.dropAfterPdus);
   nonNegativeInt('responseDelayMs', b.responseDelayMs);
   nonNegativeInt('malformedAfterPdus', b.malformedAfterPdus);
   nonNegativeInt('unbindAfterPdus', b.unbindAfterPdus);
   nonNegativeInt('heldReceiptLimit', b.heldReceiptLimit);
+  if (b.fuzz) {
+    if (!Number.isInteger(b.fuzz.perSecond) || b.fuzz.perSecond < 1) throw new QasidError('CONFIG_INVALID', `simulator fuzz.perSecond must be an integer >= 1, got ${b.fuzz.perSecond}`);
+    nonNegativeInt('fuzz.limit', b.fuzz.limit);
+    nonNegativeInt('fuzz.seed', b.fuzz.seed);
+  }
   if (b.submitError) {
     status('submitError.status', b.submitError.status);
     if (b.submitError.every !== undefined && (!Number.isInteger(b.submitError.every) || b.submitError.every < 1)) {

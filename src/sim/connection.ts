@@ -9,6 +9,7 @@ import { COMMAND_STATUS, bodyNumber, bodyString, decodePdu, encodePdu, encodeRes
 import { Framer } from '../smpp/framer.js';
 import type { SimBehaviour } from './behaviour.js';
 import type { SimStats } from './stats.js';
+import type { HostilePdus } from './fuzz.js';
 import { CMD, MALFORMED_FRAME, OutBuffer, newSubmitScan, scanSubmit, writeHeader, writeReceipt, writeSubmitResp, type PendingReceipt, type SubmitScan } from './wire.js';
 
 export type BindMode = 'transmitter' | 'receiver' | 'transceiver';
@@ -123,6 +124,17 @@ export class SimConnection {
     this.scheduleFlush();
   }
 
+  /** One hostile PDU from `pdus` (fuzz); requests take this connection's next sequence number. */
+  sendHostile(pdus: HostilePdus): void {
+    if (!this.isOpen) return;
+    const { kind, bytes } = pdus.next(() => this.nextSeq());
+    this.out.append(bytes);
+    this.host.stats.fuzzSent++;
+    // Everything but a stray response and alert_notification (SMPP 3.4 §4.12) wants an answer.
+    if (kind !== 'stray_response' && bytes.readUInt32BE(4) !== 0x00000102) this.host.stats.fuzzRequestsSent++;
+    this.scheduleFlush();
+  }
+
   /** An MO deliver_sm (rare path: the codec encodes it). */
   sendMo(body: Record<string, unknown>): void {
     this.out.append(encodePdu('deliver_sm', this.nextSeq(), body));
@@ -180,6 +192,7 @@ export class SimConnection {
     }
     const id = frame.readUInt32BE(4);
     const seq = frame.readUInt32BE(12);
+    if (b.strayResponses && this.mode !== null && (id === CMD.SUBMIT_SM || id === CMD.ENQUIRE_LINK)) this.writeStray(id, seq);
     if (isResponseId(id)) this.handleResponse(id, seq, frame.readUInt32BE(8));
     else if (b.blackholeAll && this.mode !== null) this.host.stats.blackholed++;
     else if (id === CMD.SUBMIT_SM) this.handleSubmit(frame, seq);
@@ -203,8 +216,17 @@ export class SimConnection {
     }
   }
 
+  /** strayResponses: a response of another command under the request's sequence number, written before the real answer. */
+  private writeStray(requestId: number, seq: number): void {
+    if (requestId === CMD.ENQUIRE_LINK) writeSubmitResp(this.out, seq, 0, 'stray');
+    else writeHeader(this.out, CMD.ENQUIRE_LINK_RESP, 0, seq);
+    this.host.stats.strayResponsesSent++;
+    this.scheduleFlush();
+  }
+
   private handleResponse(id: number, seq: number, status: number): void {
     const stats = this.host.stats;
+    stats.responsesReceived++;
     if (id === CMD.DELIVER_SM_RESP) {
       stats.deliverResps++;
       if (this.unackedReceipts.delete(seq)) stats.receiptsAcked++;

@@ -52,16 +52,22 @@ export class BucketScheduler<T> {
   }
 }
 
-/** Token bucket: `rate` tokens per second, holding at most one second's worth (the burst). */
+/**
+ * Token bucket: `rate` tokens per second, holding at most `burst` (default one second's
+ * worth, `rate`). Starts full.
+ */
 export class TokenBucket {
   private tokens: number;
   private last: number;
+  readonly burst: number;
 
   constructor(
     readonly rate: number,
     now: number,
+    burst?: number,
   ) {
-    this.tokens = rate;
+    this.burst = burst ?? rate;
+    this.tokens = this.burst;
     this.last = now;
   }
 
@@ -69,7 +75,7 @@ export class TokenBucket {
   take(now: number): boolean {
     const elapsed = now - this.last;
     if (elapsed > 0) {
-      this.tokens = Math.min(this.rate, this.tokens + (elapsed * this.rate) / 1000);
+      this.tokens = Math.min(this.burst, this.tokens + (elapsed * this.rate) / 1000);
       this.last = now;
     }
     if (this.tokens < 1) return false;

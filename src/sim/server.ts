@@ -10,6 +10,7 @@ import { errorMessage } from '../core/errors.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { DEFAULT_BEHAVIOUR, MESSAGE_STATE, mergeBehaviour, resolvePreset, type SimBehaviour, type SimBehaviourPatch } from './behaviour.js';
 import { SimConnection, type BindMode, type SimHost } from './connection.js';
+import { HostilePdus } from './fuzz.js';
 import { BucketScheduler, TokenBucket } from './scheduler.js';
 import { newStats, type SimStats } from './stats.js';
 import type { PendingReceipt, SubmitScan } from './wire.js';
@@ -73,6 +74,8 @@ interface RoutedReceipt {
 const RECEIPT_TEXT_OCTETS = 20;
 /** Message ids start here so decimal and hex renderings differ visibly (1000000000 = 0x3b9aca00). */
 const FIRST_MESSAGE_ID = 1_000_000_000;
+/** The fuzzer's pacing tick, ms. */
+const FUZZ_TICK_MS = 10;
 
 class Simulator implements SimHost, SimServer {
   readonly stats = newStats();
@@ -91,6 +94,8 @@ class Simulator implements SimHost, SimServer {
   private submitCount = 0;
   private receiptCount = 0;
   private rr = 0;
+  /** Fuzzing: the generator and the timer that paces it, while behaviour.fuzz is set. */
+  private fuzz: { pdus: HostilePdus; timer: NodeJS.Timeout; last: number; owed: number; next: number } | null = null;
   private closing: Promise<void> | null = null;
   private readonly server: net.Server;
 
@@ -103,6 +108,7 @@ class Simulator implements SimHost, SimServer {
   ) {
     this.behaviour = behaviour;
     this.resetBucket();
+    this.resetFuzz(null);
     const accept = (socket: net.Socket): void => this.accept(socket);
     if (tlsOpts) {
       const server = tls.createServer({ key: tlsOpts.key, cert: tlsOpts.cert }, accept);
@@ -141,8 +147,8 @@ class Simulator implements SimHost, SimServer {
   }
 
   private resetBucket(): void {
-    const tps = this.behaviour.tps;
-    this.bucket = tps > 0 ? new TokenBucket(tps, performance.now()) : null;
+    const { tps, tpsBurst } = this.behaviour;
+    this.bucket = tps > 0 ? new TokenBucket(tps, performance.now(), tpsBurst > 0 ? tpsBurst : undefined) : null;
   }
 
   // ---- SimHost -------------------------------------------------------------
@@ -168,7 +174,9 @@ class Simulator implements SimHost, SimServer {
     if (!r.enabled || (s.registeredDelivery & 0x03) === 0) return { id, receipt: null };
     let receiptId = id;
     if (b.messageIdFormat !== 'uuid' && r.idFormat !== 'same') receiptId = r.idFormat === 'hex' ? n.toString(16) : String(n);
+    const textId = b.messageIdFormat !== 'uuid' && r.textIdFormat !== 'same' ? (r.textIdFormat === 'hex' ? n.toString(16) : String(n)) : receiptId;
     this.receiptCount++;
+    const zeroLengthState = r.zeroLengthStateEvery > 0 && this.receiptCount % r.zeroLengthStateEvery === 0;
     const undeliverable = r.undeliverableEvery > 0 && this.receiptCount % r.undeliverableEvery === 0;
     const stat = undeliverable ? 'UNDELIV' : r.stat;
     // Only text data codings (SMSC default, IA5, Latin-1) are echoed into the receipt text.
@@ -188,6 +196,8 @@ class Simulator implements SimHost, SimServer {
       state: MESSAGE_STATE[stat],
       err: stat === 'DELIVRD' || stat === 'ACCEPTD' || stat === 'ENROUTE' ? '000' : '001',
       format: r.format,
+      ...(textId !== receiptId ? { textId } : {}),
+      ...(zeroLengthState ? { zeroLengthState } : {}),
     };
     return { id, receipt };
   }
@@ -231,6 +241,41 @@ class Simulator implements SimHost, SimServer {
     for (const r of receipts) this.routeReceipt(r, origin);
   }
 
+  /** Start, restart or stop the fuzzer when behaviour.fuzz changed (`before`: the previous setting). */
+  private resetFuzz(before: SimBehaviour['fuzz']): void {
+    const f = this.behaviour.fuzz;
+    if (this.fuzz !== null && f !== null && before !== null && f.perSecond === before.perSecond && f.limit === before.limit && f.seed === before.seed) return;
+    if (this.fuzz !== null) clearInterval(this.fuzz.timer);
+    this.fuzz = null;
+    if (f === null || this.closing) return;
+    const timer = setInterval(() => this.fuzzTick(), FUZZ_TICK_MS);
+    timer.unref();
+    this.fuzz = { pdus: new HostilePdus(f.seed), timer, last: performance.now(), owed: 0, next: 0 };
+  }
+
+  /** Send what the rate owes since the last tick, round robin over the bound sessions. */
+  private fuzzTick(): void {
+    const f = this.behaviour.fuzz;
+    const state = this.fuzz;
+    if (f === null || state === null) return;
+    const now = performance.now();
+    // At most a tenth of a second's worth at once: a stalled event loop does not become a burst.
+    state.owed = Math.min(state.owed + ((now - state.last) * f.perSecond) / 1000, Math.max(1, f.perSecond / 10));
+    state.last = now;
+    const targets = [...this.conns].filter((c) => c.bound);
+    if (targets.length === 0) return;
+    while (state.owed >= 1) {
+      if (f.limit > 0 && this.stats.fuzzSent >= f.limit) {
+        clearInterval(state.timer);
+        this.fuzz = null;
+        return;
+      }
+      state.next = (state.next + 1) % targets.length;
+      (targets[state.next] as SimConnection).sendHostile(state.pdus);
+      state.owed -= 1;
+    }
+  }
+
   private fireReceipts(items: RoutedReceipt[]): void {
     for (const { receipt, origin } of items) this.routeReceipt(receipt, origin);
   }
@@ -260,9 +305,10 @@ class Simulator implements SimHost, SimServer {
   // ---- SimServer -----------------------------------------------------------
 
   setBehaviour(patch: SimBehaviourPatch): void {
-    const before = this.behaviour.tps;
+    const before = this.behaviour;
     this.behaviour = mergeBehaviour(this.behaviour, patch);
-    if (this.behaviour.tps !== before) this.resetBucket();
+    if (this.behaviour.tps !== before.tps || this.behaviour.tpsBurst !== before.tpsBurst) this.resetBucket();
+    this.resetFuzz(before.fuzz);
   }
 
   injectMo(mo: MoOptions): number {
@@ -322,6 +368,8 @@ class Simulator implements SimHost, SimServer {
   close(): Promise<void> {
     this.closing ??= (async () => {
       const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+      if (this.fuzz !== null) clearInterval(this.fuzz.timer);
+      this.fuzz = null;
       this.stats.receiptsDropped += this.receiptTimer.size + this.stats.receiptsHeld;
       this.receiptTimer.clear();
       this.responseTimer.clear();

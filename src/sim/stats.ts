@@ -50,6 +50,14 @@ export interface SimStats {
   unbindsSent: number;
   /** Connections closed because the client sent bytes that are not valid SMPP. */
   protocolErrors: number;
+  /** Responses written with the sequence number of a request of another command (strayResponses). */
+  strayResponsesSent: number;
+  /** Responses of any command received from clients. */
+  responsesReceived: number;
+  /** Hostile PDUs written (fuzz), all kinds. */
+  fuzzSent: number;
+  /** Of those, requests, which a correct client answers (deliver_sm_resp, generic_nack, enquire_link_resp …). */
+  fuzzRequestsSent: number;
 }
 
 export function newStats(): SimStats {
@@ -77,5 +85,9 @@ export function newStats(): SimStats {
     genericNacksSent: 0,
     unbindsSent: 0,
     protocolErrors: 0,
+    strayResponsesSent: 0,
+    responsesReceived: 0,
+    fuzzSent: 0,
+    fuzzRequestsSent: 0,
   };
 }

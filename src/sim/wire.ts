@@ -176,6 +176,10 @@ export interface PendingReceipt {
   readonly state: number;
   readonly err: string;
   readonly format: 'tlv' | 'text' | 'both';
+  /** The id the text writes, when it differs from `id` (receipts.textIdFormat). */
+  readonly textId?: string;
+  /** Write message_state with length 0 and no value (receipts.zeroLengthStateEvery). */
+  readonly zeroLengthState?: boolean;
 }
 
 let cachedMinute = -1;
@@ -196,7 +200,7 @@ export function receiptDate(ms: number): string {
 /** The receipt text of SMPP 3.4 Appendix B, without the trailing `text:` octets. */
 export function receiptText(r: PendingReceipt, doneAt: number): string {
   const dlvrd = r.state === 2 ? '001' : '000';
-  return `id:${r.id} sub:001 dlvrd:${dlvrd} submit date:${receiptDate(r.submittedAt)} done date:${receiptDate(doneAt)} stat:${r.stat} err:${r.err} text:`;
+  return `id:${r.textId ?? r.id} sub:001 dlvrd:${dlvrd} submit date:${receiptDate(r.submittedAt)} done date:${receiptDate(doneAt)} stat:${r.stat} err:${r.err} text:`;
 }
 
 /** A receipt deliver_sm: from the handset (submit's destination) to the sender (submit's source), esm_class 0x04. */
@@ -213,7 +217,7 @@ export function writeReceipt(out: OutBuffer, seq: number, r: PendingReceipt, don
     2 + // schedule_delivery_time, validity_period (empty)
     4 + // registered_delivery, replace_if_present_flag, data_coding, sm_default_msg_id
     1 + textLen +
-    (withTlv ? 4 + r.id.length + 1 + 4 + 1 : 0);
+    (withTlv ? 4 + r.id.length + 1 + 4 + (r.zeroLengthState ? 0 : 1) : 0);
   let o = writeHeader(out, CMD.DELIVER_SM, 0, seq, body);
   const b = out.buf;
   b[o++] = 0;
@@ -240,8 +244,12 @@ export function writeReceipt(out: OutBuffer, seq: number, r: PendingReceipt, don
     o += b.write(r.id, o, 'latin1');
     b[o++] = 0;
     b.writeUInt16BE(TAG_MESSAGE_STATE, o);
-    b.writeUInt16BE(1, o + 2);
-    b[o + 4] = r.state;
+    if (r.zeroLengthState) {
+      b.writeUInt16BE(0, o + 2);
+    } else {
+      b.writeUInt16BE(1, o + 2);
+      b[o + 4] = r.state;
+    }
   }
 }
 

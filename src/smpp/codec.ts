@@ -15,6 +15,12 @@ export interface Pdu {
   readonly status: number;
   readonly seq: number;
   readonly body: Readonly<Record<string, unknown>>;
+  /**
+   * TLVs left out of `body` because they could not be read as their type (a number TLV
+   * whose length is not its size, zero included; a value running past the end of the PDU;
+   * a value its filter cannot decode). Absent when there were none.
+   */
+  readonly malformedTlvs?: number;
 }
 
 /** SMPP 3.4 §3.2: command_length covers the whole PDU, header included (16 octets). */
@@ -55,6 +61,83 @@ const tlvCstring: CodecType = {
 };
 for (const tlv of Object.values(smpp.tlvs)) {
   if (tlv.type === cstring) tlv.type = tlvCstring;
+}
+
+// TLVs are read tolerantly: a carrier's one bad TLV must not make the whole PDU
+// undecodable (the package reads a number TLV at its offset whatever its declared length:
+// a zero-length message_state throws at the end of a PDU and reads the next TLV's first
+// octet anywhere else). A TLV whose value cannot be its type's (SMPP 3.4 §5.3.2: a number
+// TLV's length is its size), that runs past the end of the PDU, or that its filter cannot
+// decode is read as SKIPPED; decodePduSlow leaves it out of the body and counts it.
+const SKIPPED: unique symbol = Symbol('qasid.tlv.skipped');
+const t = smpp.types as Record<string, CodecType>;
+const NUMBER_SIZES = new Map<unknown, number>([
+  [t.int8, 1],
+  [t.int16, 2],
+  [t.int32, 4],
+]);
+for (const tlv of Object.values(smpp.tlvs)) {
+  const inner = tlv.type as CodecType;
+  const size = NUMBER_SIZES.get(inner);
+  tlv.type = {
+    read(buf: Buffer, offset: number, length = 0): unknown {
+      if (offset + length > buf.length || (size !== undefined && length !== size)) return SKIPPED;
+      return inner.read(buf, offset, length);
+    },
+    write: (value: unknown, buf: Buffer, offset: number) => inner.write(value, buf, offset),
+    size: (value: unknown) => inner.size(value),
+  } satisfies CodecType;
+  const filter = tlv.filter;
+  if (filter) {
+    tlv.filter = {
+      encode: filter.encode,
+      // `this` is the PDU being decoded, as the package calls it.
+      decode(this: unknown, value: unknown, skipUdh?: boolean): unknown {
+        if (value === SKIPPED) return SKIPPED;
+        try {
+          return filter.decode.call(this, value, skipUdh);
+        } catch {
+          return SKIPPED;
+        }
+      },
+    };
+  }
+}
+
+// Mandatory C-Octet Strings must end in their NUL within the PDU (SMPP 3.4 §3.1; Kannel
+// refuses such a PDU too). The package would read to the end of the frame instead, so a
+// submit_sm_resp without the NUL became "accepted" with a garbage id and a deliver_sm whose
+// source_addr lacks it lost every field after it (a receipt read as an MO). Such a body
+// is undecodable: the session answers or settles it by its header (see session.ts).
+const strictCstring: CodecType & { default: string } = {
+  read(buf, offset) {
+    const end = buf.indexOf(0, offset);
+    if (end < 0) throw new RangeError('C-Octet String without its terminating NUL');
+    return buf.toString('ascii', offset, end);
+  },
+  write: (value, buf, offset) => cstring.write(value, buf, offset),
+  size: (value) => cstring.size(value),
+  default: '',
+};
+for (const def of Object.values(smpp.commands)) {
+  for (const p of Object.values(def.params ?? {})) {
+    if (p.type === cstring) p.type = strictCstring;
+    // A time field we cannot read (the package's time filter throws on some garbage)
+    // stays the string it was: Qasid reads no time field of a PDU it receives.
+    const filter = p.filter;
+    if (filter) {
+      p.filter = {
+        encode: filter.encode,
+        decode(this: unknown, value: unknown, skipUdh?: boolean): unknown {
+          try {
+            return filter.decode.call(this, value, skipUdh);
+          } catch {
+            return value;
+          }
+        },
+      };
+    }
+  }
 }
 
 export const COMMAND_STATUS: Readonly<Record<string, number>> = Object.freeze({ ...smpp.errors });
@@ -116,9 +199,10 @@ const FIXED_RESPONSES: Readonly<Record<string, { id: number; okBodyLength: numbe
 };
 
 /**
- * Decode one whole PDU (exactly command_length bytes). A PDU the package cannot parse
- * throws QasidError('SMPP_DECODE_FAILED'); the session treats that as fatal for the
- * connection, because the byte stream can no longer be trusted.
+ * Decode one whole PDU (exactly command_length bytes). A body that cannot be parsed
+ * throws QasidError('SMPP_DECODE_FAILED'); the frame itself is intact (the framer checked
+ * its length), so the connection answers or settles the PDU by its header (pduHeader)
+ * and carries on. TLVs that cannot be read are left out and counted (Pdu.malformedTlvs).
  */
 export function decodePdu(frame: Buffer): Pdu {
   // The hot PDUs (submit_sm_resp, deliver_sm, enquire_link, …) by hand, field for field
@@ -136,10 +220,40 @@ export function decodePduSlow(frame: Buffer): Pdu {
     throw new QasidError('SMPP_DECODE_FAILED', undefined, { commandId: frame.length >= 8 ? frame.readUInt32BE(4) : undefined }, { cause });
   }
   const body: Record<string, unknown> = {};
+  let malformed = 0;
   for (const key of Object.keys(raw)) {
-    if (!HEADER_FIELDS.has(key)) body[key] = raw[key];
+    if (HEADER_FIELDS.has(key)) continue;
+    let value = raw[key];
+    if (value === SKIPPED) {
+      malformed++;
+      continue;
+    }
+    if (Array.isArray(value) && value.includes(SKIPPED)) {
+      // A multi-valued TLV keeps the values that could be read.
+      const kept = value.filter((v) => v !== SKIPPED);
+      malformed += value.length - kept.length;
+      if (kept.length === 0) continue;
+      value = kept;
+    }
+    body[key] = value;
   }
-  return { command: raw.command, commandId: raw.command_id, status: raw.command_status, seq: raw.sequence_number, body };
+  const pdu: Pdu = { command: raw.command, commandId: raw.command_id, status: raw.command_status, seq: raw.sequence_number, body };
+  return malformed > 0 ? { ...pdu, malformedTlvs: malformed } : pdu;
+}
+
+/**
+ * The header of a whole frame as a Pdu with an empty body: what the session still knows
+ * of a PDU whose body could not be decoded (SMPP 3.4 §3.2: the header is four integers,
+ * readable whenever the framing is intact).
+ */
+export function pduHeader(frame: Buffer): Pdu {
+  const commandId = frame.readUInt32BE(4);
+  return { command: commandName(commandId), commandId, status: frame.readUInt32BE(8), seq: frame.readUInt32BE(12), body: {} };
+}
+
+/** `submit_sm_resp` for 0x80000004; `unknown` for an id SMPP 3.4 does not define. */
+export function commandName(id: number): string {
+  return smpp.commandsById[id]?.command ?? 'unknown';
 }
 
 /** Read a body field as a string (cstring fields and TLVs), trimming a trailing NUL some SMSCs leave in TLVs. */

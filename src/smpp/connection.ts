@@ -10,7 +10,7 @@ import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { QasidError } from '../core/errors.js';
 import type { CarrierTls } from '../config/types.js';
-import { decodePdu, type Pdu } from './codec.js';
+import { decodePdu, pduHeader, type Pdu } from './codec.js';
 import { Framer } from './framer.js';
 
 export interface ConnectionTarget {
@@ -23,6 +23,11 @@ export interface ConnectionTarget {
 
 export interface ConnectionHandlers {
   onPdu(pdu: Pdu): void;
+  /**
+   * A whole frame whose body could not be decoded: `head` is its header (empty body). The
+   * framing is intact, so the stream stays usable and the connection stays open.
+   */
+  onUndecodable(head: Pdu, error: QasidError): void;
   /** Called once, when the socket is gone. `error` says why when it was not a clean close. */
   onClose(error: QasidError | undefined): void;
 }
@@ -195,12 +200,15 @@ export class Connection {
       try {
         pdu = decodePdu(frame);
       } catch (e) {
-        // The stream cannot be trusted after a PDU we cannot parse: recycle the connection.
-        this.destroy(e as QasidError);
-        return;
+        // The frame's length was right, so the next frame starts where this one ends: the
+        // stream is still in step. Only the body is lost; the session answers by the header.
+        this.handlers.onUndecodable(pduHeader(frame), e instanceof QasidError ? e : new QasidError('SMPP_DECODE_FAILED', undefined, {}, { cause: e }));
+        continue;
       }
       this.handlers.onPdu(pdu);
     }
+    // An impossible command_length: where the next PDU starts is unknown, so the stream
+    // cannot be trusted any more and the connection is recycled.
     if (error) this.destroy(error);
   }
 
@@ -210,7 +218,7 @@ export class Connection {
     if (this.drainTimer) clearTimeout(this.drainTimer);
     this.queue = [];
     const handlers = this.handlers;
-    this.handlers = { onPdu: () => undefined, onClose: () => undefined };
+    this.handlers = { onPdu: () => undefined, onUndecodable: () => undefined, onClose: () => undefined };
     handlers.onClose(this.closeError);
   }
 }

@@ -373,7 +373,8 @@ function ascii(frame: Buffer, start: number, end: number): string {
  * Read TLVs from `o` to the end of the frame into `body`, as the package does: stop when
  * fewer than 4 octets remain (ignoring them), a repeated tag overwrites the earlier value.
  * False for a tag we do not decode by name, a number TLV whose length is not its size, or
- * a value running past the end.
+ * a value running past the end: the package path (codec.ts) then decodes the PDU, leaving
+ * such TLVs out and counting them, so one bad TLV never costs the rest of the PDU.
  */
 function readTlvs(frame: Buffer, o: number, body: Record<string, unknown>): boolean {
   const len = frame.length;

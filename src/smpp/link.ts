@@ -36,6 +36,8 @@ export interface CarrierLinkOptions {
   onLateResponse?: LateResponseHandler;
   observer?: SessionObserver;
   random?: () => number;
+  /** See SessionOptions.faultLogIntervalMs. */
+  faultLogIntervalMs?: number;
 }
 
 export class CarrierLink implements Lifecycle {
@@ -50,7 +52,17 @@ export class CarrierLink implements Lifecycle {
     this.name = `link:${c.id}`;
     this.log = opts.logger.child({ carrier: c.id });
     const make = (bindType: SmppSession['bindType'], index: number): SmppSession =>
-      new SmppSession({ carrier: c, index, bindType, logger: opts.logger, onDeliver: opts.onDeliver, onLateResponse: opts.onLateResponse, observer: opts.observer, random: opts.random });
+      new SmppSession({
+        carrier: c,
+        index,
+        bindType,
+        logger: opts.logger,
+        onDeliver: opts.onDeliver,
+        onLateResponse: opts.onLateResponse,
+        observer: opts.observer,
+        random: opts.random,
+        faultLogIntervalMs: opts.faultLogIntervalMs,
+      });
     const sessions: SmppSession[] = [];
     for (let i = 0; i < c.sessions; i++) {
       if (c.bindMode === 'trx') sessions.push(make('transceiver', i));

@@ -13,8 +13,10 @@ import { backoffDelay } from '../core/backoff.js';
 import { waitWhile } from '../core/lifecycle.js';
 import type { CarrierConfig } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
+import { ThrottledLog } from '../log/throttled.js';
 import { encodePdu, encodeResponse, isResponseId, statusName, COMMAND_STATUS, type Pdu } from './codec.js';
 import { Connection } from './connection.js';
+import { answers, hexId, needsBody, undecodableRequest, type PduFault } from './faults.js';
 import { SendWindow, type InFlight } from './window.js';
 
 export type SessionState = 'idle' | 'connecting' | 'binding' | 'bound' | 'unbinding' | 'backoff' | 'stopped';
@@ -46,12 +48,16 @@ export type DeliverHandler = (pdu: Pdu, session: SessionInfo) => Promise<number>
  */
 export type LateResponseHandler = (tag: string, pdu: Pdu, session: SessionInfo) => void;
 
+export type { PduFault };
+
 /** Hooks for metrics; every method optional. */
 export interface SessionObserver {
   onStateChange?(session: SessionInfo, from: SessionState, to: SessionState): void;
   onResponse?(session: SessionInfo, command: string, status: number, latencyMs: number): void;
   onTimeout?(session: SessionInfo, command: string): void;
   onClose?(session: SessionInfo, code: ErrorCode): void;
+  /** A PDU the SMSC got wrong; `command` as its header names it (`unknown` for an undefined command_id). */
+  onPduFault?(session: SessionInfo, fault: PduFault, command: string): void;
 }
 
 export interface SessionOptions {
@@ -65,6 +71,8 @@ export interface SessionOptions {
   observer?: SessionObserver;
   /** Random source for backoff jitter (tests pin it). */
   random?: () => number;
+  /** Shortest time between two log lines of one kind about the SMSC's faults, in ms (default 10 s; tests shorten it). */
+  faultLogIntervalMs?: number;
 }
 
 export interface SessionHealth {
@@ -80,6 +88,8 @@ export interface SessionHealth {
   connects: number;
   reconnects: number;
   lastError: { code: string; message: string; at: string } | undefined;
+  /** PDUs the SMSC got wrong since the session was created, by kind (see PduFault). */
+  faults: Record<PduFault, number>;
 }
 
 const BIND_SUFFIX: Record<BindType, string> = { transceiver: 'trx', transmitter: 'tx', receiver: 'rx' };
@@ -114,7 +124,10 @@ export class SmppSession implements SessionInfo {
   private inboundPending = 0;
   private stateWaiters: Array<() => void> = [];
   /** Timed-out tagged requests whose response may still come (same connection only). */
-  private late = new Map<number, { tag: string; until: number }>();
+  private late = new Map<number, { tag: string; until: number; command: string }>();
+  private readonly faults: Record<PduFault, number> = { undecodable: 0, tlv_skipped: 0, stray_response: 0, unexpected: 0 };
+  /** Lines about the SMSC's faults, at most one per event code per interval (a hostile peer sends thousands). */
+  private readonly carrierLog: ThrottledLog;
 
   constructor(private readonly opts: SessionOptions) {
     this.cfg = opts.carrier;
@@ -123,6 +136,7 @@ export class SmppSession implements SessionInfo {
     this.id = `${opts.carrier.id}/${BIND_SUFFIX[opts.bindType]}${opts.index}`;
     this.log = opts.logger.child({ carrier: this.carrier, session: this.id });
     this.window = new SendWindow(opts.carrier.window);
+    this.carrierLog = new ThrottledLog(this.log, { intervalMs: opts.faultLogIntervalMs });
     const t = opts.carrier.timers;
     // Deadlines are checked by one ticker per session, fine enough for the shortest timer.
     this.tickMs = Math.max(5, Math.min(250, Math.floor(Math.min(t.responseMs, t.enquireLinkMs, t.bindMs) / 5)));
@@ -198,6 +212,7 @@ export class SmppSession implements SessionInfo {
       connects: this.connects,
       reconnects: this.reconnects,
       lastError: this.lastError,
+      faults: { ...this.faults },
     };
   }
 
@@ -257,6 +272,7 @@ export class SmppSession implements SessionInfo {
         { host: this.cfg.host, port: this.cfg.port, tls: this.cfg.tls, connectMs: t.connectMs, drainMs: t.drainMs },
         {
           onPdu: (pdu) => this.onPdu(conn, pdu),
+          onUndecodable: (head, err) => this.onUndecodable(conn, head, err),
           onClose: (err) => this.closeWith(conn, err ?? new QasidError('SMPP_CONNECTION_CLOSED', 'connection closed by peer'), false),
         },
       );
@@ -344,6 +360,10 @@ export class SmppSession implements SessionInfo {
 
   private onPdu(conn: Connection, pdu: Pdu): void {
     if (this.conn !== conn) return;
+    if (pdu.malformedTlvs !== undefined) {
+      this.fault('tlv_skipped', pdu.command);
+      this.carrierLog.log('warn', { event: 'session.tlv_skipped', command: pdu.command, tlvs: pdu.malformedTlvs }, 'TLVs that cannot be read as their type were left out; the rest of the PDU is used');
+    }
     if (isResponseId(pdu.commandId) || pdu.command === 'generic_nack') {
       this.onResponse(pdu);
       return;
@@ -366,34 +386,83 @@ export class SmppSession implements SessionInfo {
         // SMPP 3.4 §4.12: no response is sent.
         return;
       default:
-        this.log.warn({ event: 'session.unexpected_pdu', command: pdu.command, commandId: pdu.commandId }, 'unsupported request answered with generic_nack');
+        this.fault('unexpected', pdu.command);
+        this.carrierLog.log('warn', { event: 'session.unexpected_pdu', command: pdu.command, commandId: hexId(pdu.commandId) }, 'unsupported request answered with generic_nack');
         conn.send(encodePdu('generic_nack', pdu.seq, {}, ESME_RINVCMDID));
     }
   }
 
-  private onResponse(pdu: Pdu): void {
-    const entry = this.window.complete(pdu.seq);
+  /**
+   * A PDU whose framing is intact but whose body could not be decoded. The session
+   * survives it (the next frame starts where this one ends) and answers by the header: a
+   * response settles its request (onResponse), a request is answered as faults.ts decides.
+   */
+  private onUndecodable(conn: Connection, head: Pdu, error: QasidError): void {
+    if (this.conn !== conn) return;
+    this.fault('undecodable', head.command);
+    const cause = error.cause instanceof Error ? error.cause.message : undefined;
+    this.carrierLog.log('warn', { event: 'session.undecodable_pdu', command: head.command, commandId: hexId(head.commandId), seq: head.seq, status: statusName(head.status), err: cause }, 'PDU body cannot be decoded; answered by its header, the session carries on');
+    if (isResponseId(head.commandId) || head.command === 'generic_nack') {
+      this.onResponse(head, error);
+      return;
+    }
+    const action = undecodableRequest(head);
+    if (action.kind === 'handle') this.onPdu(conn, head);
+    else if (action.kind === 'reply') conn.send(action.bytes);
+  }
+
+  /**
+   * A response: it answers the request in flight under its sequence number only if it is
+   * that request's own response (or generic_nack, valid for any request, SMPP 3.4 §4.3).
+   * `undecodable` is set when only the header could be read: it settles its request by
+   * status, except that an OK answer whose message_id is lost leaves a submit `unknown`.
+   */
+  private onResponse(pdu: Pdu, undecodable?: QasidError): void {
+    const waiting = this.window.peek(pdu.seq);
+    if (waiting !== undefined && !answers(waiting.command, pdu)) {
+      this.fault('stray_response', pdu.command);
+      this.carrierLog.log(
+        'warn',
+        { event: 'session.unexpected_pdu', reason: 'wrong_command', command: pdu.command, request: waiting.command, seq: pdu.seq, status: statusName(pdu.status) },
+        'response carries the sequence number of a request of another command; ignored',
+      );
+      return;
+    }
+    const entry = waiting === undefined ? undefined : this.window.complete(pdu.seq);
     if (!entry) {
       const late = this.late.get(pdu.seq);
-      if (late !== undefined) {
+      if (late !== undefined && answers(late.command, pdu)) {
         this.late.delete(pdu.seq);
-        this.log.warn({ event: 'session.late_response', command: pdu.command, status: statusName(pdu.status) }, 'response after its deadline; handed back');
-        this.opts.onLateResponse?.(late.tag, pdu, this);
+        this.log.warn({ event: 'session.late_response', command: pdu.command, status: statusName(pdu.status), undecodable: undecodable !== undefined || undefined }, 'response after its deadline; handed back');
+        if (undecodable === undefined) this.opts.onLateResponse?.(late.tag, pdu, this);
         return;
       }
-      // A response after its deadline (already settled as unknown), or a nack to nothing.
-      this.log.warn(
-        { event: pdu.command === 'generic_nack' ? 'session.generic_nack' : 'session.unexpected_pdu', command: pdu.command, seq: pdu.seq, status: statusName(pdu.status) },
+      // A response after its deadline (already settled as unknown), or to nothing at all.
+      this.fault('stray_response', pdu.command);
+      this.carrierLog.log(
+        'warn',
+        { event: pdu.command === 'generic_nack' ? 'session.generic_nack' : 'session.unexpected_pdu', reason: 'no_request', command: pdu.command, seq: pdu.seq, status: statusName(pdu.status) },
         'response matches no request in flight',
       );
       return;
     }
     if (pdu.command === 'generic_nack') {
-      this.log.warn({ event: 'session.generic_nack', request: entry.command, status: statusName(pdu.status) }, 'SMSC answered generic_nack');
+      this.carrierLog.log('warn', { event: 'session.generic_nack', request: entry.command, status: statusName(pdu.status) }, 'SMSC answered generic_nack');
+    }
+    if (undecodable !== undefined && pdu.status === 0 && needsBody(entry.command)) {
+      // The SMSC accepted it (status 0) and its message_id cannot be read: it has the
+      // message, and no receipt can be matched to it. Exactly what `unknown` means.
+      entry.settle({ kind: 'unknown', error: new QasidError('SMPP_DECODE_FAILED', `${pdu.command} with status 0 whose body cannot be decoded`, { seq: pdu.seq }) });
+      return;
     }
     const latencyMs = Date.now() - entry.sentAt;
     this.opts.observer?.onResponse?.(this, entry.command, pdu.status, latencyMs);
     entry.settle({ kind: 'response', pdu, latencyMs });
+  }
+
+  private fault(kind: PduFault, command: string): void {
+    this.faults[kind]++;
+    this.opts.observer?.onPduFault?.(this, kind, command);
   }
 
   private async onDeliver(conn: Connection, pdu: Pdu): Promise<void> {
@@ -416,12 +485,12 @@ export class SmppSession implements SessionInfo {
    * Remember a timed-out tagged request for LATE_RESPONSE_MS, so its response, if it
    * comes, is handed back rather than dropped. Bounded; oldest forgotten first.
    */
-  private rememberLate(seq: number, tag: string, now: number): void {
+  private rememberLate(seq: number, tag: string, command: string, now: number): void {
     for (const [s, l] of this.late) {
       if (l.until > now && this.late.size < LATE_MAX) break;
       this.late.delete(s);
     }
-    this.late.set(seq, { tag, until: now + LATE_RESPONSE_MS });
+    this.late.set(seq, { tag, until: now + LATE_RESPONSE_MS, command });
   }
 
   private startTicker(): void {
@@ -439,13 +508,14 @@ export class SmppSession implements SessionInfo {
     const conn = this.conn;
     if (!conn) return;
     const now = Date.now();
+    this.carrierLog.flush();
     const expired = this.window.expire(now);
     if (expired.length > 0) {
       let unknown = 0;
       for (const entry of expired) {
         const error = new QasidError('SMPP_RESPONSE_TIMEOUT', `no ${entry.command}_resp within ${now - entry.sentAt} ms`, { seq: entry.seq });
         if (entry.written) unknown++;
-        if (entry.written && entry.tag !== undefined) this.rememberLate(entry.seq, entry.tag, now);
+        if (entry.written && entry.tag !== undefined) this.rememberLate(entry.seq, entry.tag, entry.command, now);
         this.opts.observer?.onTimeout?.(this, entry.command);
         entry.settle(entry.written ? { kind: 'unknown', error } : { kind: 'not_sent', error });
       }
@@ -480,6 +550,7 @@ export class SmppSession implements SessionInfo {
     else conn.destroy(error);
     const returned = this.window.drain(error);
     this.late.clear();
+    this.carrierLog.flush();
     let unknown = 0;
     for (const entry of returned) {
       if (entry.written) unknown++;

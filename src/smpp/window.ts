@@ -95,6 +95,11 @@ export class SendWindow<R> {
     this.inflight.set(entry.seq, entry);
   }
 
+  /** The request in flight under `seq`, left in place (to check a response really answers it). */
+  peek(seq: number): InFlight<R> | undefined {
+    return this.inflight.get(seq);
+  }
+
   /** Remove and return the request a response answers; frees its slot. */
   complete(seq: number): InFlight<R> | undefined {
     const entry = this.inflight.get(seq);

@@ -22,7 +22,7 @@ export function testCarrier(port: number, o: TestCarrierOverrides = {}): Carrier
     window: 10,
     tps: 1000,
     addressing: { sourceTon: 5, sourceNpi: 0, destTon: 1, destNpi: 1, addressRange: '' },
-    messageIds: { submitResp: 'verbatim', receipt: 'verbatim' },
+    messageIds: { submitResp: 'verbatim', receipt: 'verbatim', receiptTlv: 'verbatim', receiptText: 'verbatim' },
     concat: 'udh8',
     receiptOnPart: 'last',
     ...rest,

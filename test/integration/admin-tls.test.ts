@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { AdminServer } from '../../src/admin/server.js';
 import { fakeSubscriberAdmin } from '../helpers/subscribers.js';
 import { AuditLog } from '../../src/admin/audit.js';
+import { silentLogger } from '../../src/log/logger.js';
 
 const tlsFile = (f: string): Buffer => readFileSync(fileURLToPath(new URL(`../fixtures/tls/${f}`, import.meta.url)));
 
@@ -28,6 +29,7 @@ test('admin over HTTPS with the configured certificate; /readyz is 503 while sta
     host: '127.0.0.1',
     port: 0,
     tls: { key: tlsFile('server.key'), cert: tlsFile('server.pem') },
+    logger: silentLogger(),
     security: { tokens: [], allowList: ['127.0.0.1/32'], trustedProxies: [], rateLimit: { perIp: 100, perToken: 100 } },
     routes: { health: () => ({}), pauseCarrier: () => false, resumeCarrier: () => false, reloadRoutes: () => ({}), audit: new AuditLog(redis, 'x:audit'), subscribers: fakeSubscriberAdmin() },
     phase: () => phase,

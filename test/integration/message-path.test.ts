@@ -446,7 +446,18 @@ test('the admin API on a running daemon: an operator pauses a carrier (audited),
   const out: string[] = [];
   const code = await auditCommand(['verify', '--redis', redis.url, '--prefix', app.config.redis.prefix], { out: (s) => out.push(s), err: (s) => out.push(s), env: {} });
   assert.equal(code, 0, out.join('\n'));
-  assert.match(out.join('\n'), /ok: 2 entries/);
+  // The two changes, and the two denied calls before them (no token; a viewer's token).
+  assert.match(out.join('\n'), /ok: 4 entries/);
+  const audit = await app.audit.range();
+  assert.deepEqual(
+    audit.map((e) => [e.fields.action, e.fields.actor]),
+    [
+      ['admin.denied', 'anonymous'],
+      ['admin.denied', 'vic'],
+      ['carrier.pause', 'olga'],
+      ['carrier.resume', 'olga'],
+    ],
+  );
 });
 
 test('every metric family appears in /metrics, and each one a run can move does move', async () => {
@@ -475,9 +486,12 @@ test('every metric family appears in /metrics, and each one a run can move does 
   const link = app.links.get('jazz');
   const deadline = Date.now() + 5000;
   while (((link?.health().sessions[0]?.reconnects ?? 0) < 1 || !link?.isUp()) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+  // A denied admin call.
+  assert.equal((await fetch(`http://127.0.0.1:${app.admin.port}/carriers`)).status, 401);
   const after = await scrape();
   // Families that cannot move yet: blocked (policy arrives with the privacy work).
-  const still = new Set(['qasid_blocked_total']);
+  // Takeover and resubmit counters need a dead consumer: test/integration/ownership.test.ts moves them.
+  const still = new Set(['qasid_blocked_total', 'qasid_resubmits_total', 'qasid_intake_claimed_total']);
   // Gauges that may legitimately read the same before and after (or zero at rest).
   const gauges = new Set(['qasid_session_up', 'qasid_session_state', 'qasid_window_in_flight', 'qasid_window_size', 'qasid_carrier_tps', 'qasid_intake_lag', 'qasid_intake_pending', 'qasid_messages_in_flight']);
   const notMoved: string[] = [];

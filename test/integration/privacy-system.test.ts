@@ -124,6 +124,7 @@ test('after a mixed run no number or text is in clear in Redis or the logs, and 
   const allowed = [
     /:mt$/, /:events$/, /:mo$/, /:dead$/, /:audit$/, // streams: trimmed by age (retention.*Sec)
     /:due$/, /:watch$/, // schedules: members removed when settled
+    /:\{[^}]+:mt\}:owners$/, // intake consumers' leases: removed at stop, or once a dead consumer holds nothing
     /:sub:\{[^}]+\}$/, // a subscriber's objections: kept so they are honoured
   ];
   const forever = held.filter((k) => k.ttl === -1).map((k) => k.key.slice(prefix.length));

@@ -53,7 +53,7 @@ test('config/example.json is valid: two carriers with their values and defaults'
   );
   const jazz = cfg.carriers[0];
   assert.ok(jazz);
-  assert.deepEqual(jazz.messageIds, { submitResp: 'hex', receipt: 'decimal' });
+  assert.deepEqual(jazz.messageIds, { submitResp: 'hex', receipt: 'decimal', receiptTlv: 'decimal', receiptText: 'decimal' });
   assert.equal(jazz.password.reveal(), 'secret1');
   assert.equal(jazz.interfaceVersion, 0x34);
 });
@@ -88,8 +88,16 @@ test('defaults apply at the top level and inside a minimal carrier', () => {
     reconnectMaxMs: 60000,
   });
   assert.deepEqual(c.addressing, { sourceTon: 1, sourceNpi: 1, destTon: 1, destNpi: 1, addressRange: '' });
-  assert.deepEqual(c.messageIds, { submitResp: 'verbatim', receipt: 'verbatim' });
+  assert.deepEqual(c.messageIds, { submitResp: 'verbatim', receipt: 'verbatim', receiptTlv: 'verbatim', receiptText: 'verbatim' });
   assert.equal(c.receiptOnPart, 'last');
+});
+
+test('messageIds.receiptTlv / receiptText default to messageIds.receipt, and each may be set on its own', () => {
+  const load = (messageIds: Record<string, unknown>): unknown => loadConfig({ file: writeConfig({ carriers: [carrier({ messageIds })] }), env: {} }).carriers[0]?.messageIds;
+  assert.deepEqual(load({ submitResp: 'hex', receipt: 'decimal' }), { submitResp: 'hex', receipt: 'decimal', receiptTlv: 'decimal', receiptText: 'decimal' });
+  assert.deepEqual(load({ submitResp: 'hex', receiptTlv: 'hex', receiptText: 'decimal' }), { submitResp: 'hex', receipt: 'verbatim', receiptTlv: 'hex', receiptText: 'decimal' });
+  const e = rejects({ carriers: [carrier({ messageIds: { receiptText: 'octal' } })] });
+  assert.match(e.message, /carriers\[0\]\.messageIds\.receiptText: must be one of "hex", "decimal", "verbatim"/);
 });
 
 test('the result is deep-frozen', () => {
@@ -366,4 +374,27 @@ test('admin TLS: certificate and key go together and must be readable', () => {
   writeFileSync(join(dir, 'a.key'), 'y');
   const cfg = loadConfig({ file: writeConfig({ admin: { tls: { certFile: 'a.pem', keyFile: 'a.key' } } }), env: {} });
   assert.equal(cfg.admin.tls.certFile, join(dir, 'a.pem'));
+});
+
+test('redis TLS: defaults; certificate with key, readable files, only with rediss://; env overrides; paths resolved', () => {
+  const none = loadConfig({ env: {} });
+  assert.deepEqual(none.redis.tls, { caFile: '', certFile: '', keyFile: '', servername: '', rejectUnauthorized: true });
+  const tlsUrl = 'rediss://redis.internal:6380';
+  for (const f of ['r-ca.pem', 'r-client.pem', 'r-client.key']) writeFileSync(join(dir, f), 'pem');
+  assert.deepEqual(problemKeys(rejects({ redis: { url: tlsUrl, tls: { certFile: 'r-client.pem' } } })), ['redis.tls.keyFile']);
+  assert.deepEqual(problemKeys(rejects({ redis: { url: tlsUrl, tls: { keyFile: 'r-client.key' } } })), ['redis.tls.certFile']);
+  const unreadable = rejects({ redis: { url: tlsUrl, tls: { caFile: 'no-such-ca.pem' } } });
+  assert.deepEqual(problemKeys(unreadable), ['redis.tls.caFile']);
+  assert.match(unreadable.message, /no-such-ca\.pem': no such file/);
+  // With redis:// they would be ignored: refused, naming the key.
+  const plain = rejects({ redis: { url: 'redis://redis.internal:6379', tls: { caFile: 'r-ca.pem' } } });
+  assert.deepEqual(problemKeys(plain), ['redis.tls.caFile']);
+  assert.match(plain.message, /only applies to TLS: redis.url uses redis:\/\//);
+  assert.deepEqual(problemKeys(rejects({}, { QASID_REDIS_TLS_REJECT_UNAUTHORIZED: 'false' })), ['redis.tls.rejectUnauthorized']);
+  assert.deepEqual(problemKeys(rejects({ redis: { tls: null } })), ['redis.tls']);
+  assert.deepEqual(problemKeys(rejects({ redis: { url: tlsUrl } }, { QASID_REDIS_TLS_REJECT_UNAUTHORIZED: 'maybe' })), ['redis.tls.rejectUnauthorized']);
+
+  const cfg = loadConfig({ file: writeConfig({ redis: { url: tlsUrl, tls: { caFile: 'r-ca.pem', certFile: 'r-client.pem', keyFile: 'r-client.key' } } }), env: { QASID_REDIS_TLS_SERVERNAME: 'redis.example', QASID_REDIS_TLS_REJECT_UNAUTHORIZED: 'false' } });
+  assert.deepEqual(cfg.redis.tls, { caFile: join(dir, 'r-ca.pem'), certFile: join(dir, 'r-client.pem'), keyFile: join(dir, 'r-client.key'), servername: 'redis.example', rejectUnauthorized: false });
+  assert.match(formatConfig(cfg), /"caFile": ".*r-ca\.pem"/);
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { decodePdu, encodePdu } from '../../src/smpp/codec.js';
 import type { Pdu } from '../../src/smpp/codec.js';
-import { normaliseId } from '../../src/dlr/ids.js';
+import { normaliseId, receiptMatchIds } from '../../src/dlr/ids.js';
 import { isReceipt, parseReceipt, parseReceiptText } from '../../src/dlr/receipt.js';
 
 /** A deliver_sm through the real codec, the way a carrier's bytes would arrive. */
@@ -135,6 +135,7 @@ test('pdu: text-only receipt (Kannel golden)', () => {
     submitDate: '2311221530',
     doneDate: '2311221531',
     source: 'text',
+    textId: '1234567890',
   });
 });
 
@@ -142,7 +143,7 @@ test('pdu: TLV-only receipt, with network_error_code', () => {
   const r = parseReceipt(
     deliverSm({ receipted_message_id: '1A2B', message_state: 5, network_error_code: Buffer.from([0x03, 0x00, 0x22]) }),
   );
-  assert.deepEqual(r, { id: '1A2B', state: 'undeliverable', final: true, source: 'tlv', networkErrorCode: { type: 3, code: 34 } });
+  assert.deepEqual(r, { id: '1A2B', state: 'undeliverable', final: true, source: 'tlv', networkErrorCode: { type: 3, code: 34 }, tlvId: '1A2B' });
 });
 
 test('pdu: every message_state value (SMPP 3.4 §5.2.28)', () => {
@@ -170,7 +171,7 @@ test('pdu: both — the TLV wins on id and state; the text adds dates and err', 
 
 test('pdu: TLV id with the state only in the text is "both"', () => {
   const r = parseReceipt(deliverSm({ short_message: ascii('id:1 stat:REJECTD err:069'), receipted_message_id: '0001' }));
-  assert.deepEqual(r, { id: '0001', state: 'rejected', final: true, stat: 'REJECTD', err: '069', source: 'both' });
+  assert.deepEqual(r, { id: '0001', state: 'rejected', final: true, stat: 'REJECTD', err: '069', source: 'both', tlvId: '0001', textId: '1' });
 });
 
 test('pdu: Jasmin-style UUID id stays intact; lowercase stat words', () => {
@@ -242,5 +243,15 @@ test('pdu: a receipt with UDHI skips the UDH; data_sm receipts are parsed too', 
   const r = parseReceipt(deliverSm({ esm_class: 0x44, short_message: Buffer.concat([udh, ascii('id:42 stat:DELIVRD')]) }));
   assert.equal(r?.id, '42');
   const d = parseReceipt(decodePdu(encodePdu('data_sm', 3, { esm_class: 4, receipted_message_id: 'ab', message_state: 3 })));
-  assert.deepEqual(d, { id: 'ab', state: 'expired', final: true, source: 'tlv' });
+  assert.deepEqual(d, { id: 'ab', state: 'expired', final: true, source: 'tlv', tlvId: 'ab' });
+});
+
+test('receiptMatchIds: the TLV id in its format, then the text id in its own; unparseable ones are not tried', () => {
+  const hexTlvDecimalText = { id: '3b9aca00', tlvId: '3b9aca00', textId: '1000000000' };
+  assert.deepEqual(receiptMatchIds(hexTlvDecimalText, { tlv: 'hex', text: 'decimal' }), ['1000000000'], 'both name the same message: tried once');
+  assert.deepEqual(receiptMatchIds(hexTlvDecimalText, { tlv: 'decimal', text: 'decimal' }), ['1000000000'], 'configured from the text: the hex TLV does not parse as decimal');
+  assert.deepEqual(receiptMatchIds(hexTlvDecimalText, { tlv: 'verbatim', text: 'verbatim' }), ['3b9aca00', '1000000000'], 'both parse, differently: TLV first');
+  assert.deepEqual(receiptMatchIds({ id: '12345678', tlvId: '12345678', textId: '305419896' }, { tlv: 'decimal', text: 'decimal' }), ['12345678', '305419896'], 'an all-digit hex id parses as the wrong number: the text id is the fallback');
+  assert.deepEqual(receiptMatchIds({ id: 'zz', tlvId: 'zz' }, { tlv: 'hex', text: 'hex' }), ['zz'], 'nothing parses: the id as written');
+  assert.deepEqual(receiptMatchIds({ id: '42', textId: '42' }, { tlv: 'hex', text: 'decimal' }), ['42']);
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodePdu, encodePdu, encodeResponse, statusName, bodyString } from '../../src/smpp/codec.js';
+import { decodePdu, encodePdu, encodeResponse, pduHeader, statusName, bodyString } from '../../src/smpp/codec.js';
 import { Framer } from '../../src/smpp/framer.js';
 import { isQasidError } from '../../src/core/errors.js';
 
@@ -107,4 +107,55 @@ test('framer rejects impossible lengths, still returning the good frames before 
     assert.deepEqual(r.frames, [good], `length ${len}`);
     assert.ok(isQasidError(r.error, 'SMPP_FRAME_INVALID'), `length ${len}`);
   }
+});
+
+// ---------- TLVs read tolerantly (SMPP 3.4 §5.3.2: a number TLV's length is its size) ----------
+
+/** A receipt deliver_sm (text and receipted_message_id) with `tlvs` appended; command_length fixed up. */
+function receiptWith(...tlvs: string[]): Buffer {
+  const base = encodePdu('deliver_sm', 7, { esm_class: 4, short_message: Buffer.from('id:77 stat:DELIVRD err:000') });
+  const out = Buffer.concat([base, Buffer.from('001e0003' + '373700', 'hex'), ...tlvs.map((t) => Buffer.from(t, 'hex'))]);
+  out.writeUInt32BE(out.length, 0);
+  return out;
+}
+
+test('a number TLV of length 0, at the end or in the middle, is left out and counted; the rest of the PDU is kept', () => {
+  const atEnd = decodePdu(receiptWith('04270000'));
+  assert.equal(atEnd.malformedTlvs, 1);
+  assert.equal(atEnd.body.message_state, undefined);
+  assert.equal(atEnd.body.receipted_message_id, '77');
+  assert.equal(bodyString(atEnd, 'short_message'), 'id:77 stat:DELIVRD err:000');
+  // In the middle, the package read the next TLV's first octet as its value.
+  const inMiddle = decodePdu(receiptWith('04270000', '020c00020102'));
+  assert.equal(inMiddle.malformedTlvs, 1);
+  assert.equal(inMiddle.body.message_state, undefined);
+  assert.equal(inMiddle.body.sar_msg_ref_num, 0x0102, 'the TLV after it survives');
+});
+
+test('number TLVs of the wrong length, values past the end and values their filter cannot read are all left out', () => {
+  const p = decodePdu(receiptWith('0427000202' + '02', '0425000101', '03810000', '001e00ff4142'));
+  // message_state with 2 octets, callback_num (filtered) with none, a receipted_message_id
+  // claiming 255 octets of the 2 left; delivery_failure_reason (length 1) is fine.
+  assert.equal(p.malformedTlvs, 3);
+  assert.equal(p.body.message_state, undefined);
+  assert.equal(p.body.callback_num, undefined);
+  assert.equal(p.body.delivery_failure_reason, 1);
+  assert.equal(p.body.receipted_message_id, undefined, 'the unreadable repeat of a tag leaves it out (the text still has the id)');
+  assert.equal(decodePdu(receiptWith('04270001' + '02')).malformedTlvs, undefined, 'a good PDU carries no count');
+});
+
+test('a mandatory C-Octet String without its NUL makes the body undecodable; the header is still readable', () => {
+  const resp = Buffer.from('00000013' + '80000004' + '00000000' + '00000009' + '313233', 'hex'); // message_id "123" without NUL
+  assert.throws(() => decodePdu(resp), (e) => isQasidError(e, 'SMPP_DECODE_FAILED'));
+  assert.deepEqual(pduHeader(resp), { command: 'submit_sm_resp', commandId: 0x80000004, status: 0, seq: 9, body: {} });
+  assert.equal(pduHeader(Buffer.from('00000010' + '0000abcd' + '00000000' + '00000001', 'hex')).command, 'unknown');
+  // A time field the package's filter cannot read ("xR": relative, too short) stays a
+  // string rather than fail the PDU.
+  const sm = Buffer.from('id:1 stat:DELIVRD');
+  const body = Buffer.concat([Buffer.from('00' + '0101' + '3100' + '0500' + '5100' + '040000' + '00' + Buffer.from('xR').toString('hex') + '00' + '00000000', 'hex'), Buffer.from([sm.length]), sm]);
+  const odd = Buffer.concat([Buffer.from('00000000' + '00000005' + '00000000' + '00000003', 'hex'), body]);
+  odd.writeUInt32BE(odd.length, 0);
+  const p = decodePdu(odd);
+  assert.equal(p.body.validity_period, 'xR');
+  assert.equal(bodyString(p, 'short_message'), 'id:1 stat:DELIVRD');
 });
