@@ -93,9 +93,11 @@ export async function submitToCarrier(ctx: SubmitContext, enc: EncodedMessage): 
       if (i === 0 && ctx.expired?.()) return { kind: 'expired' };
       const mapping = `${ctx.recId}:${i}:${enc.parts.length}`;
       // The tag comes back with a submit_sm_resp that arrives after its deadline.
+      // A throttle answer to a submit sent before the pacer's last rate cut is an echo of that overload.
+      const epoch = ctx.gate.pacer.epoch;
       const r = await ctx.link.submit(body, ctx.signal, mapping);
       if (r.kind === 'rejected' && r.action === 'slowdown') {
-        ctx.gate.pacer.onThrottled();
+        ctx.gate.pacer.onThrottled(epoch);
         ctx.gate.poke();
         continue;
       }

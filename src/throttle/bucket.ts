@@ -6,7 +6,8 @@
  * around a window boundary (KNOWN: rate-limiter-flexible's fixed window), and carriers
  * count per second and punish bursts. Here the bucket holds at most `burst` tokens and
  * gains `rate` tokens per second, so over ANY interval of T seconds at most
- * `burst + rate·T` tokens are taken.
+ * `burst + rate·T` tokens are taken. Rate and capacity may change (setRate, setBurst,
+ * empty); the bound then holds with the largest rate and capacity in force.
  */
 import type { Clock } from '../core/clock.js';
 
@@ -31,18 +32,19 @@ function checkPositive(name: string, v: number): void {
 }
 
 export class TokenBucket {
-  readonly burst: number;
   readonly #clock: Clock;
   #rate: number;
+  #burst: number;
   /** Tokens held at time #last (fractional, 0..burst). */
   #tokens: number;
+  /** Clock time #tokens refers to; may lie in the future after `empty(until)`. */
   #last: number;
 
   constructor(opts: TokenBucketOptions) {
     checkPositive('ratePerSec', opts.ratePerSec);
     checkPositive('burst', opts.burst);
     this.#rate = opts.ratePerSec;
-    this.burst = opts.burst;
+    this.#burst = opts.burst;
     this.#clock = opts.clock;
     // Start full: a freshly started process may send one burst, which the bound allows.
     this.#tokens = opts.burst;
@@ -52,6 +54,11 @@ export class TokenBucket {
   /** Tokens per second. */
   get rate(): number {
     return this.#rate;
+  }
+
+  /** Capacity: the most tokens held at once. */
+  get burst(): number {
+    return this.#burst;
   }
 
   /** Tokens available now (fractional). Does not consume. */
@@ -75,10 +82,13 @@ export class TokenBucket {
    */
   msUntil(n = 1): number {
     checkPositive('n', n);
-    if (n > this.burst + EPSILON) return Infinity;
-    const tokens = this.#tokensAt(this.#clock.now());
+    if (n > this.#burst + EPSILON) return Infinity;
+    const now = this.#clock.now();
+    const tokens = this.#tokensAt(now);
     if (tokens + EPSILON >= n) return 0;
-    return Math.ceil(((n - tokens) * 1000) / this.#rate);
+    // Nothing accrues before #last (see empty()).
+    const notBefore = Math.max(0, this.#last - now);
+    return Math.ceil(notBefore + ((n - tokens) * 1000) / this.#rate);
   }
 
   /**
@@ -91,10 +101,34 @@ export class TokenBucket {
     this.#rate = ratePerSec;
   }
 
+  /**
+   * Change the capacity from now on. Tokens earned so far are settled first, then capped
+   * to the new capacity: a smaller burst takes effect at once, a larger one only fills
+   * at the rate.
+   */
+  setBurst(burst: number): void {
+    checkPositive('burst', burst);
+    this.#refill();
+    this.#burst = burst;
+    this.#tokens = Math.min(this.#tokens, burst);
+  }
+
+  /**
+   * Drop every token held and accrue nothing before `until` (clock ms; default now). After
+   * a carrier said "slow down", the pause must not bank a burst that is spent the moment
+   * it ends.
+   */
+  empty(until?: number): void {
+    if (until !== undefined && !Number.isFinite(until)) throw new RangeError(`until must be a finite clock time, got ${until}`);
+    const now = this.#clock.now();
+    this.#tokens = 0;
+    this.#last = Math.max(now, this.#last, until ?? now);
+  }
+
   #tokensAt(now: number): number {
     // A clock that steps backwards (NTP) must not mint or destroy tokens.
     const elapsedMs = Math.max(0, now - this.#last);
-    return Math.min(this.burst, this.#tokens + (elapsedMs * this.#rate) / 1000);
+    return Math.min(this.#burst, this.#tokens + (elapsedMs * this.#rate) / 1000);
   }
 
   #refill(): void {
