@@ -12,6 +12,7 @@ import type { DeliverHandler, PduFault } from '../../src/smpp/session.js';
 import { parseReceipt, type ParsedReceipt } from '../../src/dlr/receipt.js';
 import { captureLogger } from '../../src/log/logger.js';
 import { testCarrier, type TestCarrierOverrides } from '../helpers/carrier.js';
+import { until } from '../helpers/until.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
@@ -45,14 +46,6 @@ const submitBody = (n = 0): Record<string, unknown> => ({
   data_coding: 0,
   short_message: Buffer.from(`test ${n}`),
 });
-
-async function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** A frame with the given header and body; command_length is the frame's own. */
 function frame(commandId: number, status: number, seq: number, body: Buffer): Buffer {

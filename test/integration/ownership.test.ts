@@ -19,6 +19,7 @@ import { startGateway, testConfig, type Gateway, type RawCarrier } from '../help
 import { App as AppClass } from '../../src/app.js';
 import { captureLogger } from '../../src/log/logger.js';
 import { isQasidError } from '../../src/core/errors.js';
+import { until } from '../helpers/until.js';
 
 const redis = redisForFile();
 const cleanups = redis.cleanups;
@@ -41,14 +42,6 @@ async function finals(r: Redis, app: App, want: number, timeoutMs = 15_000): Pro
     const evs = (await readEvents(r, app.keys.events)).filter((e) => e.final);
     if (evs.length >= want || Date.now() > deadline) return evs;
     await new Promise((res) => setTimeout(res, 50));
-  }
-}
-
-async function until(cond: () => Promise<boolean> | boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((res) => setTimeout(res, 25));
   }
 }
 
