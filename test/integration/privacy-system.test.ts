@@ -12,6 +12,7 @@ import { QasidClient } from '../../src/client/index.js';
 import { startSimulator } from '../../src/sim/index.js';
 import { redisForFile } from '../helpers/redis.js';
 import { startGateway, testConfig } from '../helpers/app.js';
+import { until } from '../helpers/until.js';
 
 const redis = redisForFile();
 const cleanups = redis.cleanups;
@@ -94,7 +95,7 @@ test('after a mixed run no number or text is in clear in Redis or the logs, and 
     await new Promise((res) => setTimeout(res, 50));
   }
   assert.equal(finals, 202, '200 messages + duplicate + dead letter each end once');
-  assert.equal(await r.xlen(app.keys.intake), 0, 'handled intake entries are removed, sealed or plain');
+  await until(async () => (await r.xlen(app.keys.intake)) === 0, 2000, 'handled intake entries, sealed or plain, to be removed');
   await app.stop();
 
   const held = await dump(r, prefix);
