@@ -66,6 +66,7 @@ function sessionMetrics(m: Metrics): SessionObserver {
     onClose: (s, code) => {
       if (code !== 'SMPP_STOPPING') m.reconnects.inc({ carrier: s.carrier, reason: code });
     },
+    onPduFault: (s, fault) => m.pduFaults.inc({ carrier: s.carrier, reason: fault }),
   };
 }
 
@@ -264,6 +265,9 @@ export class App implements Lifecycle {
       clearTimeout(timer);
     }
     this.stops.push(['redis', async () => void (await Promise.allSettled([this.redis.quit(), this.blocking.quit()]))]);
+    // Denials held for their summary are audited while Redis is still there (the admin
+    // server itself stops last, so /readyz can say "draining").
+    this.stops.push(['admin-denials', () => this.admin.denials.flush()]);
     await this.retention.start();
     this.stops.push(['retention', () => this.retention.stop()]);
     // The receipt handler's parked-receipt sweep ends before Redis closes.

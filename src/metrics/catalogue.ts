@@ -18,6 +18,7 @@ export const METRICS = {
   windowInFlight: { name: 'qasid_window_in_flight', type: 'gauge', help: 'Requests sent and not yet answered, per session.', labels: ['carrier', 'session'] },
   windowSize: { name: 'qasid_window_size', type: 'gauge', help: 'Configured window per session.', labels: ['carrier', 'session'] },
   reconnects: { name: 'qasid_session_reconnects_total', type: 'counter', help: 'Connections lost, by carrier and reason code (SMPP_ENQUIRE_LINK_TIMEOUT, ...).', labels: ['carrier', 'reason'] },
+  pduFaults: { name: 'qasid_carrier_pdu_faults_total', type: 'counter', help: 'PDUs a carrier got wrong that the session survived, by carrier and kind (undecodable, tlv_skipped, stray_response, unexpected).', labels: ['carrier', 'reason'] },
   throttled: { name: 'qasid_throttled_total', type: 'counter', help: 'ESME_RTHROTTLED / ESME_RMSGQFUL answers, by carrier.', labels: ['carrier'] },
   carrierTps: { name: 'qasid_carrier_tps', type: 'gauge', help: "A carrier's current pacing rate (lowered after throttling), messages per second.", labels: ['carrier'] },
   intakeLag: { name: 'qasid_intake_lag', type: 'gauge', help: 'Intake stream entries not yet read by the consumer group (XINFO GROUPS lag).', labels: [] },

@@ -37,6 +37,7 @@ export class Metrics {
   readonly sessionState: Gauge<L<'sessionState'>>;
   readonly reconnects: Counter<L<'reconnects'>>;
   readonly throttled: Counter<L<'throttled'>>;
+  readonly pduFaults: Counter<L<'pduFaults'>>;
   readonly deadLetters: Counter<L<'deadLetters'>>;
   readonly blocked: Counter<L<'blocked'>>;
   readonly deferred: Counter<L<'deferred'>>;
@@ -64,6 +65,7 @@ export class Metrics {
     this.sessionState = new Gauge({ name: METRICS.sessionState.name, help: METRICS.sessionState.help, labelNames: [...METRICS.sessionState.labels], registers: r });
     this.reconnects = counter('reconnects');
     this.throttled = counter('throttled');
+    this.pduFaults = counter('pduFaults');
     this.deadLetters = counter('deadLetters');
     this.blocked = counter('blocked');
     this.deferred = counter('deferred');

@@ -19,6 +19,8 @@ import { captureLogger } from '../../src/log/logger.js';
 import { Metrics } from '../../src/metrics/registry.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { fakeSubscriberAdmin } from '../helpers/subscribers.js';
+import { startGateway, testConfig } from '../helpers/app.js';
+import { startSimulator } from '../../src/sim/index.js';
 
 let redis: TestRedis;
 let r: Redis;
@@ -291,5 +293,26 @@ describe('the admin server', () => {
     d.report({ reason: 'no_token', status: 401, address: '127.0.0.1', method: 'GET', route: '/carriers' });
     await d.stop();
     assert.deepEqual(failing.lines.map((l) => l.event), ['admin.denied', 'admin.audit_failed']);
+  });
+});
+
+describe('the daemon at shutdown', () => {
+  test('denials held when the daemon stops are audited before its Redis connections close', async () => {
+    const s = await startSimulator({ port: 0 });
+    const cleanups: Array<() => Promise<void>> = [];
+    try {
+      const config = testConfig(redis.url, [{ id: 'jazz', port: s.port }], { redis: { url: redis.url, prefix: `t${randomBytes(4).toString('hex')}` } });
+      const { app, r: rr, lines } = await startGateway(redis.url, config, cleanups);
+      const base = `http://127.0.0.1:${app.admin.port}`;
+      for (let i = 0; i < 5; i++) assert.equal((await fetch(`${base}/carriers`, { headers: bearer(BAD) })).status, 401);
+      await app.stop();
+      const details = (await rr.xrange(app.keys.audit, '-', '+')).map(([, f]) => JSON.parse(f[f.indexOf('detail') + 1] ?? '{}') as { reason?: string; count?: number });
+      // The first at once, the four held since then in one summary written at stop.
+      assert.deepEqual(details.filter((d) => d.reason === 'bad_token').map((d) => d.count), [1, 4]);
+      assert.equal(lines.filter((l) => l.event === 'admin.audit_failed').length, 0);
+    } finally {
+      for (const c of cleanups.reverse()) await c();
+      await s.close();
+    }
   });
 });

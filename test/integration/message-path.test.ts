@@ -399,6 +399,17 @@ test('the admin server: /livez, /readyz 200 when running, and /metrics moves wit
   await assert.rejects(fetch(`${base}/livez`));
 });
 
+test('a carrier\'s PDU faults are counted by kind in /metrics, and the messages still settle', async () => {
+  const s = await sim('ZeroLengthTlvSMSC');
+  const { app, r } = await gateway([{ id: 'jazz', port: s.port }]);
+  for (let i = 0; i < 5; i++) await r.xadd(app.keys.intake, '*', 'data', msg(`z${i}`));
+  const evs = await finals(r, app, 5);
+  assert.deepEqual(evs.map((e) => e.status), Array(5).fill('delivered'), 'the state is read from the receipt text');
+  const text = await (await fetch(`http://127.0.0.1:${app.admin.port}/metrics`)).text();
+  assert.match(text, /^qasid_carrier_pdu_faults_total\{carrier="jazz",reason="tlv_skipped"\} 5$/m);
+  assert.doesNotMatch(text, /^qasid_session_reconnects_total\{/m, 'the session was never recycled');
+});
+
 test("every metric the Grafana dashboard and the alert rules use exists in the daemon's /metrics", async () => {
   const s = await sim('HappySMSC');
   const { app, r } = await gateway([{ id: 'jazz', port: s.port }]);
