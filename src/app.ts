@@ -16,7 +16,7 @@ import type { Logger } from './log/logger.js';
 import { IntakeReader } from './queue/intake.js';
 import { ConsumerLease } from './queue/ownership.js';
 import { keysFor, type Keys } from './queue/keys.js';
-import { Outputs } from './queue/outputs.js';
+import { Outputs, queuedAt } from './queue/outputs.js';
 import { MessageStore } from './queue/store.js';
 import { redisClient } from './queue/redis-options.js';
 import { compileRoutes, type CompiledRoutes } from './routing/index.js';
@@ -111,8 +111,11 @@ export class App implements Lifecycle {
       start: config.policy.startKeywords.length > 0 ? config.policy.startKeywords : DEFAULT_KEYWORDS.start,
     });
     const outputs = new Outputs(this.redis, this.keys, config.outputs.maxLen, vault, {
-      onEvent: (e) => {
+      onEvent: (e, entryId) => {
         metrics.events.inc({ status: e.status, final: String(e.final) });
+        const queued = e.final ? queuedAt(entryId) : undefined;
+        // Wall time against the XADD's: what the sender waited, whatever clock judges validity.
+        if (queued !== undefined) metrics.messageLatency.observe({ carrier: e.carrier ?? 'none', status: e.status }, Math.max(0, Date.now() - queued) / 1000);
         if (e.status === 'deferred') metrics.deferred.inc({ reason: e.reason ?? 'unknown' });
         if (e.status === 'blocked') metrics.blocked.inc({ reason: e.reason ?? 'unknown' });
       },
@@ -194,9 +197,15 @@ export class App implements Lifecycle {
       carrierTps: () => [...gates].map(([carrier, g]) => ({ carrier, tps: g.pacer.state().currentTps })),
       messagesInFlight: () => this.dispatcher.messagesInFlight,
       queue: async () => {
-        const [groups, due] = await Promise.all([this.redis.xinfo('GROUPS', this.keys.intake).catch(() => []), this.redis.zcard(this.keys.due)]);
+        const [groups, due, first] = await Promise.all([
+          this.redis.xinfo('GROUPS', this.keys.intake).catch(() => []),
+          this.redis.zcard(this.keys.due),
+          // Handled entries are deleted, so the stream's first entry is the oldest unsettled one.
+          this.redis.xrange(this.keys.intake, '-', '+', 'COUNT', 1),
+        ]);
         const g = (groups as unknown[][]).map(pairs).find((x) => x.name === config.intake.group);
-        return { lag: Number(g?.lag ?? 0), pending: Number(g?.pending ?? 0), due };
+        const oldest = queuedAt(first[0]?.[0]);
+        return { lag: Number(g?.lag ?? 0), pending: Number(g?.pending ?? 0), oldestAgeSec: oldest === undefined ? 0 : Math.max(0, Date.now() - oldest) / 1000, due };
       },
     });
     this.admin = new AdminServer({

@@ -289,7 +289,7 @@ export class Dispatcher implements Lifecycle {
     }
     this.log.error({ event: 'dispatch.gave_up', entry: entry.id }, 'intake entry handling kept failing; dead-lettered');
     await this.d.outputs.dead(entry.id, 'internal_error', detail, entry.sealed === undefined ? { data: entry.data } : { sealed: entry.sealed });
-    await this.d.outputs.event(this.event('rejected', true, { clientId: message?.id, tenant: message?.tenant, reason: 'internal_error' }));
+    await this.d.outputs.event(this.event('rejected', true, { clientId: message?.id, tenant: message?.tenant, reason: 'internal_error' }), entry.id);
     this.d.intake.done(entry.id);
   }
 
@@ -407,7 +407,7 @@ export class Dispatcher implements Lifecycle {
         const detail = 'sealed entry cannot be opened with the keyring (unknown key id, or not sealed by a Qasid client for this stream)';
         this.log.warn({ event: 'intake.dead_lettered', entry: entry.id, reason: 'undecryptable' }, 'intake entry dead-lettered');
         await this.d.outputs.dead(entry.id, 'undecryptable', detail, { sealed: entry.sealed });
-        await this.d.outputs.event(this.event('rejected', true, { reason: 'undecryptable' }));
+        await this.d.outputs.event(this.event('rejected', true, { reason: 'undecryptable' }), entry.id);
         this.d.intake.done(entry.id);
         return;
       }
@@ -420,7 +420,7 @@ export class Dispatcher implements Lifecycle {
       const kept = decoded.reason === 'oversized' ? {} : { data };
       const detail = decoded.reason === 'oversized' && data !== undefined ? `${decoded.detail}; sha256 ${createHash('sha256').update(data).digest('hex')}` : decoded.detail;
       await this.d.outputs.dead(entry.id, decoded.reason, detail, kept, num?.ok ? this.d.vault.hash(num.e164) : undefined);
-      await this.d.outputs.event(this.event('rejected', true, { clientId: decoded.clientId, tenant: decoded.tenant, reason: decoded.reason }));
+      await this.d.outputs.event(this.event('rejected', true, { clientId: decoded.clientId, tenant: decoded.tenant, reason: decoded.reason }), entry.id);
       this.d.intake.done(entry.id);
       return;
     }
@@ -456,7 +456,7 @@ export class Dispatcher implements Lifecycle {
       if (created.fields.eid !== entry.id) {
         // Another entry with the same client id: never sent twice.
         this.log.info({ event: 'intake.duplicate', gatewayId: created.fields.gw }, 'duplicate client id');
-        await this.d.outputs.event(this.event('rejected', true, { clientId: m.id, tenant: m.tenant, gatewayId: created.fields.gw, reason: 'duplicate', meta: m.meta }));
+        await this.d.outputs.event(this.event('rejected', true, { clientId: m.id, tenant: m.tenant, gatewayId: created.fields.gw, reason: 'duplicate', meta: m.meta }), entry.id);
         this.d.intake.done(entry.id);
         return;
       }
@@ -644,7 +644,7 @@ export class Dispatcher implements Lifecycle {
   private async finish(recId: string, rec: Partial<RecordFields>, src: Source, status: TerminalStatus, extra: Partial<StatusEvent>): Promise<void> {
     const e = this.event(status, true, { ...eventIds(rec), ...extra });
     const first = await this.d.store.finalise(recId, status, { ...(extra.reason ? { err: extra.error ?? extra.reason } : {}), ev: pendingFields(e) });
-    if (first) await this.d.outputs.event(e);
+    if (first) await this.d.outputs.event(e, rec.eid);
     // Nothing settled here was ever watched: watching starts only once a carrier took it.
     await this.release(recId, src);
   }
@@ -661,7 +661,7 @@ export class Dispatcher implements Lifecycle {
       const status: TerminalStatus = rec.st === 'unknown' ? 'unknown' : 'expired';
       const e = this.event(status, true, { ...eventIds(rec), carrier: rec.car, parts: numberOr(rec.parts), reason: rec.st === 'unknown' ? (rec.err ?? 'no_response') : 'no_receipt' });
       const first = await this.d.store.finalise(recId, status, { err: 'no_receipt', ev: pendingFields(e) });
-      if (first) await this.d.outputs.event(e);
+      if (first) await this.d.outputs.event(e, rec.eid);
     } else if (rec) {
       // Terminal but still watched: whatever ended it (a receipt, an earlier expiry) died
       // before taking it off the watch set, so possibly before writing its event.

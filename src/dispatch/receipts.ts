@@ -278,7 +278,7 @@ export class ReceiptHandler {
     };
     // Event first, then off the watch set: a crash in between leaves the watch entry, and
     // whoever meets it again writes the event from the record.
-    await this.d.outputs.event(e);
+    await this.d.outputs.event(e, outcome.entryId);
     await this.d.store.unschedule('watch', recId);
   }
 

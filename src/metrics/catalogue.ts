@@ -7,6 +7,7 @@
 export const METRICS = {
   submits: { name: 'qasid_submits_total', type: 'counter', help: 'submit_sm answered, by carrier and command_status name (or "timeout" when no answer came in time).', labels: ['carrier', 'status'] },
   submitDuration: { name: 'qasid_submit_duration_seconds', type: 'histogram', help: 'Time from submit_sm written to submit_sm_resp, by carrier.', labels: ['carrier'] },
+  messageLatency: { name: 'qasid_message_latency_seconds', type: 'histogram', help: 'Time from the intake XADD to the final event, by carrier ("none" when no carrier took it) and final status. Includes any time a message was scheduled or deferred for.', labels: ['carrier', 'status'] },
   receiptLatency: { name: 'qasid_receipt_latency_seconds', type: 'histogram', help: 'Time from submit_sm_resp to the final delivery receipt, by carrier.', labels: ['carrier'] },
   receiptsReceived: { name: 'qasid_receipts_received_total', type: 'counter', help: 'Delivery receipts received, by carrier.', labels: ['carrier'] },
   receiptsMatched: { name: 'qasid_receipts_matched_total', type: 'counter', help: 'Receipts matched to a message (directly or after parking), by carrier.', labels: ['carrier'] },
@@ -22,6 +23,7 @@ export const METRICS = {
   throttled: { name: 'qasid_throttled_total', type: 'counter', help: 'ESME_RTHROTTLED / ESME_RMSGQFUL answers, by carrier.', labels: ['carrier'] },
   carrierTps: { name: 'qasid_carrier_tps', type: 'gauge', help: "A carrier's current pacing rate (lowered after throttling), messages per second.", labels: ['carrier'] },
   intakeLag: { name: 'qasid_intake_lag', type: 'gauge', help: 'Intake stream entries not yet read by the consumer group (XINFO GROUPS lag).', labels: [] },
+  intakeOldestAge: { name: 'qasid_intake_oldest_age_seconds', type: 'gauge', help: 'Age of the oldest intake entry not yet settled (handled entries leave the stream), from its stream id; 0 when the stream is empty.', labels: [] },
   intakePending: { name: 'qasid_intake_pending', type: 'gauge', help: 'Intake entries read and not yet acknowledged, all consumers.', labels: [] },
   inFlight: { name: 'qasid_messages_in_flight', type: 'gauge', help: 'Messages held in memory by this instance (read, not settled).', labels: [] },
   due: { name: 'qasid_messages_due', type: 'gauge', help: 'Messages deferred or scheduled, waiting in the due set.', labels: [] },

@@ -11,8 +11,15 @@ export interface ScrapeSources {
   sessions(): Array<{ carrier: string; session: string; inflight: number; windowSize: number }>;
   carrierTps(): Array<{ carrier: string; tps: number }>;
   messagesInFlight(): number;
-  /** Intake lag and pending, and the due-set size; read from Redis at scrape time. */
-  queue(): Promise<{ lag: number; pending: number; due: number }>;
+  /** Intake lag, pending, the oldest entry's age (s) and the due-set size; read from Redis at scrape time. */
+  queue(): Promise<QueueGauges>;
+}
+
+export interface QueueGauges {
+  lag: number;
+  pending: number;
+  oldestAgeSec: number;
+  due: number;
 }
 
 type L<T extends keyof typeof METRICS> = (typeof METRICS)[T]['labels'][number];
@@ -22,12 +29,15 @@ const SESSION_STATES = ['idle', 'connecting', 'binding', 'bound', 'unbinding', '
 const SUBMIT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** Seconds: handsets answer in seconds to hours. */
 const RECEIPT_BUCKETS = [0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400];
+/** Seconds: an OTP is late after a few seconds; scheduled and deferred messages take hours. */
+const MESSAGE_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400];
 
 export class Metrics {
   readonly registry = new Registry();
   readonly submits: Counter<L<'submits'>>;
   readonly submitDuration: Histogram<L<'submitDuration'>>;
   readonly receiptLatency: Histogram<L<'receiptLatency'>>;
+  readonly messageLatency: Histogram<L<'messageLatency'>>;
   readonly receiptsReceived: Counter<L<'receiptsReceived'>>;
   readonly receiptsMatched: Counter<L<'receiptsMatched'>>;
   readonly receiptsUnmatched: Counter<L<'receiptsUnmatched'>>;
@@ -56,6 +66,7 @@ export class Metrics {
     this.submits = counter('submits');
     this.submitDuration = histogram('submitDuration', SUBMIT_BUCKETS);
     this.receiptLatency = histogram('receiptLatency', RECEIPT_BUCKETS);
+    this.messageLatency = histogram('messageLatency', MESSAGE_BUCKETS);
     this.receiptsReceived = counter('receiptsReceived');
     this.receiptsMatched = counter('receiptsMatched');
     this.receiptsUnmatched = counter('receiptsUnmatched');
@@ -100,15 +111,15 @@ export class Metrics {
         this.set(src()?.messagesInFlight() ?? 0);
       },
     });
-    // One Redis read per scrape serves three gauges.
-    let queueRead: Promise<{ lag: number; pending: number; due: number }> | undefined;
-    const queue = (): Promise<{ lag: number; pending: number; due: number }> => {
-      queueRead ??= (src()?.queue() ?? Promise.resolve({ lag: 0, pending: 0, due: 0 })).finally(() => {
+    // One Redis read per scrape serves four gauges.
+    let queueRead: Promise<QueueGauges> | undefined;
+    const queue = (): Promise<QueueGauges> => {
+      queueRead ??= (src()?.queue() ?? Promise.resolve({ lag: 0, pending: 0, oldestAgeSec: 0, due: 0 })).finally(() => {
         setImmediate(() => (queueRead = undefined));
       });
       return queueRead;
     };
-    for (const [key, field] of [['intakeLag', 'lag'], ['intakePending', 'pending'], ['due', 'due']] as const) {
+    for (const [key, field] of [['intakeLag', 'lag'], ['intakePending', 'pending'], ['intakeOldestAge', 'oldestAgeSec'], ['due', 'due']] as const) {
       new Gauge({
         name: METRICS[key].name,
         help: METRICS[key].help,

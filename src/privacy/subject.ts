@@ -156,7 +156,7 @@ export class SubjectRequests {
         // Out of the schedules first, so no poll picks it up half-erased.
         const unDue = (await redis.zrem(keys.due, member)) === 1;
         const unWatched = (await redis.zrem(keys.watch, member)) === 1;
-        if (raw.term === undefined) unfinished.push(ids);
+        if (raw.term === undefined) unfinished.push(raw.eid === undefined ? ids : { ...ids, eid: raw.eid });
         // Ended, yet its work was never released: a crash may have cut off its final event.
         else if (unWatched || (unDue && raw.ev !== undefined)) owed.push({ ...ids, ...(raw as Partial<RecordFields>) });
         for (const id of (raw.mids ?? '').split(',').filter(Boolean)) {
@@ -177,7 +177,7 @@ export class SubjectRequests {
     // One that had ended, but whose final event a crash cut off, gets it now.
     for (const rec of owed) {
       const e = owedEvent(rec, this.now());
-      if (e !== undefined) await this.d.outputs.event(e);
+      if (e !== undefined) await this.d.outputs.event(e, rec.eid);
     }
     // Entries not handled yet leave the intake stream (acknowledged, then deleted) and end
     // like any unfinished message; one whose record was just erased already counts there.
@@ -188,7 +188,7 @@ export class SubjectRequests {
       });
       report.queued += await redis.xdel(keys.intake, entry);
       if (m.id !== undefined && erasedRecords.has(recordId(m.tenant, m.id))) continue;
-      unfinished.push({ cid: m.id, ten: m.tenant });
+      unfinished.push({ cid: m.id, ten: m.tenant, eid: entry });
     }
     // A message erased before it finished still gets its one final event (no number in it).
     for (const ids of unfinished) {
@@ -196,7 +196,7 @@ export class SubjectRequests {
       if (ids.cid !== undefined) e.clientId = ids.cid;
       if (ids.gw !== undefined) e.gatewayId = ids.gw;
       if (ids.ten !== undefined) e.tenant = ids.ten;
-      await this.d.outputs.event(e);
+      await this.d.outputs.event(e, ids.eid);
       report.stopped++;
     }
     return report;

@@ -58,6 +58,6 @@ export async function writeOwedEvent(outputs: Outputs, log: Logger, rec: Partial
   const e = owedEvent(rec, now);
   if (e === undefined) return false;
   log.warn({ event: 'dispatch.event_recovered', gatewayId: rec.gw, status: e.status }, 'final event written after a crash cut it off');
-  await outputs.event(e);
+  await outputs.event(e, rec.eid);
   return true;
 }

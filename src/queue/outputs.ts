@@ -84,9 +84,21 @@ export interface MoEvent {
   at: string;
 }
 
+/**
+ * When an intake entry was queued: the time part of its stream id (XADD's clock, ms);
+ * undefined for an id that is not a stream id.
+ */
+export function queuedAt(entryId: string | undefined): number | undefined {
+  if (entryId === undefined) return undefined;
+  const dash = entryId.indexOf('-');
+  const ms = dash > 0 ? Number(entryId.slice(0, dash)) : NaN;
+  return Number.isFinite(ms) && ms > 0 ? ms : undefined;
+}
+
 /** Called after each write, for metrics. */
 export interface OutputHooks {
-  onEvent?(e: StatusEvent): void;
+  /** `entryId`: the intake entry the event's message came from, when known (latency from XADD). */
+  onEvent?(e: StatusEvent, entryId?: string): void;
   onDead?(reason: string): void;
 }
 
@@ -99,9 +111,10 @@ export class Outputs {
     private readonly hooks: OutputHooks = {},
   ) {}
 
-  async event(e: StatusEvent): Promise<void> {
+  /** Write a status event; `entryId` (the message's intake entry) only feeds the hooks. */
+  async event(e: StatusEvent, entryId?: string): Promise<void> {
     await this.redis.xadd(this.keys.events, 'MAXLEN', '~', this.maxLen, '*', 'data', JSON.stringify(e));
-    this.hooks.onEvent?.(e);
+    this.hooks.onEvent?.(e, entryId);
   }
 
   /** Write an MO message with its sender and text sealed; returns the stream entry id. */

@@ -126,9 +126,10 @@ return false`;
 // KEYS[1] record; ARGV[1] receipt state, ARGV[2] '1' when that state is final, ARGV[3]
 // now (ms), ARGV[4] the receipt's error code ('' when none). Rolls the parts of a long
 // message up into one status. Returns:
-//   {'final', status, ids, rErr} when this receipt settles the message (`ids` is the
+//   {'final', status, ids, rErr, eid} when this receipt settles the message (`ids` is the
 //   record's `i` field: what its event echoes, so no second round trip; rErr the error of
-//   the part that decided a non-delivered outcome, or ''),
+//   the part that decided a non-delivered outcome, or ''; eid the intake entry id, whose
+//   time part is when the message was queued),
 //   {'partial'} when more receipts are expected, {'late', tAt} when it was already
 //   terminal (tAt: when a receipt made it so, or ''), {'gone'} when the record no longer exists.
 const LUA_RECEIPT = `
@@ -143,7 +144,7 @@ local want = tonumber(redis.call('HGET', KEYS[1], 'rN') or '1')
 if done < want then return {'partial'} end
 local status = redis.call('HGET', KEYS[1], 'rBad') or 'delivered'
 redis.call('HSET', KEYS[1], 'term', status, 'st', status, 'tAt', ARGV[3])
-return {'final', status, redis.call('HGET', KEYS[1], 'i') or '{}', redis.call('HGET', KEYS[1], 'rErr') or ''}`;
+return {'final', status, redis.call('HGET', KEYS[1], 'i') or '{}', redis.call('HGET', KEYS[1], 'rErr') or '', redis.call('HGET', KEYS[1], 'eid') or ''}`;
 
 interface ScriptedRedis extends Redis {
   qasidCreate(key: string, ttlMs: number, ...fieldValues: string[]): Promise<string[] | null>;
@@ -255,9 +256,9 @@ export class MessageStore {
     final: boolean,
     now: number,
     err: string | undefined,
-  ): Promise<{ outcome: 'final'; status: TerminalStatus; fields: Partial<RecordFields>; error?: string } | { outcome: 'late'; terminalAt?: number } | { outcome: 'partial' | 'gone' }> {
+  ): Promise<{ outcome: 'final'; status: TerminalStatus; fields: Partial<RecordFields>; error?: string; entryId?: string } | { outcome: 'late'; terminalAt?: number } | { outcome: 'partial' | 'gone' }> {
     const r = await this.redis.qasidReceipt(this.keys.record(recId), state, final ? '1' : '0', Math.round(now), err ?? '');
-    if (r[0] === 'final') return { outcome: 'final', status: r[1] as TerminalStatus, fields: unpackJson(r[2]), ...(r[3] ? { error: r[3] } : {}) };
+    if (r[0] === 'final') return { outcome: 'final', status: r[1] as TerminalStatus, fields: unpackJson(r[2]), ...(r[3] ? { error: r[3] } : {}), ...(r[4] ? { entryId: r[4] } : {}) };
     if (r[0] === 'late') return r[1] ? { outcome: 'late', terminalAt: Number(r[1]) } : { outcome: 'late' };
     return { outcome: r[0] as 'partial' | 'gone' };
   }

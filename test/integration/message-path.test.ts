@@ -388,6 +388,7 @@ test('the admin server: /livez, /readyz 200 when running, and /metrics moves wit
   assert.equal(value(text, 'qasid_window_size{carrier="jazz",session="jazz/trx0"}'), 50);
   assert.ok(value(text, 'qasid_submit_duration_seconds_count{carrier="jazz"}') >= 5);
   assert.ok(value(text, 'qasid_receipt_latency_seconds_count{carrier="jazz"}') >= 1);
+  assert.equal(value(text, 'qasid_message_latency_seconds_count{carrier="jazz",status="delivered"}'), 5);
   assert.match(text, /^qasid_intake_lag 0$/m);
   assert.match(text, /^qasid_process_cpu_user_seconds_total /m);
   // Labels never carry a phone number (or any long run of digits, such as a message id).
@@ -408,6 +409,24 @@ test('a carrier\'s PDU faults are counted by kind in /metrics, and the messages 
   const text = await (await fetch(`http://127.0.0.1:${app.admin.port}/metrics`)).text();
   assert.match(text, /^qasid_carrier_pdu_faults_total\{carrier="jazz",reason="tlv_skipped"\} 5$/m);
   assert.doesNotMatch(text, /^qasid_session_reconnects_total\{/m, 'the session was never recycled');
+});
+
+test('the two numbers an SRE pages on: latency from XADD to the final event, and the age of the oldest waiting entry', async () => {
+  const s = await sim('BlackHoleSMSC');
+  const { app, r } = await gateway([{ id: 'jazz', port: s.port, timers: { responseMs: 1500 } }]);
+  const scrape = async (): Promise<string> => (await fetch(`http://127.0.0.1:${app.admin.port}/metrics`)).text();
+  assert.match(await scrape(), /^qasid_intake_oldest_age_seconds 0$/m, 'an empty stream has no age');
+  // Queued 40 s ago (the stream id is the XADD time); the carrier holds it unanswered.
+  await r.xadd(app.keys.intake, `${Date.now() - 40_000}-0`, 'data', msg('old'));
+  await until(() => s.stats.submits === 1, 3000, 'the submit at the SMSC');
+  const age = Number(/^qasid_intake_oldest_age_seconds (\S+)$/m.exec(await scrape())?.[1]);
+  assert.ok(age >= 40 && age < 45, `oldest age ${age}`);
+  // No answer: it ends unknown much later; a bad entry ends at once, with no carrier.
+  await r.xadd(app.keys.intake, '*', 'data', 'not json');
+  await finals(r, app, 1);
+  const text = await scrape();
+  assert.match(text, /^qasid_message_latency_seconds_count\{carrier="none",status="rejected"\} 1$/m);
+  assert.match(text, /^qasid_message_latency_seconds_bucket\{le="1",carrier="none",status="rejected"\} 1$/m);
 });
 
 test("every metric the Grafana dashboard and the alert rules use exists in the daemon's /metrics", async () => {
