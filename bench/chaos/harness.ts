@@ -1,7 +1,7 @@
 /**
  * Building blocks of the chaos run: a redis-server child (optionally with AOF, killable
  * with SIGKILL and restartable on the same port), `qasid run` children, an SMPP tap that
- * counts accepted submit_sm per message text, and readers of the events and dead streams.
+ * counts the submit_sm sent per message text, and readers of the events and dead streams.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
-import { Keyring } from '../../src/privacy/keyring.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/qasid.js', import.meta.url));
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -108,6 +107,10 @@ export function writeConfig(opts: {
   carrier: CarrierOpts;
   consumer?: string;
   intake?: Record<string, unknown>;
+  /** `messages.*` settings (validity, receipt grace). */
+  messages?: Record<string, unknown>;
+  /** The keyrings (Keyring.newSourceJson): every daemon of a scenario shares them, or a restarted one cannot open what the first sealed. */
+  keyrings: { keyring: string; hashKeyring: string };
 }): string {
   const dir = mkdtempSync(join(tmpdir(), 'qasid-chaos-'));
   const file = join(dir, 'qasid.json');
@@ -119,8 +122,9 @@ export function writeConfig(opts: {
       shutdown: { drainMs: 1000, forceExitMs: 10000 },
       intake: { blockMs: 100, ...(opts.consumer !== undefined ? { consumer: opts.consumer } : {}), ...opts.intake },
       admin: { port: opts.adminPort },
-      privacy: { keyring: Keyring.newSourceJson('k1'), hashKeyring: Keyring.newSourceJson('h1') },
+      privacy: opts.keyrings,
       dispatch: { pollMs: 50, maxInFlight: 500 },
+      ...(opts.messages !== undefined ? { messages: opts.messages } : {}),
       carriers: [
         {
           id: 'jazz',
@@ -220,11 +224,14 @@ export class Daemon {
 
 /**
  * A TCP pass-through between the daemon and the simulator that reads the SMPP frames both
- * ways and counts, per short_message text, the submit_sm the SMSC answered ESME_ROK — the
- * ones a handset would receive. (The simulator only counts submits in total.)
+ * ways and counts, per short_message text, the submit_sm that may have reached a handset:
+ * every one passed on, less those the SMSC refused with an error status. (The simulator
+ * only counts submits in total.)
  */
 export class SmppTap {
-  readonly accepted = new Map<string, number>();
+  readonly sent = new Map<string, number>();
+  /** submit_sm whose connection closed before their answer came: sent, outcome unknown to the daemon. */
+  orphaned = 0;
   readonly port: number;
   private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
@@ -242,10 +249,10 @@ export class SmppTap {
     return tap;
   }
 
-  /** Messages accepted more than once, summed as (times accepted − 1). */
+  /** Messages sent more than once, summed as (times sent − 1). */
   extraSends(): number {
     let n = 0;
-    for (const c of this.accepted.values()) if (c > 1) n += c - 1;
+    for (const c of this.sent.values()) if (c > 1) n += c - 1;
     return n;
   }
 
@@ -254,6 +261,8 @@ export class SmppTap {
     this.sockets.add(client).add(upstream);
     const bySeq = new Map<number, string>();
     const end = (): void => {
+      this.orphaned += bySeq.size;
+      bySeq.clear();
       client.destroy();
       upstream.destroy();
       this.sockets.delete(client);
@@ -261,14 +270,21 @@ export class SmppTap {
     };
     client.on('error', end).on('close', end);
     upstream.on('error', end).on('close', end);
+    // Counted when the submit_sm passes, taken back when the SMSC refuses it: a submit whose
+    // answer never came (the daemon was killed, the connection dropped) may well have
+    // reached the handset, so it counts as sent.
+    const bump = (text: string, by: number): void => void this.sent.set(text, (this.sent.get(text) ?? 0) + by);
     frames(client, (cmd, seq, body) => {
-      if (cmd === 0x00000004) bySeq.set(seq, submitText(body));
+      if (cmd !== 0x00000004) return;
+      const text = submitText(body);
+      bySeq.set(seq, text);
+      bump(text, 1);
     });
     frames(upstream, (cmd, seq, _body, status) => {
       if (cmd !== 0x80000004) return;
       const text = bySeq.get(seq);
       bySeq.delete(seq);
-      if (text !== undefined && status === 0) this.accepted.set(text, (this.accepted.get(text) ?? 0) + 1);
+      if (text !== undefined && status !== 0) bump(text, -1);
     });
     client.pipe(upstream);
     upstream.pipe(client);
@@ -317,12 +333,14 @@ function submitText(body: Buffer): string {
 export interface EventTally {
   /** clientId → number of final events. */
   finals: Map<string, number>;
+  /** "status reason" of each final event → how many. */
+  statuses: Map<string, number>;
   rejected: number;
   total: number;
 }
 
 /** Reads `<prefix>:events` from the start (or from `since`), in pages. */
-export async function tallyEvents(r: Redis, stream: string, tally: EventTally = { finals: new Map(), rejected: 0, total: 0 }, state = { last: '-' }): Promise<EventTally> {
+export async function tallyEvents(r: Redis, stream: string, tally: EventTally = { finals: new Map(), statuses: new Map(), rejected: 0, total: 0 }, state = { last: '-' }): Promise<EventTally> {
   for (;;) {
     const start = state.last === '-' ? '-' : `(${state.last}`;
     const page = await r.xrange(stream, start, '+', 'COUNT', 5000);
@@ -333,9 +351,11 @@ export async function tallyEvents(r: Redis, stream: string, tally: EventTally = 
       const i = fields.indexOf('data');
       if (i < 0) continue;
       try {
-        const e = JSON.parse(fields[i + 1] ?? '') as { final?: boolean; clientId?: string; status?: string };
+        const e = JSON.parse(fields[i + 1] ?? '') as { final?: boolean; clientId?: string; status?: string; reason?: string };
         if (e.status === 'rejected') tally.rejected++;
         if (e.final === true) {
+          const s = `${e.status ?? '?'}${e.reason !== undefined ? ` ${e.reason}` : ''}`;
+          tally.statuses.set(s, (tally.statuses.get(s) ?? 0) + 1);
           const k = e.clientId ?? `(no id ${id})`;
           tally.finals.set(k, (tally.finals.get(k) ?? 0) + 1);
         }
