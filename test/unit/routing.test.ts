@@ -416,3 +416,10 @@ test('a route with one carrier does not consume a random number', () => {
   assert.deepEqual(ok(selectRoute(t, msg('+923001234567'), () => (calls++, 0.5))).carriers, ['a', 'b']);
   assert.equal(calls, 0);
 });
+
+test('the number memo stays exact past its bound: 120,000 distinct numbers, then the first ones again', () => {
+  const n = (i: number): string => `0300${String(1_000_000 + i).slice(-7)}`;
+  for (let i = 0; i < 120_000; i++) assert.equal((normaliseMsisdn(n(i), 'PK') as { e164: string }).e164, `+92300${String(1_000_000 + i).slice(-7)}`);
+  for (let i = 0; i < 100; i++) assert.equal((normaliseMsisdn(n(i), 'PK') as { e164: string }).e164, `+92300${String(1_000_000 + i).slice(-7)}`);
+  assert.deepEqual(normaliseMsisdn('021 111 111 111', 'PK'), { ok: false, reason: 'not_mobile' });
+});
