@@ -22,7 +22,7 @@ export interface RawConfig {
   numbers: { defaultRegion: string };
   routes: { file: string };
   messages: { defaultValiditySec: number; receiptGraceSec: number; maxParts: number; mappingTtlSec: number; maxScheduleSec: number };
-  dispatch: { maxInFlight: number; pollMs: number; retryScheduleMs: number[] };
+  dispatch: { maxInFlight: number; carrierWaitMs: number; pollMs: number; retryScheduleMs: number[] };
   admin: {
     host: string;
     port: number;
@@ -335,6 +335,12 @@ export const configSchema: convict.Schema<RawConfig> = {
       },
       default: [5_000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000],
       env: 'QASID_RETRY_SCHEDULE_MS',
+    },
+    carrierWaitMs: {
+      doc: 'Most messages one carrier may have waiting in memory for a token or a window slot, as ms of its tps (at least its window × sessions); more are put back in the due set for when it can take them, so a slow carrier never fills maxInFlight and holds up the others.',
+      format: intRange(100, 600_000),
+      default: 2_000,
+      env: 'QASID_DISPATCH_CARRIER_WAIT_MS',
     },
     pollMs: {
       doc: 'How often due retries/scheduled messages and overdue receipts are checked, in ms.',

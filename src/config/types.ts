@@ -123,7 +123,7 @@ export interface QasidConfig {
   /** Absolute path of the route table, or '' for the built-in default route. */
   routes: { file: string };
   messages: { defaultValiditySec: number; receiptGraceSec: number; maxParts: number; mappingTtlSec: number; maxScheduleSec: number };
-  dispatch: { maxInFlight: number; pollMs: number; retryScheduleMs: readonly number[] };
+  dispatch: { maxInFlight: number; carrierWaitMs: number; pollMs: number; retryScheduleMs: readonly number[] };
   admin: {
     host: string;
     port: number;

@@ -97,6 +97,8 @@ export class Dispatcher implements Lifecycle {
   readonly name = 'dispatcher';
   private running = false;
   private inFlight = 0;
+  /** Per carrier: messages between routing and the end of their submit (waiting for a token or a slot, or in the window). */
+  private readonly atCarrier = new Map<string, number>();
   private wake: (() => void) | undefined;
   private readonly loops: Array<Promise<void>> = [];
   private readonly abort = new AbortController();
@@ -556,6 +558,14 @@ export class Dispatcher implements Lifecycle {
       const link = this.d.links.get(carrierId);
       const gate = this.d.gates.get(carrierId);
       if (!carrier || !link || !gate || !link.isUp() || this.paused.has(carrierId)) continue;
+      const waiting = this.atCarrier.get(carrierId) ?? 0;
+      if (waiting >= this.carrierBudget(carrier) && src.again === undefined) {
+        // This carrier already has all it can take for a while: wait in the due set, not in
+        // the shared pool, so its backlog never holds up another carrier. (A message that may
+        // have been sent before waits here instead, so its resend is still counted.)
+        const at = this.now() + Math.min(NO_CARRIER_RETRY_MS * 10, Math.max(100, Math.ceil((waiting / gate.pacer.state().currentTps) * 1000)));
+        return this.defer(recId, rec, src, at, 'carrier_busy', undefined, false, carrierId);
+      }
       const enc = encodeMessage(text, { method: carrier.concat, ref: refFor(recId), maxParts: cfg.messages.maxParts });
       if ('error' in enc) return this.finish(recId, rec, src, 'rejected', { reason: 'too_long' });
       tried++;
@@ -571,7 +581,8 @@ export class Dispatcher implements Lifecycle {
         this.d.hooks?.resubmit?.(carrierId, src.again);
       }
       const validUntil = Number(rec.vu);
-      const r = await submitToCarrier(
+      const r = await this.counted(carrierId, () =>
+        submitToCarrier(
         {
           carrier,
           link,
@@ -588,6 +599,7 @@ export class Dispatcher implements Lifecycle {
           signal: this.abort.signal,
         },
         enc,
+        ),
       );
       const done = { carrier: carrierId, parts: enc.parts.length };
       switch (r.kind) {
@@ -630,6 +642,25 @@ export class Dispatcher implements Lifecycle {
     // No carrier on the route could take it now: try again shortly, no attempt spent.
     const reason = tried === 0 ? 'no_carrier_up' : 'carriers_unavailable';
     return this.defer(recId, rec, src, this.now() + NO_CARRIER_RETRY_MS, reason, undefined, true);
+  }
+
+  /** Runs one submit counted against its carrier's budget (see carrierBudget). */
+  private async counted<T>(carrierId: string, submit: () => Promise<T>): Promise<T> {
+    this.atCarrier.set(carrierId, (this.atCarrier.get(carrierId) ?? 0) + 1);
+    try {
+      return await submit();
+    } finally {
+      this.atCarrier.set(carrierId, (this.atCarrier.get(carrierId) ?? 1) - 1);
+    }
+  }
+
+  /**
+   * How many messages one carrier may have at once between routing and the end of their
+   * submit: dispatch.carrierWaitMs worth of its configured rate, and never fewer than its
+   * windows hold. Beyond it a message waits in the due set.
+   */
+  private carrierBudget(carrier: CarrierConfig): number {
+    return Math.max(carrier.window * carrier.sessions, Math.ceil((carrier.tps * this.d.config.dispatch.carrierWaitMs) / 1000));
   }
 
   private async defer(recId: string, rec: Partial<RecordFields>, src: Source, at: number, reason: string, error: string | undefined, announce: boolean, carrier?: string): Promise<void> {
