@@ -7,6 +7,7 @@ import { AuditLog } from '../admin/audit.js';
 import { loadConfig, maskRedisUrl } from '../config/load.js';
 import { errorMessage } from '../core/errors.js';
 import type { RedisEndpoint } from '../queue/redis-options.js';
+import { usageFailure } from './args.js';
 import { connectCli } from './connect.js';
 import { consoleIo, type CliIo } from './send.js';
 
@@ -47,7 +48,7 @@ export async function auditCommand(argv: string[], io: CliIo = consoleIo): Promi
     if (sub !== 'verify') throw new Error(sub === undefined ? 'missing subcommand (verify)' : `unknown subcommand "${sub}"`);
     if (extra.length > 0) throw new Error(`unexpected argument "${extra[0] ?? ''}"`);
   } catch (e) {
-    io.err(`qasid audit: ${errorMessage(e)}\n${AUDIT_USAGE}`);
+    io.err(usageFailure('audit', e, AUDIT_USAGE));
     return EXIT.USAGE;
   }
 

@@ -18,14 +18,15 @@ const USAGE = `qasid — SMPP gateway and message-routing daemon
 Usage:
   qasid run [--config FILE]        run the daemon (config also from $QASID_CONFIG)
   qasid demo [--messages N]        Redis, two simulated carriers and a gateway: push a mixed batch, print what became of it
-  qasid send --to N --from S --text T [--wait [SECONDS]]
+  qasid send --to N --from S --text T [--wait [SECONDS]] [--force]
                                    push one message onto the intake stream (qasid send --help for every option)
   qasid sim [options]              run the SMSC simulator (qasid sim --help lists every behaviour)
-  qasid config check FILE          validate a config file; exit 0 if good, 2 naming every bad key
+  qasid config check [FILE]        check a config as \`qasid run\` does at start-up; exit 0 if good, 2 naming every bad key
   qasid config print [FILE]        print the effective config, secrets masked
   qasid token new ROLE [--id ID]   make an admin API token (viewer, operator, admin); config keeps its hash
   qasid audit verify [--config F]  recompute the audit chain; exit 1 naming the first broken entry
-  qasid keys new [--id ID]         make a key for privacy.keyring / privacy.hashKeyring
+  qasid keys new [--hash] [--id ID]
+                                   make a key for privacy.keyring (--hash: privacy.hashKeyring), with what to do with it
   qasid keys rotate [--config F]   re-encrypt what Redis holds under the keyring's current key
   qasid subscriber export|erase MSISDN
                                    everything held about a number, as JSON / erase it (objections kept)
@@ -35,6 +36,9 @@ Usage:
                                    load a do-not-contact list (e.g. the PTA DNCR export)
   qasid version                    print the version
   qasid help                       this text
+
+keys rotate, dnc import and subscriber export|erase show progress on standard error
+(a line redrawn on a terminal, JSON lines elsewhere; --no-progress turns it off).
 
 Exit codes: 0 ok · 1 unexpected error · 2 invalid configuration · 3 start-up failed · 4 Redis unreachable · 64 bad command line`;
 

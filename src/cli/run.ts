@@ -1,45 +1,42 @@
 /**
- * `qasid run`: load and validate config, start the daemon, stop on SIGTERM/SIGINT.
+ * `qasid run`: check the config as `qasid config check` does, start the daemon, stop on SIGTERM/SIGINT.
  * A second signal, or the shutdown.forceExitMs deadline, forces exit.
  */
 import { parseArgs } from 'node:util';
-import { App } from '../app.js';
-import { loadConfig } from '../config/load.js';
+import { configError } from '../config/problems.js';
 import { errorMessage, isQasidError } from '../core/errors.js';
 import { createLogger } from '../log/logger.js';
+import { usageFailure } from './args.js';
+import { prepareStartup } from './startup.js';
 
 export const EXIT = { OK: 0, UNEXPECTED: 1, CONFIG: 2, START: 3, REDIS: 4, USAGE: 64 } as const;
+
+const RUN_USAGE = `Usage: qasid run [--config FILE]
+
+Runs the daemon until SIGTERM/SIGINT. Config file also from $QASID_CONFIG. It checks the
+config first exactly as \`qasid config check\` does (exit 2 naming every bad key).`;
 
 export async function runCommand(argv: string[]): Promise<number> {
   let file: string | undefined;
   try {
     const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
     if (values.help) {
-      console.log('Usage: qasid run [--config FILE]\nRuns the daemon until SIGTERM/SIGINT. Config file also from $QASID_CONFIG.');
+      console.log(RUN_USAGE);
       return EXIT.OK;
     }
     file = values.config;
   } catch (e) {
-    console.error(`qasid run: ${errorMessage(e)}`);
+    console.error(usageFailure('run', e, RUN_USAGE));
     return EXIT.USAGE;
   }
-  let config;
-  try {
-    config = loadConfig({ file });
-  } catch (e) {
-    const log = createLogger();
-    log.fatal({ event: 'config.invalid', err: errorMessage(e), details: isQasidError(e) ? e.details : undefined }, 'configuration rejected');
+  // Every check start-up makes, as `qasid config check` makes them (src/cli/startup.ts).
+  const startup = prepareStartup({ file, logger: (c) => createLogger({ level: c.log.level, pretty: c.log.pretty }) });
+  if (!startup.ok) {
+    const e = configError(startup.problems, startup.file);
+    createLogger().fatal({ event: 'config.invalid', err: e.message, details: e.details }, 'configuration rejected');
     return EXIT.CONFIG;
   }
-  const logger = createLogger({ level: config.log.level, pretty: config.log.pretty });
-  let app: App;
-  try {
-    // Builds the route table too: a bad routes.file is a configuration error.
-    app = new App({ config, logger });
-  } catch (e) {
-    logger.fatal({ event: 'config.invalid', err: errorMessage(e), details: isQasidError(e) ? e.details : undefined }, 'configuration rejected');
-    return EXIT.CONFIG;
-  }
+  const { app, config, logger } = startup;
   try {
     await app.start();
   } catch (e) {

@@ -13,15 +13,19 @@ import { loadKeyring } from '../privacy/vault.js';
 import { errorMessage } from '../core/errors.js';
 import { redisClient, type RedisEndpoint } from '../queue/redis-options.js';
 import { maskMsisdn, normaliseMsisdn } from '../routing/index.js';
+import { usageFailure } from './args.js';
+import type { ProgressOutput } from './progress.js';
 
 /** Where a command writes, and the environment it reads (process.env by default). */
 export interface CliIo {
   out(line: string): void;
   err(line: string): void;
   env?: NodeJS.ProcessEnv;
+  /** Where long commands show progress (standard error); none when absent. */
+  progress?: ProgressOutput;
 }
 
-export const consoleIo: CliIo = { out: (s) => console.log(s), err: (s) => console.error(s) };
+export const consoleIo: CliIo = { out: (s) => console.log(s), err: (s) => console.error(s), progress: process.stderr };
 
 const EXIT = { OK: 0, FAILED: 1, CONFIG: 2, USAGE: 64 } as const;
 const DEFAULT_WAIT_SEC = 60;
@@ -44,6 +48,8 @@ Message:
   --send-at ISO      do not send before this time (RFC 3339, e.g. 2030-01-31T09:00:00+05:00)
   --no-receipt       do not ask for a delivery receipt (the final event is then 'accepted')
   --meta JSON        an object echoed back in every event about this message
+  --force            queue it even when --to is not a mobile number the gateway can send
+                     to (it then ends 'rejected' with reason invalid_number / not_mobile)
 
 Redis:
   --redis URL        default: redis.url of the config, else redis://127.0.0.1:6379
@@ -58,7 +64,8 @@ Waiting:
 
 The number and text are never printed; the number shows masked (+92300****567).
 Exit codes: 0 queued (with --wait: delivered) · 1 not delivered, timed out or Redis
-unreachable · 2 invalid configuration · 64 bad command line or invalid message`;
+unreachable · 2 invalid configuration · 64 bad command line or invalid message (a --to
+the gateway would reject included, unless --force)`;
 
 const OPTIONS = {
   to: { type: 'string' },
@@ -72,6 +79,7 @@ const OPTIONS = {
   'send-at': { type: 'string' },
   'no-receipt': { type: 'boolean' },
   meta: { type: 'string' },
+  force: { type: 'boolean' },
   redis: { type: 'string' },
   prefix: { type: 'string' },
   config: { type: 'string', short: 'c' },
@@ -81,6 +89,7 @@ const OPTIONS = {
 
 interface Parsed {
   msg: OutgoingMessage;
+  force: boolean;
   waitSec: number | undefined;
   redis: string | undefined;
   prefix: string | undefined;
@@ -97,7 +106,7 @@ export async function sendCommand(argv: string[], io: CliIo = consoleIo): Promis
     }
     p = parsed;
   } catch (e) {
-    io.err(`qasid send: ${errorMessage(e)}\nRun qasid send --help for every option.`);
+    io.err(usageFailure('send', e, SEND_USAGE));
     return EXIT.USAGE;
   }
 
@@ -120,6 +129,16 @@ export async function sendCommand(argv: string[], io: CliIo = consoleIo): Promis
   } catch (e) {
     io.err(`qasid send: configuration invalid: ${errorMessage(e)}`);
     return EXIT.CONFIG;
+  }
+
+  // The gateway would end it 'rejected' at once: say so now, and queue it only when told to.
+  const number = normaliseMsisdn(p.msg.to, region);
+  if (!number.ok && !p.force) {
+    io.err(
+      `qasid send: --to ${maskMsisdn(p.msg.to)} is not a mobile number the gateway can send to (${number.reason}, region ${region}); ` +
+        `it would end 'rejected' with reason ${number.reason}. Nothing was queued; --force queues it anyway.`,
+    );
+    return EXIT.USAGE;
   }
 
   let redis: Redis;
@@ -203,7 +222,7 @@ export function describeEvent(e: StatusEvent): string {
 
 function maskedTo(to: string, region: string): string {
   const n = normaliseMsisdn(to, region);
-  return n.ok ? maskMsisdn(n.e164) : `${maskMsisdn(to)} (not a valid mobile number: the gateway will reject it)`;
+  return n.ok ? maskMsisdn(n.e164) : `${maskMsisdn(to)} (queued with --force: the gateway will reject it, ${n.reason})`;
 }
 
 function parse(argv: string[]): Parsed | 'help' {
@@ -239,7 +258,7 @@ function parse(argv: string[]): Parsed | 'help' {
     waitSec = Number(values.wait);
     if (!Number.isFinite(waitSec) || waitSec <= 0) throw new Error('--wait takes a positive number of seconds');
   }
-  return { msg, waitSec, redis: values.redis, prefix: values.prefix, config: values.config };
+  return { msg, force: values.force === true, waitSec, redis: values.redis, prefix: values.prefix, config: values.config };
 }
 
 /** `--wait` takes an optional value: give it the default when no number follows. */

@@ -8,7 +8,7 @@ import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Secret } from '../core/secret.js';
 import type { CarrierConfig, CarrierTls } from './types.js';
-import { carrierSchemaProblems, SMPP_STRING_LIMITS, type RawCarrier } from './carrier-schema.js';
+import { carrierSchemaProblems, PASSWORD_KEYS, SMPP_STRING_LIMITS, type RawCarrier } from './carrier-schema.js';
 import { problem, type ConfigProblem } from './problems.js';
 
 export interface CarrierContext {
@@ -48,6 +48,9 @@ export function resolveCarriers(raw: unknown, ctx: CarrierContext): CarrierResul
     }
     if (schemaProblems.length > 0) {
       problems.push(...schemaProblems);
+      // The rules between fields, the files and the secret are still checked where their
+      // fields are well-formed, so one pass over the file shows everything to fix.
+      if (typeof copy === 'object' && copy !== null && !Array.isArray(copy)) problems.push(...partialProblems(copy as RawCarrier, key, ctx, schemaProblems));
       return;
     }
     const c = copy as RawCarrier;
@@ -57,6 +60,38 @@ export function resolveCarriers(raw: unknown, ctx: CarrierContext): CarrierResul
     if (own.length === 0 && password !== undefined) carriers.push(toCarrierConfig(c, password, ctx.baseDir));
   });
   return { carriers, problems };
+}
+
+/**
+ * The cross-field, file and secret checks of a carrier that failed its schema, on the
+ * fields that are well-formed: a rule is left out when a key it reads has a schema
+ * problem of its own (that one is reported already).
+ */
+function partialProblems(c: RawCarrier, key: string, ctx: CarrierContext, schemaProblems: readonly ConfigProblem[]): ConfigProblem[] {
+  const bad = new Set(schemaProblems.map((p) => p.key));
+  const isBad = (k: string): boolean => [...bad].some((b) => b === k || k.startsWith(`${b}.`) || k.startsWith(`${b}[`));
+  const out: ConfigProblem[] = [];
+  if (isObject(c.timers)) out.push(...timerProblems(c, key).filter((p) => !timerRuleKeys(p.key, key).some(isBad)));
+  out.push(...octetProblems(c, key).filter((p) => !isBad(p.key)));
+  if (isObject(c.tls) && !isBad(`${key}.tls`)) out.push(...tlsProblems(c, key, ctx.baseDir).filter((p) => !isBad(p.key)));
+  if (!PASSWORD_KEYS.some((k) => isBad(`${key}.${k}`))) resolvePassword(c, key, ctx, out);
+  return out;
+}
+
+/** The timer keys a timerProblems() rule reads, from the key it reports. */
+function timerRuleKeys(reported: string, key: string): string[] {
+  const k = `${key}.timers`;
+  const reads: Record<string, string[]> = {
+    [`${k}.enquireLinkMs`]: ['responseMs', 'enquireLinkMs'],
+    [`${k}.inactivityMs`]: ['enquireLinkMs', 'inactivityMs'],
+    [`${k}.bindMs`]: ['bindMs', 'inactivityMs'],
+    [`${k}.reconnectMinMs`]: ['reconnectMinMs', 'reconnectMaxMs'],
+  };
+  return (reads[reported] ?? []).map((name) => `${k}.${name}`);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /**
@@ -88,13 +123,13 @@ function octetProblems(c: RawCarrier, key: string): ConfigProblem[] {
   const values: Array<[string, string, string | undefined]> = [
     ['systemId', 'systemId', c.systemId],
     ['systemType', 'systemType', c.systemType],
-    ['addressRange', 'addressing.addressRange', c.addressing.addressRange],
+    ['addressRange', 'addressing.addressRange', isObject(c.addressing) ? c.addressing.addressRange : undefined],
     ['password', 'password', c.password],
   ];
   const out: ConfigProblem[] = [];
   for (const [name, path, value] of values) {
     const limit = SMPP_STRING_LIMITS[name];
-    if (value !== undefined && limit !== undefined && Buffer.byteLength(value, 'utf8') > limit.octets) {
+    if (typeof value === 'string' && limit !== undefined && Buffer.byteLength(value, 'utf8') > limit.octets) {
       out.push(problem(`${key}.${path}`, `must be at most ${limit.octets} octets in UTF-8 (${limit.clause})`));
     }
   }
@@ -108,7 +143,7 @@ function tlsProblems(c: RawCarrier, key: string, baseDir: string): ConfigProblem
   if (keyFile !== undefined && certFile === undefined) out.push(problem(`${key}.tls.certFile`, 'is required when tls.keyFile is set (mutual TLS needs both)'));
   for (const name of ['caFile', 'certFile', 'keyFile'] as const) {
     const path = c.tls[name];
-    if (path === undefined) continue;
+    if (typeof path !== 'string') continue;
     const why = unreadable(resolve(baseDir, path));
     if (why !== undefined) out.push(problem(`${key}.tls.${name}`, why));
   }

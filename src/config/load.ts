@@ -14,8 +14,8 @@ import convict from 'convict';
 import { Secret } from '../core/secret.js';
 import { resolveCarriers, unreadable } from './carriers.js';
 import { configError, problem, type ConfigProblem } from './problems.js';
-import { configSchema, schemaLeaves, type RawConfig, type SchemaLeaf } from './schema.js';
-import type { QasidConfig, RedisTls } from './types.js';
+import { configSchema, schemaLeaves, type RawConfig, type SchemaLeaf, type TenantPolicy } from './schema.js';
+import type { CarrierConfig, QasidConfig, RedisTls } from './types.js';
 
 export interface LoadConfigOptions {
   /** Config file (JSON). Relative paths inside it resolve against its directory. */
@@ -30,6 +30,55 @@ export interface LoadConfigOptions {
 export const CONFIG_FILE_ENV = 'QASID_CONFIG';
 
 export function loadConfig(opts: LoadConfigOptions = {}): QasidConfig {
+  const r = inspectConfig(opts);
+  if (r.config === undefined) throw configError(r.problems, r.file);
+  return r.config;
+}
+
+/** What inspectConfig() found: every problem, the config when there is none, and what start-up checks next. */
+export interface ConfigInspection {
+  /** The config file read, if any. */
+  file: string | undefined;
+  problems: ConfigProblem[];
+  /** The frozen config; set only when `problems` is empty. */
+  config: QasidConfig | undefined;
+  /** Values the start-up checks beyond this module read (keyrings, route table, TLS files), even when other keys have problems. */
+  startup: StartupInputs;
+}
+
+/**
+ * Read defensively from whatever the file held: a value that is unusable is '' (or
+ * undefined), and its own problem is already in the list.
+ */
+export interface StartupInputs {
+  /** Keyrings as given, file paths resolved against the config file's directory. */
+  privacy: QasidConfig['privacy'];
+  /** routes.file resolved; '' when unset. */
+  routesFile: string;
+  /**
+   * Each carrier's id as written, by position (undefined where it has none), the carriers
+   * with problems included: a route naming one of them is not naming an unknown carrier.
+   */
+  carrierIds: Array<string | undefined>;
+  /** The carriers that passed every check. */
+  carriers: CarrierConfig[];
+  redisUrl: string;
+  /** redis.tls with its paths resolved. */
+  redisTls: RedisTls;
+  /** admin.tls resolved; both '' unless both are given. */
+  adminTls: { certFile: string; keyFile: string };
+  allowList: readonly string[] | undefined;
+  trustedProxies: readonly string[] | undefined;
+  stopKeywords: readonly string[] | undefined;
+  startKeywords: readonly string[] | undefined;
+}
+
+/**
+ * loadConfig() without the throw: checks every key, and returns every problem with the
+ * config (only when there is none). A file that cannot be used at all (missing, not
+ * JSON) still throws CONFIG_INVALID at once, since nothing in it can be judged.
+ */
+export function inspectConfig(opts: LoadConfigOptions = {}): ConfigInspection {
   const env = opts.env ?? process.env;
   const fromEnv = env[CONFIG_FILE_ENV];
   const file = opts.file ?? (fromEnv === undefined || fromEnv === '' ? undefined : fromEnv);
@@ -56,6 +105,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): QasidConfig {
     }
   }
 
+  const invalid = new Set<string>();
   try {
     conf.validate({ allowed: 'strict', output: () => undefined });
   } catch (e) {
@@ -63,55 +113,96 @@ export function loadConfig(opts: LoadConfigOptions = {}): QasidConfig {
     for (const p of parseConvictErrors(e instanceof Error ? e.message : String(e), leaves)) {
       // The carriers are reported, key by key, by resolveCarriers below.
       if (p.key === 'carriers') continue;
+      invalid.add(p.key);
       const envName = fromEnvKeys.get(p.key);
       problems.push(envName === undefined ? p : { ...p, message: `${p.message} (from env ${envName})` });
     }
   }
+  for (const p of problems) invalid.add(p.key);
 
+  // A file may have put anything anywhere (convict has reported it): read defensively.
   const raw = conf.getProperties();
   const baseDir = file === undefined ? process.cwd() : dirname(resolve(file));
   const { carriers, problems: carrierProblems } = resolveCarriers(raw.carriers, { env, baseDir });
   problems.push(...carrierProblems);
 
-  // A file may have put anything at `shutdown` (convict has reported it): read defensively.
-  const shutdown = (typeof raw.shutdown === 'object' && raw.shutdown !== null ? raw.shutdown : {}) as Partial<RawConfig['shutdown']>;
-  const { drainMs, forceExitMs } = shutdown;
+  const { drainMs, forceExitMs } = group(raw, 'shutdown') as Partial<RawConfig['shutdown']>;
   if (typeof drainMs === 'number' && typeof forceExitMs === 'number' && !(forceExitMs > drainMs)) {
     problems.push(problem('shutdown.forceExitMs', `must be greater than shutdown.drainMs (${drainMs})`));
   }
 
-  const adminTlsFiles = adminTls(raw.admin.tls, baseDir, problems);
-  const rawRedis = (typeof raw.redis === 'object' && raw.redis !== null ? raw.redis : {}) as Partial<RawConfig['redis']>;
+  const admin = group(raw, 'admin');
+  const adminTlsFiles = adminTls(group(admin, 'tls'), baseDir, problems);
+  const rawRedis = group(raw, 'redis');
   const redisTlsFiles = redisTls(rawRedis.url, rawRedis.tls, baseDir, problems);
-  for (const [key, zone] of [['policy.quietHours.timeZone', raw.policy.quietHours.timeZone], ...raw.policy.tenants.map((t, i) => [`policy.tenants[${i}].quietHours.timeZone`, t.quietHours?.timeZone] as const)] as const) {
-    if (zone !== undefined && !isTimeZone(zone)) problems.push(problem(key, `"${zone}" is not an IANA time zone this Node.js knows`));
+  const policy = group(raw, 'policy');
+  const tenants = Array.isArray(policy.tenants) ? (policy.tenants as Array<Partial<TenantPolicy> | null>) : [];
+  const zones: Array<readonly [string, unknown]> = [
+    ['policy.quietHours.timeZone', group(policy, 'quietHours').timeZone],
+    ...tenants.map((t, i) => [`policy.tenants[${i}].quietHours.timeZone`, t?.quietHours?.timeZone] as const),
+  ];
+  for (const [key, zone] of zones) {
+    if (typeof zone === 'string' && !isTimeZone(zone)) problems.push(problem(key, `"${zone}" is not an IANA time zone this Node.js knows`));
   }
-  for (const [key, a, b] of [['privacy.keyring', raw.privacy.keyring, raw.privacy.keyringFile], ['privacy.hashKeyring', raw.privacy.hashKeyring, raw.privacy.hashKeyringFile]] as const) {
-    if (a !== '' && b !== '') problems.push(problem(key, `set ${key} or ${key}File, not both`));
+  const privacy = group(raw, 'privacy');
+  for (const key of ['keyring', 'hashKeyring'] as const) {
+    if (text(privacy[key]) !== '' && text(privacy[`${key}File`]) !== '') problems.push(problem(`privacy.${key}`, `set privacy.${key} or privacy.${key}File, not both`));
   }
-  if (problems.length > 0) throw configError(problems, file);
+  const path = (v: unknown): string => (text(v) === '' ? '' : resolve(baseDir, text(v)));
+  const routesFile = group(raw, 'routes').file;
+  const list = (key: string, v: unknown): readonly string[] | undefined => (invalid.has(key) || !Array.isArray(v) ? undefined : (v as string[]));
+  const startup: StartupInputs = {
+    privacy: {
+      keyring: new Secret(text(privacy.keyring)),
+      keyringFile: path(privacy.keyringFile),
+      hashKeyring: new Secret(text(privacy.hashKeyring)),
+      hashKeyringFile: path(privacy.hashKeyringFile),
+    },
+    routesFile: invalid.has('routes.file') ? '' : path(routesFile),
+    carrierIds: Array.isArray(raw.carriers) ? raw.carriers.map((c) => idOf(c)) : [],
+    carriers,
+    redisUrl: text(rawRedis.url),
+    redisTls: redisTlsFiles,
+    adminTls: adminTlsFiles,
+    allowList: list('admin.allowList', admin.allowList),
+    trustedProxies: list('admin.trustedProxies', admin.trustedProxies),
+    stopKeywords: list('policy.stopKeywords', policy.stopKeywords),
+    startKeywords: list('policy.startKeywords', policy.startKeywords),
+  };
+  if (problems.length > 0) return { file, problems, config: undefined, startup };
 
-  return deepFreeze<QasidConfig>({
+  const config = deepFreeze<QasidConfig>({
     log: { level: raw.log.level, pretty: raw.log.pretty },
     redis: { url: new Secret(raw.redis.url), prefix: raw.redis.prefix, tls: redisTlsFiles },
     shutdown: { drainMs: drainMs as number, forceExitMs: forceExitMs as number },
     intake: { ...raw.intake, consumer: raw.intake.consumer === '' ? hostname() : raw.intake.consumer },
     outputs: { ...raw.outputs },
     numbers: { ...raw.numbers },
-    routes: { file: raw.routes.file === '' ? '' : resolve(baseDir, raw.routes.file) },
+    routes: { file: startup.routesFile },
     messages: { ...raw.messages },
     dispatch: { ...raw.dispatch, retryScheduleMs: [...raw.dispatch.retryScheduleMs] },
     admin: { ...raw.admin, tls: adminTlsFiles, tokens: raw.admin.tokens.map((t) => ({ ...t })), allowList: [...raw.admin.allowList], trustedProxies: [...raw.admin.trustedProxies], rateLimitPerMinute: { ...raw.admin.rateLimitPerMinute } },
-    privacy: {
-      keyring: new Secret(raw.privacy.keyring),
-      keyringFile: raw.privacy.keyringFile === '' ? '' : resolve(baseDir, raw.privacy.keyringFile),
-      hashKeyring: new Secret(raw.privacy.hashKeyring),
-      hashKeyringFile: raw.privacy.hashKeyringFile === '' ? '' : resolve(baseDir, raw.privacy.hashKeyringFile),
-    },
+    privacy: startup.privacy,
     policy: structuredClone(raw.policy),
     retention: { ...raw.retention },
     carriers,
   });
+  return { file, problems, config, startup };
+}
+
+/** `parent[name]` when it is an object, else {} (a file may hold anything there). */
+function group(parent: unknown, name: string): Record<string, unknown> {
+  const v = typeof parent === 'object' && parent !== null ? (parent as Record<string, unknown>)[name] : undefined;
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+}
+
+function idOf(carrier: unknown): string | undefined {
+  const id = typeof carrier === 'object' && carrier !== null ? (carrier as { id?: unknown }).id : undefined;
+  return typeof id === 'string' ? id : undefined;
+}
+
+function text(v: unknown): string {
+  return typeof v === 'string' ? v : '';
 }
 
 function isTimeZone(zone: string): boolean {
@@ -124,7 +215,8 @@ function isTimeZone(zone: string): boolean {
 }
 
 /** Both admin TLS files or neither, readable, resolved against the config file's directory. */
-function adminTls(t: { certFile: string; keyFile: string }, baseDir: string, problems: ConfigProblem[]): { certFile: string; keyFile: string } {
+function adminTls(given: Record<string, unknown>, baseDir: string, problems: ConfigProblem[]): { certFile: string; keyFile: string } {
+  const t = { certFile: text(given.certFile), keyFile: text(given.keyFile) };
   if (t.certFile === '' && t.keyFile === '') return { certFile: '', keyFile: '' };
   if (t.certFile === '' || t.keyFile === '') {
     problems.push(problem(t.certFile === '' ? 'admin.tls.certFile' : 'admin.tls.keyFile', 'admin.tls.certFile and admin.tls.keyFile go together'));
@@ -149,7 +241,6 @@ function adminTls(t: { certFile: string; keyFile: string }, baseDir: string, pro
 function redisTls(url: unknown, given: unknown, baseDir: string, problems: ConfigProblem[]): RedisTls {
   // A file may have put anything here (convict has reported it): read defensively.
   const g = (typeof given === 'object' && given !== null ? given : {}) as Partial<Record<keyof RedisTls, unknown>>;
-  const text = (v: unknown): string => (typeof v === 'string' ? v : '');
   const t: RedisTls = { caFile: text(g.caFile), certFile: text(g.certFile), keyFile: text(g.keyFile), servername: text(g.servername), rejectUnauthorized: g.rejectUnauthorized !== false };
   const out: RedisTls = { ...t };
   if (t.certFile !== '' && t.keyFile === '') problems.push(problem('redis.tls.keyFile', 'is required when redis.tls.certFile is set (a client certificate needs its key)'));

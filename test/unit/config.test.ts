@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { isQasidError, type QasidError } from '../../src/core/errors.js';
 import { formatConfig, loadConfig, maskRedisUrl } from '../../src/config/load.js';
 import { configCommand } from '../../src/cli/config.js';
+import { Keyring } from '../../src/privacy/keyring.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'qasid-config-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -311,9 +312,14 @@ test('formatConfig masks every secret, including carrier passwords and the redis
   assert.equal(maskRedisUrl('redis://127.0.0.1:6379'), 'redis://127.0.0.1:6379');
 });
 
+/** The keyrings `qasid run` (and so `config check`) needs, from env. */
+function keyringEnv(): NodeJS.ProcessEnv {
+  return { QASID_KEYRING: Keyring.newSourceJson('k1'), QASID_HASH_KEYRING: Keyring.newSourceJson('h1') };
+}
+
 test('qasid config check: ok on a good file, exit 2 naming the bad key on a bad one', async () => {
-  const good = capture();
-  assert.equal(await configCommand(['check', 'config/example.json'], good.io), 0);
+  const good = capture(keyringEnv());
+  assert.equal(await configCommand(['check', 'config/example.json'], good.io), 0, good.err.join('\n'));
   assert.deepEqual(good.out, ['ok: 2 carriers']);
 
   const bad = capture();
@@ -337,11 +343,14 @@ test('qasid config check: missing file, not JSON, no FILE', async () => {
   assert.equal(await configCommand(['check', writeConfig('')], empty.io), 2);
   assert.match(empty.err.join('\n'), /is empty/);
 
+  // No FILE: defaults and environment, as `qasid run` would run — which needs keyrings.
   const noFile = capture();
-  assert.equal(await configCommand(['check'], noFile.io), 64);
+  assert.equal(await configCommand(['check'], noFile.io), 2);
+  assert.match(noFile.err.join('\n'), /privacy\.keyring: required/);
 
-  const fromEnv = capture({ QASID_CONFIG: 'config/example.json' });
+  const fromEnv = capture({ QASID_CONFIG: 'config/example.json', ...keyringEnv() });
   assert.equal(await configCommand(['check'], fromEnv.io), 0);
+  assert.deepEqual(fromEnv.out, ['ok: 2 carriers']);
 });
 
 test('qasid config print: effective config with secrets masked; --help', async () => {
@@ -359,8 +368,10 @@ test('qasid config print: effective config with secrets masked; --help', async (
 
   const help = capture();
   assert.equal(await configCommand(['--help'], help.io), 0);
-  assert.match(help.out.join('\n'), /qasid config check FILE/);
-  assert.match(help.out.join('\n'), /QASID_REDIS_URL/);
+  assert.match(help.out.join('\n'), /qasid config check \[FILE\]/);
+  const envList = capture();
+  assert.equal(await configCommand(['--env'], envList.io), 0);
+  assert.match(envList.out.join('\n'), /QASID_REDIS_URL/);
 
   const unknown = capture();
   assert.equal(await configCommand(['lint', 'x.json'], unknown.io), 64);
