@@ -5,12 +5,16 @@
  * a bad message fails in the caller, naming the field, instead of in the dead-letter
  * stream.
  *
- *   const qasid = new QasidClient(new Redis(url), { prefix: 'qasid' });
+ *   const qasid = new QasidClient(new Redis(url), { prefix: 'qasid', keyring: Keyring.fromFile(process.env.QASID_KEYRING_FILE) });
+ *   const events = qasid.events(); // before send(): none of its events is missed
  *   const entryId = await qasid.send({ id: 'order-42', to: '03001234567', from: 'MyBank', text: 'Shipped' });
- *   for await (const { event } of qasid.events()) if (event.clientId === 'order-42' && event.final) break;
+ *   for await (const { event } of events) if (event.clientId === 'order-42' && event.final) break;
  *
  * With `keyring` (the gateway's privacy.keyring), entries are written sealed, so no
  * number or text sits in clear in the intake stream, and MO entries can be opened.
+ * Published as the package @qasid/client (packages/client: this file and what it
+ * imports, compiled); it must not import the daemon's own dependencies (fastify, pino,
+ * smpp, …), which that package does not declare.
  */
 import type { Redis } from 'ioredis';
 import { decodeMessage, type MessageClass, type MtMessage } from '../queue/message.js';
@@ -38,7 +42,7 @@ export interface QasidClientOptions {
   /** Largest entry the gateway accepts (its `intake.maxEntryBytes`). Default 16384. */
   maxEntryBytes?: number;
   /**
-   * The gateway's cipher keyring (Keyring.fromJson(process.env.QASID_KEYRING, …)): entries
+   * The gateway's cipher keyring (Keyring.fromFile(process.env.QASID_KEYRING_FILE)): entries
    * are then written sealed (field `sealed`, AES-256-GCM) instead of as clear JSON, and
    * openMo() can read MO senders and texts.
    */

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { QasidError } from '../core/errors.js';
 
@@ -6,7 +7,7 @@ import { QasidError } from '../core/errors.js';
  * Versioned 256-bit keys: `current` names the write key, every key in `keys` stays
  * readable. Values are base64 (or base64url) of exactly 32 random bytes — make one with
  * `Keyring.generateKey()` / `qasid`'s key tooling. The JSON usually comes from an env
- * variable or a file read through the config's secret loader.
+ * variable (fromJson) or a file (fromFile).
  */
 export interface KeyringSource {
   current: string;
@@ -43,6 +44,26 @@ export class Keyring {
       throw new QasidError('CONFIG_INVALID', `${origin}: keyring is not valid JSON`, { origin });
     }
     return Keyring.fromSource(parsed, origin);
+  }
+
+  /**
+   * Read and validate a keyring file — what `qasid keys new` writes and QASID_KEYRING_FILE
+   * names. `origin` names the file in errors (default `keyring file <path>`). No path, an
+   * unreadable or an empty file is CONFIG_SECRET_MISSING; bad contents are CONFIG_INVALID,
+   * and no error quotes the file's contents.
+   */
+  static fromFile(path: string | undefined, origin = `keyring file ${path ?? ''}`): Keyring {
+    if (path === undefined || path === '') {
+      throw new QasidError('CONFIG_SECRET_MISSING', 'keyring file: no path given (is QASID_KEYRING_FILE set?)');
+    }
+    let json: string;
+    try {
+      json = readFileSync(path, 'utf8');
+    } catch (e) {
+      throw new QasidError('CONFIG_SECRET_MISSING', `${origin}: cannot read the file (${(e as NodeJS.ErrnoException).code ?? 'unreadable'})`, { origin });
+    }
+    if (json.trim() === '') throw new QasidError('CONFIG_SECRET_MISSING', `${origin}: the file is empty`, { origin });
+    return Keyring.fromJson(json, origin);
   }
 
   /** Validate an already-parsed source (e.g. from config). */

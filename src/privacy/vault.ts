@@ -4,7 +4,6 @@
  * lookups). Loaded from config (inline JSON from env, or a file), validated at start,
  * and swappable at run time (SIGHUP) so a new write key needs no downtime.
  */
-import { readFileSync } from 'node:fs';
 import { QasidError } from '../core/errors.js';
 import type { Secret } from '../core/secret.js';
 import type { FieldSealer } from '../queue/sealing.js';
@@ -21,20 +20,12 @@ export interface KeySources {
 
 /** Read one keyring from inline JSON or its file; a missing one is a config error naming the key. */
 export function loadKeyring(inline: Secret, file: string, key: string): Keyring {
-  let json = inline.reveal();
-  let origin = key;
-  if (file !== '') {
-    origin = `${key}File (${file})`;
-    try {
-      json = readFileSync(file, 'utf8');
-    } catch (e) {
-      throw new QasidError('CONFIG_INVALID', `${origin}: cannot read the file (${(e as NodeJS.ErrnoException).code ?? 'unreadable'})`, { key: `${key}File` });
-    }
-  }
+  if (file !== '') return Keyring.fromFile(file, `${key}File (${file})`);
+  const json = inline.reveal();
   if (json.trim() === '') {
     throw new QasidError('CONFIG_INVALID', `${key}: required — set ${key} (env ${key === 'privacy.keyring' ? 'QASID_KEYRING' : 'QASID_HASH_KEYRING'}) or ${key}File; make one with \`qasid keys new\``, { key });
   }
-  return Keyring.fromJson(json, origin);
+  return Keyring.fromJson(json, key);
 }
 
 /** Keys for encryption and pseudonyms. Both keyrings can be replaced while running. */
