@@ -8,9 +8,12 @@
  *   is then the right-most address that is not itself a trusted proxy.
  * - The IP allow-list applies to every route (public ones too). An EMPTY allow-list means
  *   loopback only (127.0.0.0/8, ::1), never "everyone": list 0.0.0.0/0 and ::/0 for that.
+ * - The public routes (probes and the scrape) draw on no rate limit; every other request,
+ *   unknown paths included, counts against its address's limit.
  * - Default deny: a route needs `config: { role }` or must be one of PUBLIC_ROUTES;
  *   anything else (unknown paths included) answers 403.
- * - Every denial is handed to `onDenied` with its reason (denials.ts), never with the token.
+ * - Every denial is handed to `onDenied` with its reason (denials.ts), never with the token,
+ *   and answered with that reason as its code (errors.ts).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
@@ -18,6 +21,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { systemClock, type Clock } from '../core/clock.js';
 import { TokenBucket } from '../throttle/bucket.js';
 import { UNMATCHED_ROUTE, type Denial, type DenialReason } from './denials.js';
+import { ADMIN_ERRORS, sendError } from './errors.js';
 
 export type Role = 'viewer' | 'operator' | 'admin';
 
@@ -44,7 +48,12 @@ declare module 'fastify' {
   }
 }
 
-/** Routes that need no token (still subject to the allow-list and the per-IP limit). */
+/**
+ * Routes that need no token and draw on no rate limit: the liveness and readiness probes
+ * and the Prometheus scrape. A kubelet, a load balancer or Prometheus often shares its
+ * address (a node, a proxy) with admin clients, and a probe turned away with 429 restarts
+ * the pod or pages someone. They still answer only addresses on the allow-list.
+ */
 export const PUBLIC_ROUTES: readonly string[] = ['/livez', '/readyz', '/metrics'];
 
 const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
@@ -194,10 +203,6 @@ class Limiter {
   }
 }
 
-function deny(reply: FastifyReply, code: number, error: string): FastifyReply {
-  return reply.code(code).send({ error });
-}
-
 /** Installs the onRequest hook. Call before the routes are registered (or after; hooks apply app-wide). */
 export function registerSecurity(app: FastifyInstance, opts: SecurityOptions): void {
   const allowList = new IpList(opts.allowList);
@@ -212,41 +217,37 @@ export function registerSecurity(app: FastifyInstance, opts: SecurityOptions): v
     const xff = request.headers['x-forwarded-for'];
     const ip = clientIp(request.socket.remoteAddress ?? '', Array.isArray(xff) ? xff.join(',') : xff, trusted);
     const url = request.routeOptions.url;
-    const denied = (reason: DenialReason, status: Denial['status'], actor?: Actor): void =>
-      onDenied?.({ reason, status, address: ip, method: request.method, route: url ?? UNMATCHED_ROUTE, ...(actor ? { actor: { id: actor.id, role: actor.role } } : {}) });
-    if (!allowed(ip, allowList)) {
-      denied('not_allowed', 403);
-      return deny(reply, 403, 'forbidden');
-    }
+    /** Report the denial and answer it, the reason being the body's code. */
+    const deny = (reason: DenialReason, actor?: Actor): FastifyReply => {
+      onDenied?.({ reason, status: ADMIN_ERRORS[reason].status, address: ip, method: request.method, route: url ?? UNMATCHED_ROUTE, ...(actor ? { actor: { id: actor.id, role: actor.role } } : {}) });
+      return sendError(reply, reason);
+    };
+    if (!allowed(ip, allowList)) return deny('not_allowed');
+
+    const role = request.routeOptions.config?.role;
+    // Probes and scrapes neither wait for nor use up the address's budget.
+    if (role === undefined && url !== undefined && PUBLIC_ROUTES.includes(url)) return;
 
     const ipWait = perIp.take(`ip:${ip}`);
     if (ipWait > 0) {
-      denied('rate_limited_ip', 429);
-      return deny(reply.header('retry-after', String(ipWait)), 429, 'too many requests');
+      reply.header('retry-after', String(ipWait));
+      return deny('rate_limited_ip');
     }
 
-    const role = request.routeOptions.config?.role;
-    if (role === undefined) {
-      if (url !== undefined && PUBLIC_ROUTES.includes(url)) return;
-      denied('undeclared_route', 403);
-      return deny(reply, 403, 'forbidden');
-    }
+    if (role === undefined) return deny('undeclared_route');
 
     const header = request.headers.authorization;
     const actor = authenticate(header, tokens);
     if (actor === undefined) {
-      denied(header === undefined ? 'no_token' : 'bad_token', 401);
-      return deny(reply.header('www-authenticate', 'Bearer'), 401, 'unauthorized');
+      reply.header('www-authenticate', 'Bearer');
+      return deny(header === undefined ? 'no_token' : 'bad_token');
     }
     const tokenWait = perToken.take(`token:${actor.id}`);
     if (tokenWait > 0) {
-      denied('rate_limited_token', 429, actor);
-      return deny(reply.header('retry-after', String(tokenWait)), 429, 'too many requests');
+      reply.header('retry-after', String(tokenWait));
+      return deny('rate_limited_token', actor);
     }
-    if (!roleAtLeast(actor.role, role)) {
-      denied('insufficient_role', 403, actor);
-      return deny(reply, 403, 'forbidden');
-    }
+    if (!roleAtLeast(actor.role, role)) return deny('insufficient_role', actor);
     request.actor = actor;
   });
 }

@@ -1,18 +1,24 @@
 /**
  * The admin API routes. Each declares the least role that may call it (`config.role`);
  * registerSecurity (auth.ts) enforces it and sets request.actor. Every mutating route
- * appends an audit entry after acting and before answering 200.
+ * appends an audit entry after acting and before answering 200. Errors are answered with
+ * a code from the catalogue in errors.ts (registerErrorHandler sends what is thrown).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { errorMessage } from '../core/errors.js';
+import { errorMessage, isQasidError } from '../core/errors.js';
 import type { AuditLog } from './audit.js';
+import { AdminError, sendError, type AdminProblem } from './errors.js';
 
 export interface AdminRouteDeps {
   health(): unknown;
   /** false when the carrier is unknown. */
   pauseCarrier(id: string): boolean;
   resumeCarrier(id: string): boolean;
-  /** Throws when the new routes are invalid (the message is returned to the caller). */
+  /**
+   * Re-reads routes.file. Throws QasidError CONFIG_INVALID when it cannot be read, is not
+   * JSON or is not a valid table (`details.problems`, else `details.key`): answered 400
+   * routes_invalid, without the file's path. Anything else thrown is a 500.
+   */
   reloadRoutes(): { version?: string };
   audit: AuditLog;
   subscribers: SubscriberAdmin;
@@ -56,6 +62,26 @@ const SUBSCRIBER_BODY = {
   },
 } as const;
 
+/**
+ * A refused reload as the caller sees it: the problems by key, no file path; the log line
+ * (`routes.reload_failed`, as for SIGHUP) keeps the full message and details. Errors that
+ * are not a refused table stay as they are, for the 500 path.
+ */
+function refusedRoutes(e: unknown): unknown {
+  if (!isQasidError(e) || e.action !== 'fail') return e;
+  const listed = Array.isArray(e.details.problems) ? (e.details.problems as unknown[]) : [];
+  const problems: AdminProblem[] = listed.flatMap((p) => {
+    const { key, message } = (p ?? {}) as { key?: unknown; message?: unknown };
+    return typeof key === 'string' && typeof message === 'string' ? [{ key, message }] : [];
+  });
+  if (problems.length === 0) problems.push({ key: typeof e.details.key === 'string' ? e.details.key : 'routes.file', message: e.message });
+  return new AdminError('routes_invalid', {
+    problems,
+    log: { event: 'routes.reload_failed', msg: 'route table not reloaded; the running one stays', fields: { err: errorMessage(e), details: e.details } },
+    cause: e,
+  });
+}
+
 function scopeOf(b: SubscriberBody): AdminScope | string {
   const given = [b.sender !== undefined, b.tenant !== undefined, b.blocklist === true].filter(Boolean).length;
   if (given !== 1) return 'give exactly one of sender, tenant or blocklist: true';
@@ -85,7 +111,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRouteDeps):
   ] as const) {
     app.post<{ Params: { id: string } }>(`/carriers/:id/${verb}`, { config: { role: 'operator' } }, async (req, reply) => {
       const id = req.params.id;
-      if (!fn(id)) return reply.code(404).send({ error: `unknown carrier "${id}"` });
+      if (!fn(id)) return sendError(reply, 'unknown_carrier', `unknown carrier "${id}"`);
       await deps.audit.append({ ...who(req), action: `carrier.${verb}`, target: id });
       return reply.code(200).send({ ok: true, carrier: id, action: verb });
     });
@@ -96,7 +122,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRouteDeps):
     try {
       result = deps.reloadRoutes();
     } catch (e) {
-      return reply.code(400).send({ error: errorMessage(e) });
+      throw refusedRoutes(e);
     }
     await deps.audit.append({ ...who(req), action: 'routes.reload', detail: result.version === undefined ? {} : { version: result.version } });
     return reply.code(200).send({ ok: true, ...result });
@@ -105,8 +131,8 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRouteDeps):
   app.get<{ Querystring: { from?: string; count?: string } }>('/audit', { config: { role: 'admin' } }, async (req, reply) => {
     const from = req.query.from ?? '-';
     const count = req.query.count === undefined ? 100 : Number(req.query.count);
-    if (!STREAM_ID.test(from)) return reply.code(400).send({ error: 'from must be a stream id, "-" or "(id"' });
-    if (!Number.isInteger(count) || count < 1 || count > MAX_COUNT) return reply.code(400).send({ error: `count must be 1..${MAX_COUNT}` });
+    if (!STREAM_ID.test(from)) return sendError(reply, 'bad_request', 'from must be a stream id, "-" or "(id"');
+    if (!Number.isInteger(count) || count < 1 || count > MAX_COUNT) return sendError(reply, 'bad_request', `count must be 1..${MAX_COUNT}`);
     const entries = await deps.audit.range(from, count);
     return { entries: entries.map((e) => ({ id: e.id, ...e.fields })) };
   });
@@ -125,7 +151,7 @@ function registerSubscriberRoutes(app: FastifyInstance, deps: AdminRouteDeps): v
 
   app.post<{ Body: SubscriberBody }>('/subscribers/lookup', opts('operator'), async (req, reply) => {
     const n = number(req);
-    if (!n.ok) return reply.code(400).send({ error: n.error });
+    if (!n.ok) return sendError(reply, 'bad_number', n.error);
     return reply.code(200).send(await subs.lookup(n.e164));
   });
 
@@ -135,7 +161,7 @@ function registerSubscriberRoutes(app: FastifyInstance, deps: AdminRouteDeps): v
   ] as const) {
     app.post<{ Body: SubscriberBody }>(path, opts('admin'), async (req, reply) => {
       const n = number(req);
-      if (!n.ok) return reply.code(400).send({ error: n.error });
+      if (!n.ok) return sendError(reply, 'bad_number', n.error);
       const result = await fn(n.e164);
       // Reading everything about a person is as worth recording as changing it.
       await deps.audit.append({ ...who(req), action, target: n.hash });
@@ -149,9 +175,9 @@ function registerSubscriberRoutes(app: FastifyInstance, deps: AdminRouteDeps): v
   ] as const) {
     app.post<{ Body: SubscriberBody }>(path, opts('operator'), async (req, reply) => {
       const n = number(req);
-      if (!n.ok) return reply.code(400).send({ error: n.error });
+      if (!n.ok) return sendError(reply, 'bad_number', n.error);
       const scope = scopeOf(req.body);
-      if (typeof scope === 'string') return reply.code(400).send({ error: scope });
+      if (typeof scope === 'string') return sendError(reply, 'bad_request', scope);
       const changed = await fn(n.e164, scope);
       await deps.audit.append({ ...who(req), action, target: n.hash, detail: { scope: scopeText(scope), changed } });
       return reply.code(200).send({ ok: true, subscriber: n.hash, scope: scopeText(scope), changed });
@@ -164,9 +190,9 @@ function registerSubscriberRoutes(app: FastifyInstance, deps: AdminRouteDeps): v
   ] as const) {
     app.post<{ Body: SubscriberBody }>(path, opts('operator'), async (req, reply) => {
       const n = number(req);
-      if (!n.ok) return reply.code(400).send({ error: n.error });
+      if (!n.ok) return sendError(reply, 'bad_number', n.error);
       const tenant = req.body.tenant;
-      if (tenant === undefined || req.body.sender !== undefined || req.body.blocklist !== undefined) return reply.code(400).send({ error: 'give tenant (and only tenant): consent is per tenant' });
+      if (tenant === undefined || req.body.sender !== undefined || req.body.blocklist !== undefined) return sendError(reply, 'bad_request', 'give tenant (and only tenant): consent is per tenant');
       const changed = await fn(n.e164, tenant);
       await deps.audit.append({ ...who(req), action, target: n.hash, detail: { tenant, changed } });
       return reply.code(200).send({ ok: true, subscriber: n.hash, tenant, changed });

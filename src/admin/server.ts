@@ -1,14 +1,16 @@
 /**
- * The admin HTTP server: liveness, readiness and metrics (public, but still behind the IP
- * allow-list), and the admin API (bearer tokens with roles, default deny, rate limits,
- * every change written to the hash-chained audit stream). Every denied request is
- * counted, and logged and audited in aggregate (denials.ts).
+ * The admin HTTP server: liveness, readiness and metrics (public and free of the rate
+ * limits, but still behind the IP allow-list), and the admin API (bearer tokens with roles,
+ * default deny, rate limits, every change written to the hash-chained audit stream). Every
+ * denied request is counted, and logged and audited in aggregate (denials.ts); every error
+ * is answered with a catalogued code and no host detail (errors.ts).
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Lifecycle } from '../core/lifecycle.js';
 import type { Logger } from '../log/logger.js';
 import { registerSecurity, type SecurityOptions } from './auth.js';
 import { DenialReporter, type DenialReason } from './denials.js';
+import { registerErrorHandler } from './errors.js';
 import { registerAdminRoutes, type AdminRouteDeps } from './routes.js';
 
 export interface AdminDeps {
@@ -16,7 +18,7 @@ export interface AdminDeps {
   port: number;
   security: SecurityOptions;
   routes: AdminRouteDeps;
-  /** Where denied requests are logged (`admin.denied`, aggregated per address and reason). */
+  /** Where denied requests (`admin.denied`, aggregated per address and reason) and failed ones are logged. */
   logger: Logger;
   /** Told of every denied request (the qasid_admin_denied_total counter). */
   denied?(reason: DenialReason): void;
@@ -31,6 +33,7 @@ export interface AdminDeps {
    * false check answers 503 on /readyz, naming it.
    */
   checks?(): Record<string, boolean>;
+  /** The Prometheus text; scrapes that arrive while one is being rendered share it. */
   metrics(): Promise<{ body: string; contentType: string }>;
 }
 
@@ -51,6 +54,7 @@ export class AdminServer implements Lifecycle {
       ...(d.security.clock ? { clock: d.security.clock } : {}),
       ...(d.denialIntervalMs === undefined ? {} : { intervalMs: d.denialIntervalMs }),
     });
+    registerErrorHandler(this.app, d.logger);
     registerSecurity(this.app, { ...d.security, onDenied: (x) => this.denials.report(x) });
     registerAdminRoutes(this.app, d.routes);
     this.app.get('/livez', async () => ({ ok: true }));
@@ -61,8 +65,11 @@ export class AdminServer implements Lifecycle {
       const ready = phase === 'ready' && failing.length === 0;
       return reply.code(ready ? 200 : 503).send({ ready, phase, checks, ...(failing.length > 0 ? { failing } : {}) });
     });
+    // /metrics draws on no rate limit, so a flood of scrapes costs one render at a time.
+    let rendering: ReturnType<AdminDeps['metrics']> | undefined;
     this.app.get('/metrics', async (_req, reply) => {
-      const m = await d.metrics();
+      rendering ??= d.metrics().finally(() => (rendering = undefined));
+      const m = await rendering;
       return reply.header('content-type', m.contentType).send(m.body);
     });
   }

@@ -52,6 +52,7 @@ export const LOG_EVENTS = {
   'carrier.resumed': 'an operator put a paused carrier back into routing',
   'admin.denied': 'admin API requests were denied (reason, route, method, address, count): the first of an address and reason at once, the rest summed once a minute',
   'admin.audit_failed': 'denied admin requests could not be written to the audit stream; the admin.denied line stands',
+  'admin.request_failed': 'an admin API request failed unexpectedly: answered 500 internal_error, the detail only in this line',
   // privacy
   'policy.blocked': 'a message was blocked by policy (opt_out, dnc, blocklist, no_consent, frequency_cap); masked number and keyed hash only',
   'subscriber.opted_out': 'an MO opt-out keyword (STOP …) opted its sender out of that short code',

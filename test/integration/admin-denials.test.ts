@@ -117,7 +117,7 @@ describe('every kind of denial: one log line, one metric increment, one audit en
     actor: [string, string];
   }> = [
     { reason: 'not_allowed', status: 403, sec: { allowList: ['203.0.113.0/24'] }, req: { url: '/carriers', headers: bearer(SECRETS.admin), remoteAddress: '198.51.100.1' }, route: '/carriers', actor: ['anonymous', 'none'] },
-    { reason: 'rate_limited_ip', status: 429, sec: { rateLimit: { perIp: 2, perToken: 1000 } }, warmup: 2, req: { url: '/livez' }, route: '/livez', actor: ['anonymous', 'none'] },
+    { reason: 'rate_limited_ip', status: 429, sec: { rateLimit: { perIp: 2, perToken: 1000 } }, warmup: 2, req: { url: '/carriers', headers: bearer(SECRETS.viewer) }, route: '/carriers', actor: ['anonymous', 'none'] },
     { reason: 'rate_limited_token', status: 429, sec: { rateLimit: { perIp: 1000, perToken: 1 } }, warmup: 1, req: { url: '/carriers', headers: bearer(SECRETS.viewer) }, route: '/carriers', actor: ['vera', 'viewer'] },
     { reason: 'no_token', status: 401, req: { url: '/carriers' }, route: '/carriers', actor: ['anonymous', 'none'] },
     { reason: 'bad_token', status: 401, req: { url: '/carriers', headers: bearer(BAD) }, route: '/carriers', actor: ['anonymous', 'none'] },

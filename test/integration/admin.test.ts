@@ -1,18 +1,29 @@
 /**
  * Admin API security and audit trail against a real redis-server: role matrix, client IP
- * behind proxies, allow-list, rate limits, and tamper detection of the audit chain
- * (AuditLog.verify and `qasid audit verify`).
+ * behind proxies, allow-list, rate limits, error bodies (a catalogued code, no host file
+ * path; the detail in the log), and tamper detection of the audit chain (AuditLog.verify
+ * and `qasid audit verify`).
  */
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { AuditLog, GENESIS } from '../../src/admin/audit.js';
 import { allowed, authenticate, clientIp, hashToken, registerSecurity, type ApiToken, type SecurityOptions } from '../../src/admin/auth.js';
-import { registerAdminRoutes } from '../../src/admin/routes.js';
+import { DENIAL_REASONS } from '../../src/admin/denials.js';
+import { ADMIN_ERRORS, registerErrorHandler, withoutPaths, type AdminErrorCode } from '../../src/admin/errors.js';
+import { registerAdminRoutes, type SubscriberAdmin } from '../../src/admin/routes.js';
 import { auditCommand } from '../../src/cli/audit.js';
 import type { CliIo } from '../../src/cli/send.js';
+import { QasidError } from '../../src/core/errors.js';
+import { captureLogger } from '../../src/log/logger.js';
+import { compileRoutes } from '../../src/routing/table.js';
+import { startSimulator } from '../../src/sim/index.js';
+import { startGateway, testConfig } from '../helpers/app.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { fakeSubscriberAdmin } from '../helpers/subscribers.js';
 
@@ -44,10 +55,20 @@ interface Built {
   app: FastifyInstance;
   audit: AuditLog;
   paused: Set<string>;
+  /** What the admin server logged. */
+  lines: Array<Record<string, unknown>>;
 }
 
-async function build(sec: Partial<SecurityOptions> = {}, reloadError?: string): Promise<Built> {
+interface Fakes {
+  /** Stands in for App.reloadRoutes: throws as it would. */
+  reload?: () => { version?: string };
+  subscribers?: Partial<SubscriberAdmin>;
+}
+
+async function build(sec: Partial<SecurityOptions> = {}, fakes: Fakes = {}): Promise<Built> {
   const app = Fastify({ logger: false });
+  const { logger, lines } = captureLogger('info');
+  registerErrorHandler(app, logger);
   registerSecurity(app, {
     tokens: TOKENS,
     allowList: ['127.0.0.1', '::1'],
@@ -65,15 +86,12 @@ async function build(sec: Partial<SecurityOptions> = {}, reloadError?: string): 
     health: () => ({ carriers: [...carriers].map((id) => ({ id, paused: paused.has(id) })) }),
     pauseCarrier: (id) => carriers.has(id) && (paused.add(id), true),
     resumeCarrier: (id) => carriers.has(id) && paused.delete(id) !== undefined,
-    reloadRoutes: () => {
-      if (reloadError !== undefined) throw new Error(reloadError);
-      return { version: 'v2' };
-    },
+    reloadRoutes: fakes.reload ?? (() => ({ version: 'v2' })),
     audit,
-    subscribers: fakeSubscriberAdmin(),
+    subscribers: { ...fakeSubscriberAdmin(), ...fakes.subscribers },
   });
   await app.ready();
-  return { app, audit, paused };
+  return { app, audit, paused, lines };
 }
 
 function bearer(t: string): Record<string, string> {
@@ -191,16 +209,15 @@ describe('client IP, allow-list and rate limits', () => {
   test('per-IP limit: 429 with Retry-After at N+1, keyed on the socket when XFF comes from an untrusted peer', async () => {
     const { app } = await build({ allowList: ['0.0.0.0/0', '::/0'], trustedProxies: ['10.0.0.1'], rateLimit: { perIp: 3, perToken: 1000 } });
     try {
-      for (let i = 0; i < 3; i++) {
-        const res = await app.inject({ url: '/livez', headers: { 'x-forwarded-for': `192.0.2.${i}` }, remoteAddress: '203.0.113.5' });
-        assert.equal(res.statusCode, 200);
-      }
-      const limited = await app.inject({ url: '/livez', headers: { 'x-forwarded-for': '192.0.2.99' }, remoteAddress: '203.0.113.5' });
+      const carriers = (socket: string, xff?: string) => app.inject({ url: '/carriers', headers: { ...bearer(SECRETS.viewer), ...(xff ? { 'x-forwarded-for': xff } : {}) }, remoteAddress: socket });
+      for (let i = 0; i < 3; i++) assert.equal((await carriers('203.0.113.5', `192.0.2.${i}`)).statusCode, 200);
+      const limited = await carriers('203.0.113.5', '192.0.2.99');
       assert.equal(limited.statusCode, 429);
+      assert.equal(limited.json<{ code: string }>().code, 'rate_limited_ip');
       const retry = Number(limited.headers['retry-after']);
       assert.ok(Number.isInteger(retry) && retry >= 1 && retry <= 60, `retry-after ${String(limited.headers['retry-after'])}`);
       // Another socket address has its own budget.
-      assert.equal((await app.inject({ url: '/livez', remoteAddress: '203.0.113.6' })).statusCode, 200);
+      assert.equal((await carriers('203.0.113.6')).statusCode, 200);
     } finally {
       await app.close();
     }
@@ -209,7 +226,7 @@ describe('client IP, allow-list and rate limits', () => {
   test('XFF from a trusted proxy is used: for the allow-list and for per-client limits', async () => {
     const { app } = await build({ allowList: ['203.0.113.0/24'], trustedProxies: ['10.0.0.0/8'], rateLimit: { perIp: 2, perToken: 1000 } });
     try {
-      const via = (client: string) => app.inject({ url: '/livez', headers: { 'x-forwarded-for': client }, remoteAddress: '::ffff:10.0.0.1' });
+      const via = (client: string) => app.inject({ url: '/carriers', headers: { ...bearer(SECRETS.viewer), 'x-forwarded-for': client }, remoteAddress: '::ffff:10.0.0.1' });
       assert.equal((await via('203.0.113.7')).statusCode, 200);
       assert.equal((await via('203.0.113.7, 10.0.0.5')).statusCode, 200, 'trusted hops are skipped');
       assert.equal((await via('203.0.113.7')).statusCode, 429);
@@ -274,13 +291,23 @@ describe('audit trail', () => {
     }
   });
 
-  test('invalid routes on reload → 400 with the message, not audited', async () => {
-    const { app, audit } = await build({}, 'route 3: unknown carrier "ufone"');
+  test('invalid routes on reload → 400 routes_invalid naming each problem by key, without the file path; not audited', async () => {
+    const file = '/etc/qasid/routes.json';
+    const reload = () => compileRoutes({ version: 1, routes: [{ id: 'all', carriers: [{ id: 'ufone' }] }] }, ['jazz', 'zong'], { file });
+    const { app, audit, lines } = await build({}, { reload });
     try {
       const res = await app.inject({ method: 'POST', url: '/routes/reload', headers: bearer(SECRETS.admin), remoteAddress: '127.0.0.1' });
       assert.equal(res.statusCode, 400);
-      assert.equal(res.json<{ error: string }>().error, 'route 3: unknown carrier "ufone"');
+      const body = res.json<{ code: string; error: string; problems: Array<{ key: string; message: string }> }>();
+      assert.equal(body.code, 'routes_invalid');
+      assert.deepEqual(body.problems.map((p) => p.key), ['routes[0].carriers[0].id']);
+      assert.match(body.problems[0]?.message ?? '', /unknown carrier 'ufone'/);
+      assert.ok(!res.body.includes('/etc'), res.body);
       assert.equal((await audit.range()).length, 0);
+      const logged = lines.filter((l) => l.event === 'routes.reload_failed');
+      assert.equal(logged.length, 1);
+      assert.match(String(logged[0]?.err), /\/etc\/qasid\/routes\.json/, 'the log keeps the file');
+      assert.equal(logged[0]?.actor, 'ayesha');
     } finally {
       await app.close();
     }
@@ -364,5 +391,139 @@ describe('audit trail', () => {
     await r.xadd(s.key, '*', ...fields);
     const v = await s.log.verify();
     assert.ok(!v.ok && v.firstBroken === s.ids[2], JSON.stringify(v));
+  });
+});
+
+describe('error bodies: a catalogued code, no host file path, the detail in the log', () => {
+  /** A file path of this host, as it would appear in a message: the body must hold no such thing. */
+  const HOST_PATH = /["'\s(=:,[]\/(?!\/)[\w.-]/;
+
+  const cases: Array<{
+    code: AdminErrorCode;
+    sec?: Partial<SecurityOptions>;
+    fakes?: Fakes;
+    /** Requests before the one answered `code` (they pass). */
+    warmup?: number;
+    req: { method?: 'GET' | 'POST'; url: string; headers?: Record<string, string>; payload?: unknown; remoteAddress?: string };
+    /** A log line with this event must name this text (the detail the body leaves out). */
+    logged?: { event: string; has: string };
+  }> = [
+    { code: 'not_allowed', req: { url: '/carriers', headers: bearer(SECRETS.viewer), remoteAddress: '198.51.100.1' } },
+    { code: 'rate_limited_ip', sec: { rateLimit: { perIp: 1, perToken: 1000 } }, warmup: 1, req: { url: '/carriers', headers: bearer(SECRETS.viewer) } },
+    { code: 'rate_limited_token', sec: { rateLimit: { perIp: 1000, perToken: 1 } }, warmup: 1, req: { url: '/carriers', headers: bearer(SECRETS.viewer) } },
+    { code: 'no_token', req: { url: '/carriers' } },
+    { code: 'bad_token', req: { url: '/carriers', headers: bearer('nope') } },
+    { code: 'insufficient_role', req: { method: 'POST', url: '/routes/reload', headers: bearer(SECRETS.viewer) } },
+    { code: 'undeclared_route', req: { url: '/debug', headers: bearer(SECRETS.admin) } },
+    { code: 'unknown_carrier', req: { method: 'POST', url: '/carriers/ufone/pause', headers: bearer(SECRETS.operator) } },
+    { code: 'bad_request', req: { url: '/audit?count=0', headers: bearer(SECRETS.admin) } },
+    { code: 'bad_request', req: { method: 'POST', url: '/subscribers/lookup', headers: bearer(SECRETS.operator), payload: { number: '+923001234567' } } },
+    { code: 'bad_request', req: { method: 'POST', url: '/subscribers/lookup', headers: { ...bearer(SECRETS.operator), 'content-type': 'application/json' }, payload: '{"msisdn": "+9230012' } },
+    { code: 'bad_number', req: { method: 'POST', url: '/subscribers/lookup', headers: bearer(SECRETS.operator), payload: { msisdn: '12ab' } } },
+    {
+      code: 'routes_invalid',
+      fakes: {
+        reload: () => {
+          throw new QasidError('CONFIG_INVALID', "routes.file /srv/qasid/routes.json: ENOENT: no such file or directory, open '/srv/qasid/routes.json'", { key: 'routes.file' });
+        },
+      },
+      req: { method: 'POST', url: '/routes/reload', headers: bearer(SECRETS.admin) },
+      logged: { event: 'routes.reload_failed', has: '/srv/qasid/routes.json' },
+    },
+    { code: 'body_too_large', req: { method: 'POST', url: '/subscribers/lookup', headers: bearer(SECRETS.operator), payload: { msisdn: 'x'.repeat(1_100_000) } } },
+    { code: 'unsupported_media_type', req: { method: 'POST', url: '/subscribers/lookup', headers: { ...bearer(SECRETS.operator), 'content-type': 'text/xml' }, payload: '<msisdn/>' } },
+    {
+      code: 'internal_error',
+      fakes: { subscribers: { export: () => Promise.reject(new Error("EACCES: permission denied, open '/var/lib/qasid/export.tmp'")) } },
+      req: { method: 'POST', url: '/subscribers/export', headers: bearer(SECRETS.admin), payload: { msisdn: '+923001234567' } },
+      logged: { event: 'admin.request_failed', has: '/var/lib/qasid/export.tmp' },
+    },
+    {
+      code: 'internal_error',
+      fakes: { subscribers: { lookup: () => Promise.reject(new QasidError('CONFIG_INVALID', 'privacy.keyringFile /run/secrets/qasid-keyring: keyring is not valid JSON')) } },
+      req: { method: 'POST', url: '/subscribers/lookup', headers: bearer(SECRETS.operator), payload: { msisdn: '+923001234567' } },
+      logged: { event: 'admin.request_failed', has: '/run/secrets/qasid-keyring' },
+    },
+  ];
+
+  const seen = new Set<string>();
+  for (const c of cases) {
+    const status = ADMIN_ERRORS[c.code].status;
+    test(`${c.code}: ${c.req.method ?? 'GET'} ${c.req.url} → ${status} { code: "${c.code}" }`, async () => {
+      const b = await build({ ...c.sec }, c.fakes);
+      try {
+        const inject = () => b.app.inject({ method: c.req.method ?? 'GET', url: c.req.url, headers: c.req.headers ?? {}, remoteAddress: c.req.remoteAddress ?? '127.0.0.1', ...(c.req.payload === undefined ? {} : { payload: c.req.payload as string }) });
+        for (let i = 0; i < (c.warmup ?? 0); i++) assert.equal((await inject()).statusCode, 200);
+        const res = await inject();
+        assert.equal(res.statusCode, status, res.body);
+        const body = res.json<{ code: string; error: string }>();
+        assert.equal(body.code, c.code);
+        assert.equal(typeof body.error, 'string');
+        assert.ok(body.error.length > 0);
+        assert.doesNotMatch(res.body, HOST_PATH, 'no file path of the host in the answer');
+        assert.doesNotMatch(res.body, /923001234567|12ab/, 'the number is not echoed');
+        if (c.logged !== undefined) {
+          const line = b.lines.find((l) => l.event === c.logged?.event);
+          assert.ok(line !== undefined, JSON.stringify(b.lines));
+          assert.equal(line.level, 'error');
+          assert.ok(JSON.stringify(line).includes(c.logged.has), 'the log line keeps the detail');
+        }
+        seen.add(c.code);
+      } finally {
+        await b.app.close();
+      }
+    });
+  }
+
+  test('every catalogued code is answered above, and every denial reason is a code with the same status', () => {
+    assert.deepEqual([...seen].sort(), Object.keys(ADMIN_ERRORS).sort());
+    for (const reason of DENIAL_REASONS) assert.ok(reason in ADMIN_ERRORS, reason);
+  });
+
+  test('withoutPaths: absolute paths, file URLs and drive paths become <path>; keys and rates stay', () => {
+    assert.equal(withoutPaths("routes.file /tmp/qasid-x1/routes.json: ENOENT, open '/tmp/qasid-x1/routes.json'"), "routes.file <path>: ENOENT, open '<path>'");
+    assert.equal(withoutPaths('at file:///app/dist/app.js:12 (C:\\qasid\\routes.json)'), 'at <path>:12 (<path>)');
+    assert.equal(withoutPaths('routes[0].carriers[0].id: unknown carrier "ufone"; body/msisdn must be string; 5/s'), 'routes[0].carriers[0].id: unknown carrier "ufone"; body/msisdn must be string; 5/s');
+  });
+});
+
+describe('the daemon: POST /routes/reload with a broken routes file', () => {
+  test('400 routes_invalid naming the problem by key, never the file path; the log line has the path', async () => {
+    const s = await startSimulator({ port: 0 });
+    const cleanups: Array<() => Promise<void>> = [];
+    const dir = mkdtempSync(join(tmpdir(), 'qasid-admin-routes-'));
+    try {
+      const file = join(dir, 'routes.json');
+      writeFileSync(file, JSON.stringify({ version: 1, routes: [{ id: 'default', carriers: [{ id: 'jazz' }] }] }));
+      const config = testConfig(redis.url, [{ id: 'jazz', port: s.port }], { admin: { port: 0, tokens: TOKENS }, routes: { file } });
+      const { app, lines } = await startGateway(redis.url, config, cleanups);
+      const reload = () => fetch(`http://127.0.0.1:${app.admin.port}/routes/reload`, { method: 'POST', headers: bearer(SECRETS.admin) });
+      const good = await reload();
+      assert.equal(good.status, 200, await good.text());
+
+      for (const [what, content, key] of [
+        ['an unknown carrier', JSON.stringify({ version: 1, routes: [{ id: 'default', carriers: [{ id: 'ufone' }] }] }), 'routes[0].carriers[0].id'],
+        ['not JSON', '{"version": 1, "routes": [', 'routes.file'],
+        ['no file at all', undefined, 'routes.file'],
+      ] as const) {
+        if (content === undefined) rmSync(file);
+        else writeFileSync(file, content);
+        const res = await reload();
+        const text = await res.text();
+        assert.equal(res.status, 400, `${what}: ${text}`);
+        const body = JSON.parse(text) as { code: string; error: string; problems: Array<{ key: string; message: string }> };
+        assert.equal(body.code, 'routes_invalid', what);
+        assert.deepEqual(body.problems.map((p) => p.key), [key], what);
+        assert.ok(!text.includes(dir) && !text.includes(tmpdir()), `${what}: the answer names the file: ${text}`);
+        assert.doesNotMatch(text, /["'\s(=:,[]\/(?!\/)[\w.-]/, `${what}: a file path in the answer`);
+      }
+      const failed = lines.filter((l) => l.event === 'routes.reload_failed');
+      assert.equal(failed.length, 3);
+      for (const l of failed) assert.ok(JSON.stringify(l).includes(file), `the log line names the file: ${JSON.stringify(l)}`);
+    } finally {
+      for (const c of cleanups.reverse()) await c();
+      await s.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
