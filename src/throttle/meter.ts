@@ -99,13 +99,6 @@ export class WindowedMax {
     this.#times.push(now);
   }
 
-  /** Forget every sample. */
-  clear(): void {
-    this.#times.length = 0;
-    this.#values.length = 0;
-    this.#head = 0;
-  }
-
   /** The largest value added within the window ending at `now`; -Infinity if none. */
   max(now: number): number {
     this.#expire(now);

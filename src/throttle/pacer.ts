@@ -264,10 +264,7 @@ export class CarrierPacer {
 
   /** After a silence as long as the measuring window, the measurement starts afresh. */
   #answered(now: number): void {
-    if (now - this.#lastAnswerAt > MEASURE_MS) {
-      this.#answeringSince = now;
-      this.#best.clear();
-    }
+    if (now - this.#lastAnswerAt > MEASURE_MS) this.#answeringSince = now;
     if (now > this.#lastAnswerAt) this.#lastAnswerAt = now;
   }
 }

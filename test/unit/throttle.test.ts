@@ -128,8 +128,6 @@ test('windowed max: the largest sample of the window; older ones expire', () => 
   assert.equal(m.max(4000), 7, 'the 9 left the window');
   for (let t = 5000; t < 100_000; t++) m.add(t, 100_000 - t); // falling samples: the queue stays bounded
   assert.equal(m.max(100_000), 100_000 - 97_001);
-  m.clear();
-  assert.equal(m.max(100_000), -Infinity);
   assert.throws(() => new WindowedMax(0), RangeError);
 });
 
@@ -384,17 +382,6 @@ test('pacer: ... but a carrier that slowed down is measured afresh within second
   acceptFor(p, clock, 200, 4000);
   p.onThrottled(p.epoch);
   assert.ok(Math.abs(p.state().currentTps - 180) < 3.6, `rate ${p.state().currentTps}`);
-});
-
-test('pacer: after a silence of a second or more, the seconds before it no longer count as the best', () => {
-  const clock = fakeClock();
-  const p = new CarrierPacer({ tps: 300, clock });
-  acceptFor(p, clock, 290, 1000);
-  clock.advance(1200); // the carrier went quiet (a reconnect, say); it may come back slower
-  acceptFor(p, clock, 240, 1000);
-  p.onThrottled(p.epoch);
-  // Measured afresh: 0.9 × 240 = 216, not 0.9 × the 290 of before the silence (261).
-  assert.ok(Math.abs(p.state().currentTps - 216) < 4.3, `rate ${p.state().currentTps}`);
 });
 
 test('pacer: a cut lowers the rate by at least the margin and at most to 0.7 ×', () => {
