@@ -142,7 +142,7 @@ test('the client package depends on what the daemon pins, at the same version', 
   }
 });
 
-test('npm pack → install offline into an empty app → the README example sends sealed and reads its events', async () => {
+test('npm pack → install offline into an empty app → the README example sends sealed and reads its events', async (t) => {
   const times: string[] = [];
   const work = mkdtempSync(join(tmpdir(), 'qasid-client-pkg-'));
   cleanups.push(async () => rmSync(work, { recursive: true, force: true }));
@@ -164,7 +164,15 @@ test('npm pack → install offline into an empty app → the README example send
   assert.ok(!files.some((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')), 'no TypeScript sources are packed');
 
   writeApp(app, tarball, client);
-  await timed('npm ci --offline', times, () => run('npm', ['ci', '--offline', '--no-audit', '--no-fund', '--silent'], { cwd: app, timeout: 60_000 }));
+  // One failed `npm ci` under the full suite's load was seen (exit 1, cause unrecorded, never
+  // reproduced alone): it is tried once more, and the first failure's stderr is reported.
+  const install = (): Promise<unknown> => run('npm', ['ci', '--offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: app, timeout: 60_000 });
+  await timed('npm ci --offline', times, () =>
+    install().catch((e: unknown) => {
+      t.diagnostic(`npm ci failed once, trying again: ${(e as { stderr?: string }).stderr ?? String(e)}`);
+      return install();
+    }),
+  );
   // Every dependency and peer of the installed client resolves, at a version in its range.
   await run('npm', ['ls', '--all', '--offline', '--silent'], { cwd: app, timeout: 30_000 });
   const installed = readdirSync(join(app, 'node_modules')).sort();
