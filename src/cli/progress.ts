@@ -8,9 +8,13 @@
  *   at the end: {"event":"progress","op":"dnc.import","done":n,"total":m,"ratePerSec":r,
  *   "etaSec":e,"elapsedSec":s,"final":false} — total and etaSec are null while unknown.
  *
- * A command reports counts to a Progress; how they are drawn is a ProgressRenderer, so a
- * progress-bar library can take the terminal's place by implementing that interface.
+ * A command reports counts to a Progress; how they are drawn is a ProgressRenderer (the
+ * terminal's is cli-progress), so tests and other front ends can draw their own.
  */
+import cliProgress from 'cli-progress';
+
+// A CommonJS module: its classes come off the default export.
+const { Format, SingleBar } = cliProgress;
 
 /** Where progress goes: process.stderr, or a test's capture. */
 export interface ProgressOutput {
@@ -169,16 +173,40 @@ export function jsonLines(output: ProgressOutput, intervalMs = DEFAULT_PROGRESS_
   };
 }
 
-/** One line redrawn in place, for people; the final render ends it with a newline. */
+/**
+ * One line redrawn in place, for people: cli-progress draws it (cursor, clearing, the
+ * terminal's width) — a bar when the total is known, then describe()'s text; the final
+ * render leaves it on its own line.
+ */
 export function terminalLine(output: ProgressOutput): ProgressRenderer {
+  let bar: cliProgress.SingleBar | undefined;
+  let total: number | undefined;
+  const line = (s: ProgressState): { line: string } => ({ line: describe(s) });
   return {
     intervalMs: TTY_INTERVAL_MS,
     render(s) {
-      let line = describe(s);
-      const width = output.columns ?? 80;
-      if (line.length > width - 1) line = line.slice(0, Math.max(0, width - 1));
-      // \r: back to the start of the line; ESC[K: clear what an older, longer line left.
-      output.write(`\r${line}\x1b[K${s.final ? '\n' : ''}`);
+      if (bar === undefined) {
+        total = s.total;
+        bar = new SingleBar({
+          stream: output as unknown as NodeJS.WritableStream,
+          format: (opts, params, payload: { line: string }) => (total === undefined ? payload.line : `${Format.BarFormat(params.progress, opts)} ${payload.line}`),
+          barsize: 20,
+          hideCursor: false,
+          clearOnComplete: false,
+          linewrap: false,
+          gracefulExit: false,
+          synchronousUpdate: true,
+          // Redrawn when render() is called, at most every TTY_INTERVAL_MS, not on a timer of its own.
+          fps: 1000 / TTY_INTERVAL_MS,
+          forceRedraw: true,
+        });
+        bar.start(s.total ?? 0, s.done, line(s));
+      } else {
+        if (s.total !== total && s.total !== undefined) bar.setTotal(s.total);
+        total = s.total;
+        bar.update(s.done, line(s));
+      }
+      if (s.final) bar.stop();
     },
   };
 }
