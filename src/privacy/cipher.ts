@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto';
 import { KEY_ID_PATTERN, type Keyring } from './keyring.js';
 
 /**
@@ -26,6 +26,25 @@ const ALGORITHM = 'aes-256-gcm';
 const B64URL = /^[A-Za-z0-9_-]*$/;
 const ENVELOPE = /^v1\.[A-Za-z0-9_-]{1,16}\.[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]{22,}$/;
 
+/**
+ * IVs are sliced from a pool of random bytes refilled in one call: randomBytes(12) costs
+ * 2.4–3.6 µs a call here against ≈0.05–0.09 µs for a slice (bench/iv-pool.ts). Each
+ * slice is used once, by one encrypt() that finishes (synchronously) before the pool can
+ * be refilled, so an IV is never reused under a key.
+ */
+const IV_POOL = Buffer.allocUnsafe(IV_BYTES * 512);
+let ivOffset = IV_POOL.length;
+
+function nextIv(): Buffer {
+  if (ivOffset + IV_BYTES > IV_POOL.length) {
+    randomFillSync(IV_POOL);
+    ivOffset = 0;
+  }
+  const iv = IV_POOL.subarray(ivOffset, ivOffset + IV_BYTES);
+  ivOffset += IV_BYTES;
+  return iv;
+}
+
 interface Parsed {
   keyId: string;
   iv: Buffer;
@@ -42,7 +61,7 @@ export function encrypt(keyring: Keyring, plaintext: string, aad?: string): stri
   const keyId = keyring.currentId;
   const key = keyring.keyRef(keyId);
   if (key === undefined) throw new Error(`keyring lost its current key ${keyId}`); // cannot happen: Keyring validates
-  const iv = randomBytes(IV_BYTES);
+  const iv = nextIv();
   const cipher = createCipheriv(ALGORITHM, key, iv, { authTagLength: TAG_BYTES });
   cipher.setAAD(aadFor(keyId, aad));
   const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);

@@ -207,3 +207,16 @@ test('property: arbitrary strings never make decrypt throw', () => {
     { numRuns: 300 },
   );
 });
+
+test('cipher: IVs from the pool never repeat across refills, and every envelope opens', () => {
+  const ring = Keyring.fromSource({ current: 'k1', keys: { k1: Keyring.generateKey() } }, 'test');
+  const ivs = new Set<string>();
+  // 3 × 512 IVs: the pool is refilled at least twice on the way.
+  for (let i = 0; i < 1536; i++) {
+    const env = encrypt(ring, `text ${i}`, `r${i}`);
+    ivs.add(env.split('.')[2] as string);
+    const opened = decrypt(ring, env, `r${i}`);
+    assert.ok(opened.ok && opened.text === `text ${i}`);
+  }
+  assert.equal(ivs.size, 1536);
+});
