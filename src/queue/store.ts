@@ -319,10 +319,13 @@ export class MessageStore {
   /**
    * Note a parked receipt in the index, due when its park time runs out. The index's TTL is
    * set to `ttlMs` each time (the newest member's need: park time plus the sweep's grace).
+   * Two commands in one round trip, not a transaction: a crash between them leaves the
+   * index with the TTL of its previous member, and the next park sets it again.
    */
   async indexParked(carrier: string, normId: string, dueAtMs: number, ttlMs: number): Promise<void> {
     const k = this.keys.parkedIndex;
-    await this.redis.multi().zadd(k, Math.round(dueAtMs), `${carrier}:${normId}`).pexpire(k, Math.max(1, Math.round(ttlMs))).exec();
+    const res = await this.redis.pipeline().zadd(k, Math.round(dueAtMs), `${carrier}:${normId}`).pexpire(k, Math.max(1, Math.round(ttlMs))).exec();
+    for (const [err] of res ?? []) if (err) throw err;
   }
 
   /** Up to `limit` parked receipts whose park time has run out, leased for leaseMs as takeDue() leases. */
