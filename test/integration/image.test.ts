@@ -201,7 +201,9 @@ function buildStage(stage: Stage, root: string, built: Map<string, Built>, log: 
 /** The RUN commands the Dockerfile uses, reproduced on this machine. */
 function run(b: Built, command: string, where: string, log: string[]): void {
   const cwd = onHost(b, b.workdir);
-  const env = { ...process.env, ...b.env };
+  // A docker build sees none of this checkout's npm settings; `npm test` hands them to its
+  // children as npm_config_* (allow-scripts from .npmrc makes a project install fail).
+  const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith('npm_config_'))), ...b.env };
   const started = Date.now();
   if (/^npm ci(\s|$)/.test(command)) {
     const flags = command.split(/\s+/).slice(2);
