@@ -9,7 +9,7 @@
  * (it never left this process), and every caller waiting for a slot gets `not_sent`.
  */
 import { QasidError, errorMessage, type ErrorCode } from '../core/errors.js';
-import { backoffDelay } from '../core/backoff.js';
+import { reconnectDelay } from '../core/backoff.js';
 import { waitWhile } from '../core/lifecycle.js';
 import type { CarrierConfig } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
@@ -69,7 +69,7 @@ export interface SessionOptions {
   onDeliver?: DeliverHandler;
   onLateResponse?: LateResponseHandler;
   observer?: SessionObserver;
-  /** Random source for backoff jitter (tests pin it). */
+  /** Random source for the reconnect delay's jitter, in [0, 1) (tests pin it; default Math.random). */
   random?: () => number;
   /** Shortest time between two log lines of one kind about the SMSC's faults, in ms (default 10 s; tests shorten it). */
   faultLogIntervalMs?: number;
@@ -576,7 +576,9 @@ export class SmppSession implements SessionInfo {
       this.setState('stopped', code);
       return;
     }
-    const delay = backoffDelay({ minMs: this.cfg.timers.reconnectMinMs, maxMs: this.cfg.timers.reconnectMaxMs }, this.attempt++, this.opts.random);
+    // Jittered from the first attempt on: sessions dropped together (an SMSC restart) must
+    // not reconnect together.
+    const delay = reconnectDelay({ minMs: this.cfg.timers.reconnectMinMs, maxMs: this.cfg.timers.reconnectMaxMs }, this.attempt++, this.opts.random);
     this.setState('backoff', code);
     this.log.info({ event: 'session.reconnect_scheduled', delayMs: delay, attempt: this.attempt }, `reconnect in ${delay} ms`);
     this.reconnectTimer = setTimeout(() => {

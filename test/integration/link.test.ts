@@ -234,6 +234,26 @@ test('HappySMSC: an idle session sends enquire_link and stays bound', async () =
   assert.ok(l.isUp());
 });
 
+test('reconnects are jittered from the first one: 32 sessions dropped at once come back spread over [min, 2 min], never in lockstep', async () => {
+  const s = await sim('HappySMSC');
+  const min = 200;
+  const max = 2000;
+  const { link: l, lines } = link(s.port, { sessions: 32, timers: { reconnectMinMs: min, reconnectMaxMs: max } });
+  await l.start();
+  await l.waitAllBound(5000);
+  s.dropAll(); // an SMSC restart, as every session sees it
+  await until(() => lines.filter((x) => x.event === 'session.reconnect_scheduled').length >= 32, 3000, 'every session to schedule its reconnect');
+  const first = new Map<string, number>();
+  for (const x of lines) if (x.event === 'session.reconnect_scheduled' && !first.has(String(x.session))) first.set(String(x.session), Number(x.delayMs));
+  const delays = [...first.values()];
+  assert.equal(delays.length, 32, 'one first reconnect per session');
+  for (const d of delays) assert.ok(d >= min && d <= Math.min(max, 2 * min), `delay ${d} outside [${min}, ${2 * min}]`);
+  // 32 draws from a 200 ms span: all but certainly more than a handful of distinct values.
+  assert.ok(new Set(delays).size >= 16, `first reconnect delays: ${delays.join(', ')}`);
+  assert.ok(Math.max(...delays) - Math.min(...delays) >= min / 4, `spread ${Math.max(...delays) - Math.min(...delays)} ms`);
+  await until(() => l.health().sessionsBound === 32, 5000, 'every session to rebind');
+});
+
 test('UnbindOnSubmitSMSC: an unbind from the SMSC is answered and the session rebinds', async () => {
   const s = await sim('UnbindOnSubmitSMSC');
   const { link: l, lines } = link(s.port);
