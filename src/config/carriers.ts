@@ -251,5 +251,7 @@ function toCarrierConfig(c: RawCarrier, password: string, baseDir: string): Carr
     },
     concat: c.concat,
     receiptOnPart: c.receiptOnPart,
+    validityFormat: c.validityFormat,
+    minValiditySec: c.minValiditySec,
   };
 }

@@ -9,6 +9,11 @@ export type BindMode = 'trx' | 'tx+rx';
 export type MessageIdFormat = 'hex' | 'decimal' | 'verbatim';
 export type ReceiptPart = 'all' | 'first' | 'last';
 export type ConcatMethod = 'udh8' | 'udh16' | 'sar' | 'payload';
+/**
+ * How submit_sm carries the message's validity to the carrier (SMPP 3.4 §7.1.1):
+ * relative to the SMSC's clock, absolute in UTC, or not at all (the SMSC's default applies).
+ */
+export type ValidityFormat = 'relative' | 'absolute' | 'none';
 
 /** Every SMPP timer, in milliseconds. */
 export interface SmppTimers {
@@ -26,7 +31,7 @@ export interface SmppTimers {
   unbindMs: number;
   /** How long a write may wait for the socket to drain before the session is recycled. */
   drainMs: number;
-  /** Reconnect backoff: first delay, and the cap (capped exponential, full jitter). */
+  /** Reconnect backoff: the shortest delay and the cap; reconnect n waits a random time in [min, min(max, min * 2^n)] (full jitter, the first included). */
   reconnectMinMs: number;
   reconnectMaxMs: number;
 }
@@ -78,10 +83,17 @@ export interface CarrierConfig {
    * `receiptText` for the text's `id:`, each `receipt` unless configured.
    */
   messageIds: { submitResp: MessageIdFormat; receipt: MessageIdFormat; receiptTlv: MessageIdFormat; receiptText: MessageIdFormat };
-  /** Which part of a long message asks for a delivery receipt. */
   /** How long messages are split for this carrier. */
   concat: ConcatMethod;
+  /** Which part of a long message asks for a delivery receipt. */
   receiptOnPart: ReceiptPart;
+  /** validity_period format of submit_sm; absent = 'relative' (the schema's default, always set by the loader). */
+  validityFormat?: ValidityFormat;
+  /**
+   * A message with less validity than this left when its first part would go ends
+   * expired (validity_passed) instead, in seconds; absent = 10 (the schema's default).
+   */
+  minValiditySec?: number;
 }
 
 /** Local-time window, HH:MM to HH:MM in an IANA zone; wraps midnight when start > end. */

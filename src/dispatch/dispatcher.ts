@@ -596,6 +596,7 @@ export class Dispatcher implements Lifecycle {
           map: (c, id, v, ttl) => this.d.store.map(c, id, v, ttl),
           // Asked again after the wait for a token: the wait can outlast a short validity.
           expired: () => this.now() >= validUntil,
+          validity: { until: validUntil, now: this.now },
           signal: this.abort.signal,
         },
         enc,

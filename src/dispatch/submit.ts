@@ -1,12 +1,14 @@
 /**
  * Submitting one encoded message to one carrier: every part paced by the carrier's TPS
  * bucket, slow-down answers retried on the same carrier without spending an attempt, and
- * each accepted part's carrier id recorded before the next part goes. Returns what
- * happened so the dispatcher can fail over, defer or finish.
+ * each accepted part's carrier id recorded before the next part goes, and each part
+ * carrying the message's remaining validity. Returns what happened so the dispatcher can
+ * fail over, defer or finish.
  */
-import type { CarrierConfig } from '../config/types.js';
+import type { CarrierConfig, ValidityFormat } from '../config/types.js';
 import { normaliseId } from '../dlr/ids.js';
 import type { EncodedMessage } from '../encoding/index.js';
+import { smppAbsoluteTime, smppRelativeTime } from '../smpp/codec.js';
 import type { CarrierLink } from '../smpp/link.js';
 import type { PacedGate } from './gate.js';
 
@@ -21,7 +23,7 @@ export type CarrierAttempt =
   | { kind: 'rejected'; error: string; partsSent: number }
   /** A part left and no answer came. */
   | { kind: 'unknown'; error: string; partsSent: number }
-  /** The message's validity passed before its first part could go. */
+  /** The message's validity passed (or less than the carrier's minValiditySec was left) before its first part could go. */
   | { kind: 'expired' };
 
 /** A receipt that arrived before its part's mapping: the mapping value and the receipt JSON. */
@@ -46,8 +48,36 @@ export interface SubmitContext {
   map(carrier: string, normId: string, value: string, ttlMs: number): Promise<string | null>;
   /** Whether the message's validity has passed: asked right before the first part goes. */
   expired?: () => boolean;
+  /**
+   * When the message's validity ends (ms since the epoch on `now`'s clock), and that clock.
+   * With it every part carries validity_period in the carrier's validityFormat, computed
+   * as it leaves, and a message with less than the carrier's minValiditySec left ends
+   * expired before its first part goes. Without it validity_period stays empty.
+   */
+  validity?: { until: number; now: () => number };
   /** Stop trying (shutdown): parts not yet sent are reported not_sent. */
   signal?: AbortSignal;
+}
+
+/** The carrier schema's defaults, for a CarrierConfig built without the loader. */
+const DEFAULT_VALIDITY_FORMAT: ValidityFormat = 'relative';
+const DEFAULT_MIN_VALIDITY_SEC = 10;
+
+/**
+ * submit_sm's validity_period for a part leaving at `nowMs` of a message valid until
+ * `until` (SMPP 3.4 §4.4.1, §7.1.1): relative = the whole seconds left, absolute = the end
+ * in UTC, none = empty (the SMSC's default). Never zero or in the past: a later part of a
+ * message whose first part went must still be accepted, so it gets at least one second.
+ */
+export function validityPeriod(format: ValidityFormat, until: number, nowMs: number): string {
+  switch (format) {
+    case 'none':
+      return '';
+    case 'relative':
+      return smppRelativeTime(Math.max(1, Math.floor((until - nowMs) / 1000)));
+    case 'absolute':
+      return smppAbsoluteTime(Math.max(until, nowMs + 1000));
+  }
 }
 
 /** Which parts ask the carrier for a receipt (registered_delivery 1). */
@@ -61,6 +91,8 @@ export async function submitToCarrier(ctx: SubmitContext, enc: EncodedMessage): 
   const parked: ParkedReceipt[] = [];
   const carrierIds: string[] = [];
   const alpha = !/^\+?[0-9]+$/.test(ctx.sender);
+  const format = c.validityFormat ?? DEFAULT_VALIDITY_FORMAT;
+  const minLeftMs = (c.minValiditySec ?? DEFAULT_MIN_VALIDITY_SEC) * 1000;
   for (let i = 0; i < enc.parts.length; i++) {
     const part = enc.parts[i];
     if (!part) break;
@@ -73,6 +105,7 @@ export async function submitToCarrier(ctx: SubmitContext, enc: EncodedMessage): 
       destination_addr: ctx.e164Digits,
       esm_class: part.udhi ? 0x40 : 0,
       priority_flag: ctx.priority,
+      validity_period: '',
       registered_delivery: ctx.receipt && wants[i] ? 1 : 0,
       data_coding: enc.dataCoding,
       short_message: part.shortMessage,
@@ -91,6 +124,13 @@ export async function submitToCarrier(ctx: SubmitContext, enc: EncodedMessage): 
       // The token may have taken a while; a message past its validity must not go. (Its
       // token is spent: the carrier's rate is still respected.)
       if (i === 0 && ctx.expired?.()) return { kind: 'expired' };
+      if (ctx.validity) {
+        const now = ctx.validity.now();
+        const left = ctx.validity.until - now;
+        // Too little left to be worth sending: the SMSC could not deliver it in time.
+        if (i === 0 && (left <= 0 || left < minLeftMs)) return { kind: 'expired' };
+        body.validity_period = validityPeriod(format, ctx.validity.until, now);
+      }
       const mapping = `${ctx.recId}:${i}:${enc.parts.length}`;
       // The tag comes back with a submit_sm_resp that arrives after its deadline.
       // A throttle answer to a submit sent before the pacer's last rate cut is an echo of that overload.

@@ -5,7 +5,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Logger } from '../log/logger.js';
-import { COMMAND_STATUS, bodyNumber, bodyString, decodePdu, encodePdu, encodeResponse, isResponseId, statusName, type Pdu } from '../smpp/codec.js';
+import { COMMAND_STATUS, bodyNumber, bodyString, decodePdu, encodePdu, encodeResponse, isResponseId, parseSmppTime, statusName, type Pdu } from '../smpp/codec.js';
 import { Framer } from '../smpp/framer.js';
 import type { SimBehaviour } from './behaviour.js';
 import type { SimStats } from './stats.js';
@@ -27,7 +27,27 @@ const ST = {
   RALYBND: COMMAND_STATUS.ESME_RALYBND ?? 0x05,
   RINVPASWD: COMMAND_STATUS.ESME_RINVPASWD ?? 0x0e,
   RTHROTTLED: COMMAND_STATUS.ESME_RTHROTTLED ?? 0x58,
+  RINVEXPIRY: COMMAND_STATUS.ESME_RINVEXPIRY ?? 0x62,
 } as const;
+
+/** One submit_sm as the simulator read it (SimListenerOptions.onSubmit). */
+export interface SubmitSeen {
+  /** system_id of the session it came on. */
+  readonly systemId: string;
+  readonly sourceAddr: string;
+  readonly destinationAddr: string;
+  /** validity_period as written, without its NUL; '' = none (the SMSC's default applies). */
+  readonly validityPeriod: string;
+  /**
+   * When its validity ends as this SMSC reads validity_period (SMPP 3.4 §7.1.1), in ms
+   * since the epoch: null when empty; undefined when malformed (answered ESME_RINVEXPIRY).
+   */
+  readonly validUntil: number | null | undefined;
+  readonly registeredDelivery: number;
+  readonly dataCoding: number;
+  /** Date.now() when it was read. */
+  readonly receivedAt: number;
+}
 
 /** Unacknowledged receipts remembered per connection; a client that never answers must not grow this forever (the oldest are forgotten). */
 const MAX_UNACKED_RECEIPTS = 100_000;
@@ -41,6 +61,8 @@ export interface SimHost {
   readonly behaviour: Readonly<SimBehaviour>;
   readonly stats: SimStats;
   readonly logger: Logger;
+  /** Told of every submit_sm read on a bound session, before it is answered (tests read what arrived). */
+  readonly onSubmit: ((s: SubmitSeen) => void) | undefined;
   /** TPS cap: false when this submit is over it. */
   takeThrottleToken(): boolean;
   /** submitError: the status to answer this submit with, or 0. */
@@ -262,6 +284,27 @@ export class SimConnection {
       this.submitError(seq, ST.RINVBNDSTS);
       return;
     }
+    const sc = this.scan;
+    // Most submits carry no validity_period: then nothing is read or allocated for it.
+    let validity = '';
+    let validUntil: number | null | undefined = null;
+    if (sc.validityEnd > sc.validityStart) {
+      host.stats.validityPeriods++;
+      validity = frame.toString('latin1', sc.validityStart, sc.validityEnd);
+      validUntil = parseSmppTime(validity, Date.now());
+    }
+    if (host.onSubmit) {
+      host.onSubmit({
+        systemId: this.systemId,
+        sourceAddr: frame.toString('latin1', sc.srcStart, sc.srcEnd),
+        destinationAddr: frame.toString('latin1', sc.dstStart, sc.dstEnd),
+        validityPeriod: validity,
+        validUntil,
+        registeredDelivery: sc.registeredDelivery,
+        dataCoding: sc.dataCoding,
+        receivedAt: Date.now(),
+      });
+    }
     if (b.blackhole) {
       host.stats.blackholed++;
       return;
@@ -269,6 +312,11 @@ export class SimConnection {
     if (b.tps > 0 && !host.takeThrottleToken()) {
       host.stats.throttled++;
       this.submitError(seq, ST.RTHROTTLED);
+      return;
+    }
+    // SMPP 3.4 §7.1.1: a validity_period that is neither absolute nor relative is refused.
+    if (validUntil === undefined) {
+      this.submitError(seq, ST.RINVEXPIRY);
       return;
     }
     const error = host.submitErrorStatus();

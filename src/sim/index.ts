@@ -12,6 +12,6 @@ export {
   type SimBehaviourPatch,
   type SimReceiptBehaviour,
 } from './behaviour.js';
-export type { BindMode } from './connection.js';
+export type { BindMode, SubmitSeen } from './connection.js';
 export { startSimulator, type MoOptions, type SimListenerOptions, type SimServer } from './server.js';
 export type { SimStats } from './stats.js';

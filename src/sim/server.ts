@@ -9,7 +9,7 @@ import tls from 'node:tls';
 import { errorMessage } from '../core/errors.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { DEFAULT_BEHAVIOUR, MESSAGE_STATE, mergeBehaviour, resolvePreset, type SimBehaviour, type SimBehaviourPatch } from './behaviour.js';
-import { SimConnection, type BindMode, type SimHost } from './connection.js';
+import { SimConnection, type BindMode, type SimHost, type SubmitSeen } from './connection.js';
 import { HostilePdus } from './fuzz.js';
 import { BucketScheduler, TokenBucket } from './scheduler.js';
 import { newStats, type SimStats } from './stats.js';
@@ -29,6 +29,8 @@ export interface SimListenerOptions {
   /** Serve SMPP over TLS with this key and certificate (PEM). */
   tls?: { key: Buffer | string; cert: Buffer | string };
   logger?: Logger;
+  /** Told of every submit_sm read on a bound session (its addresses, validity_period …), before it is answered. */
+  onSubmit?: (s: SubmitSeen) => void;
 }
 
 export interface MoOptions {
@@ -105,6 +107,7 @@ class Simulator implements SimHost, SimServer {
     behaviour: Readonly<SimBehaviour>,
     readonly logger: Logger,
     tlsOpts: SimListenerOptions['tls'],
+    readonly onSubmit: SimListenerOptions['onSubmit'],
   ) {
     this.behaviour = behaviour;
     this.resetBucket();
@@ -386,7 +389,7 @@ class Simulator implements SimHost, SimServer {
 export async function startSimulator(opts: SimListenerOptions): Promise<SimServer> {
   const preset = opts.preset ? resolvePreset(opts.preset) : null;
   const behaviour = mergeBehaviour(DEFAULT_BEHAVIOUR, preset?.patch, opts.behaviour);
-  const sim = new Simulator(opts.name ?? preset?.name ?? 'sim', opts.host ?? '127.0.0.1', behaviour, opts.logger ?? silentLogger(), opts.tls);
+  const sim = new Simulator(opts.name ?? preset?.name ?? 'sim', opts.host ?? '127.0.0.1', behaviour, opts.logger ?? silentLogger(), opts.tls, opts.onSubmit);
   await sim.listen(opts.port ?? 0);
   return sim;
 }

@@ -12,6 +12,8 @@ export interface SimStats {
   enquireLinks: number;
   /** submit_sm received. */
   submits: number;
+  /** submit_sm carrying a validity_period (malformed ones too: those are answered ESME_RINVEXPIRY). */
+  validityPeriods: number;
   /** submit_sm answered with ESME_ROK. */
   submitOk: number;
   /** submit_sm answered with an error status, by status name (ESME_RTHROTTLED included). */
@@ -68,6 +70,7 @@ export function newStats(): SimStats {
     unbinds: 0,
     enquireLinks: 0,
     submits: 0,
+    validityPeriods: 0,
     submitOk: 0,
     submitErrors: {},
     throttled: 0,

@@ -109,6 +109,9 @@ export interface SubmitScan {
   dstNpi: number;
   dstStart: number;
   dstEnd: number;
+  /** validity_period, without its NUL: empty when validityStart = validityEnd. */
+  validityStart: number;
+  validityEnd: number;
   registeredDelivery: number;
   dataCoding: number;
   smStart: number;
@@ -116,7 +119,22 @@ export interface SubmitScan {
 }
 
 export function newSubmitScan(): SubmitScan {
-  return { srcTon: 0, srcNpi: 0, srcStart: 0, srcEnd: 0, dstTon: 0, dstNpi: 0, dstStart: 0, dstEnd: 0, registeredDelivery: 0, dataCoding: 0, smStart: 0, smLength: 0 };
+  return {
+    srcTon: 0,
+    srcNpi: 0,
+    srcStart: 0,
+    srcEnd: 0,
+    dstTon: 0,
+    dstNpi: 0,
+    dstStart: 0,
+    dstEnd: 0,
+    validityStart: 0,
+    validityEnd: 0,
+    registeredDelivery: 0,
+    dataCoding: 0,
+    smStart: 0,
+    smLength: 0,
+  };
 }
 
 /** Offset of the NUL ending the C-string at `from`, or -1 if the frame ends first. */
@@ -146,8 +164,10 @@ export function scanSubmit(frame: Buffer, s: SubmitScan): boolean {
   o += 4; // NUL, esm_class, protocol_id, priority_flag
   o = cstringEnd(frame, o); // schedule_delivery_time
   if (o < 0) return false;
-  o = cstringEnd(frame, o + 1); // validity_period
+  s.validityStart = o + 1;
+  o = cstringEnd(frame, s.validityStart); // validity_period
   if (o < 0) return false;
+  s.validityEnd = o;
   o += 1;
   // registered_delivery, replace_if_present_flag, data_coding, sm_default_msg_id, sm_length
   if (o + 5 > frame.length) return false;

@@ -273,3 +273,75 @@ export function bodyBuffer(pdu: Pdu, field: string): Buffer | undefined {
   const v = pdu.body[field];
   return Buffer.isBuffer(v) ? v : undefined;
 }
+
+// SMPP 3.4 §7.1.1 time fields (schedule_delivery_time, validity_period): 16 characters,
+// "YYMMDDhhmmsstnnp". Relative times count years of 365 days and months of 30 days (the
+// spec leaves their length to the SMSC); Qasid's longest validity, 7 days, needs only the
+// days field, so no SMSC reads it differently.
+const SEC_PER_DAY = 86_400;
+const SEC_PER_MONTH = 30 * SEC_PER_DAY;
+const SEC_PER_YEAR = 365 * SEC_PER_DAY;
+/** Largest relative time: 99 years, 11 months, 29 days, 23:59:59. */
+const MAX_RELATIVE_SEC = 99 * SEC_PER_YEAR + 11 * SEC_PER_MONTH + 29 * SEC_PER_DAY + SEC_PER_DAY - 1;
+
+function two(n: number): string {
+  return n < 10 ? `0${n}` : String(n);
+}
+
+/**
+ * A duration as an SMPP relative time, "YYMMDDhhmmss000R" (SMPP 3.4 §7.1.1.2): whole
+ * seconds rounded down, so the SMSC never holds a message past the validity it was
+ * given; below 0 is 0, above 99 years is 99 years.
+ */
+export function smppRelativeTime(seconds: number): string {
+  let s = Math.min(MAX_RELATIVE_SEC, Math.max(0, Math.floor(seconds)));
+  const years = Math.floor(s / SEC_PER_YEAR);
+  s -= years * SEC_PER_YEAR;
+  const months = Math.floor(s / SEC_PER_MONTH);
+  s -= months * SEC_PER_MONTH;
+  const days = Math.floor(s / SEC_PER_DAY);
+  s -= days * SEC_PER_DAY;
+  const hours = Math.floor(s / 3600);
+  s -= hours * 3600;
+  const minutes = Math.floor(s / 60);
+  return `${two(years)}${two(months)}${two(days)}${two(hours)}${two(minutes)}${two(s - minutes * 60)}000R`;
+}
+
+/**
+ * An instant (ms since the epoch) as an SMPP absolute time in UTC, "YYMMDDhhmmsst00+"
+ * (SMPP 3.4 §7.1.1.1: t = tenths of a second, nn = quarter hours from UTC, here 00).
+ */
+export function smppAbsoluteTime(ms: number): string {
+  const d = new Date(Math.floor(ms / 100) * 100);
+  const tenths = Math.floor(d.getUTCMilliseconds() / 100);
+  return `${two(d.getUTCFullYear() % 100)}${two(d.getUTCMonth() + 1)}${two(d.getUTCDate())}${two(d.getUTCHours())}${two(d.getUTCMinutes())}${two(d.getUTCSeconds())}${tenths}00+`;
+}
+
+const ABSOLUTE_TIME = /^(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d)(\d\d)([+-])$/;
+const RELATIVE_TIME = /^(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)000R$/;
+
+/**
+ * The instant an SMPP time field names, read as an SMSC reads it (SMPP 3.4 §7.1.1): ms
+ * since the epoch — `nowMs` plus the duration for a relative time (units as in
+ * smppRelativeTime), years 2000–2099 for an absolute one. `null` for an empty field
+ * (the SMSC's default applies); `undefined` for anything else, which an SMSC refuses
+ * (ESME_RINVEXPIRY for validity_period, ESME_RINVSCHED for schedule_delivery_time).
+ */
+export function parseSmppTime(field: string, nowMs: number): number | null | undefined {
+  if (field === '') return null;
+  const rel = RELATIVE_TIME.exec(field);
+  if (rel) {
+    const [years, months, days, hours, minutes, seconds] = rel.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+    return nowMs + (years * SEC_PER_YEAR + months * SEC_PER_MONTH + days * SEC_PER_DAY + hours * 3600 + minutes * 60 + seconds) * 1000;
+  }
+  const abs = ABSOLUTE_TIME.exec(field);
+  if (!abs) return undefined;
+  const [yy, mo, dd, hh, mi, ss, t, nn] = abs.slice(1, 9).map(Number) as [number, number, number, number, number, number, number, number];
+  if (mo < 1 || mo > 12 || dd < 1 || hh > 23 || mi > 59 || ss > 59 || nn > 48) return undefined;
+  const local = Date.UTC(2000 + yy, mo - 1, dd, hh, mi, ss, t * 100);
+  // The day must exist in its month (no 31 April): Date.UTC would roll it over.
+  if (new Date(local).getUTCDate() !== dd) return undefined;
+  // nn quarter hours between the local time written and UTC; '+' = local is ahead of UTC.
+  const offsetMs = nn * 15 * 60_000;
+  return abs[9] === '+' ? local - offsetMs : local + offsetMs;
+}
