@@ -14,7 +14,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 # Everything the compiled code reads at run time, relative to itself: the intake message schema
 # (schema/), the carrier and route JSON Schemas and the demo's example config (config/), and
-# package.json (the version). test/integration/image.test.ts assembles the image from these lines.
+# package.json (the version). test/packaging/image.test.ts assembles the image from these lines.
 COPY --from=build /app/dist ./dist
 COPY bin ./bin
 COPY config ./config

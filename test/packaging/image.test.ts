@@ -192,7 +192,7 @@ function buildStage(stage: Stage, root: string, built: Map<string, Built>, log: 
       case 'VOLUME':
         break;
       default:
-        throw new Error(`${where}: ${ins.op} is not understood by this test; teach it (test/integration/image.test.ts)`);
+        throw new Error(`${where}: ${ins.op} is not understood by this test; teach it (test/packaging/image.test.ts)`);
     }
   }
   return b;
@@ -233,7 +233,7 @@ function run(b: Built, command: string, where: string, log: string[]): void {
     log.push(`${command}: ${Date.now() - started} ms`);
     return;
   }
-  throw new Error(`${where}: RUN ${command} is not understood by this test; teach it (test/integration/image.test.ts)`);
+  throw new Error(`${where}: RUN ${command} is not understood by this test; teach it (test/packaging/image.test.ts)`);
 }
 
 // --- Reading docker-compose.yml --------------------------------------------------------------
