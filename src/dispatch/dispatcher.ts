@@ -559,10 +559,12 @@ export class Dispatcher implements Lifecycle {
       const gate = this.d.gates.get(carrierId);
       if (!carrier || !link || !gate || !link.isUp() || this.paused.has(carrierId)) continue;
       const waiting = this.atCarrier.get(carrierId) ?? 0;
-      if (waiting >= this.carrierBudget(carrier) && src.again === undefined) {
-        // This carrier already has all it can take for a while: wait in the due set, not in
-        // the shared pool, so its backlog never holds up another carrier. (A message that may
-        // have been sent before waits here instead, so its resend is still counted.)
+      if (waiting >= this.carrierBudget(carrier) && src.again === undefined && this.anotherCarrierHasRoom(carrierId)) {
+        // This carrier already has all it can take for a while, and another could use the
+        // room: wait in the due set, not in the shared pool, so this carrier's backlog never
+        // holds up the other. (With no other carrier to make room for, waiting here costs
+        // nothing and a round trip through the due set would. A message that may have been
+        // sent before waits here too, so its resend is still counted.)
         const at = this.now() + Math.min(NO_CARRIER_RETRY_MS * 10, Math.max(100, Math.ceil((waiting / gate.pacer.state().currentTps) * 1000)));
         return this.defer(recId, rec, src, at, 'carrier_busy', undefined, false, carrierId);
       }
@@ -653,6 +655,15 @@ export class Dispatcher implements Lifecycle {
     } finally {
       this.atCarrier.set(carrierId, (this.atCarrier.get(carrierId) ?? 1) - 1);
     }
+  }
+
+  /** Whether a carrier other than `carrierId` is up, not paused, and under its budget. */
+  private anotherCarrierHasRoom(carrierId: string): boolean {
+    for (const [id, carrier] of this.carriers) {
+      if (id === carrierId || this.paused.has(id) || !this.d.links.get(id)?.isUp()) continue;
+      if ((this.atCarrier.get(id) ?? 0) < this.carrierBudget(carrier)) return true;
+    }
+    return false;
   }
 
   /**
