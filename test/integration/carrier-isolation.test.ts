@@ -49,3 +49,20 @@ test('a 25-tps carrier and a fast one in one daemon: the fast one is not held up
   assert.equal(fastSim.stats.submits, 1500);
   assert.equal(evs.filter((e) => e.status === 'deferred').length, 0, 'waiting for a busy carrier writes no event');
 });
+
+test('a carrier alone keeps its backlog in memory: with no other carrier to make room for, nothing goes round the due set', async () => {
+  const s = await startSimulator({ port: 0 });
+  redis.cleanups.push(() => s.close());
+  const config = testConfig(redis.url, [{ id: 'jazz', port: s.port, tps: 200, window: 10 }], { dispatch: { pollMs: 50, maxInFlight: 300, carrierWaitMs: 100 } });
+  const { app, r } = await startGateway(redis.url, config, redis.cleanups);
+  const pipe = r.pipeline();
+  for (let i = 0; i < 300; i++) pipe.xadd(app.keys.intake, '*', 'data', JSON.stringify({ v: 1, id: `solo-${i}`, to: `0300${String(1_000_000 + i).slice(-7)}`, from: 'QASID', text: `x${i}` }));
+  await pipe.exec();
+  let dueSeen = 0;
+  await until(async () => {
+    dueSeen = Math.max(dueSeen, await r.zcard(app.keys.due));
+    return (await readEvents(r, app.keys.events)).filter((e) => e.final).length === 300;
+  }, 15_000, 'every final');
+  assert.equal(dueSeen, 0, 'the budget (20 here) never sent a message to the due set');
+  assert.equal(s.stats.submits, 300);
+});
