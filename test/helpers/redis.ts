@@ -3,6 +3,7 @@
  * (the demo's launcher, src/cli/local-redis.ts). Stop it in `after()`.
  */
 import { after, before } from 'node:test';
+import { Redis } from 'ioredis';
 import { startRedisServer } from '../../src/cli/local-redis.js';
 
 export interface TestRedis {
@@ -43,5 +44,31 @@ export function redisForFile(): FileRedis {
       return server.url;
     },
     cleanups,
+  };
+}
+
+/** redisForFile() with one client connected to it for the file's tests. */
+export interface FileRedisClient extends FileRedis {
+  /** The client (valid once the file's `before` hooks have run); disconnected at the end. */
+  readonly client: Redis;
+}
+
+/** As redisForFile(), and a client on that server, opened in `before` and closed in `after`. */
+export function redisClientForFile(): FileRedisClient {
+  const server = redisForFile();
+  let client: Redis | undefined;
+  before(() => {
+    client = new Redis(server.url);
+    server.cleanups.push(async () => void client?.disconnect());
+  });
+  return {
+    get url(): string {
+      return server.url;
+    },
+    cleanups: server.cleanups,
+    get client(): Redis {
+      if (client === undefined) throw new Error('redisClientForFile(): the client is not open yet (use it inside a test)');
+      return client;
+    },
   };
 }

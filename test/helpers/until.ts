@@ -10,3 +10,14 @@ export async function until(cond: () => Promise<boolean> | boolean, timeoutMs: n
     await new Promise((res) => setTimeout(res, everyMs));
   }
 }
+
+/** Resolves as `p` does, or rejects with `why()` after `ms`: a hang fails with a reason, inside the test timeout. */
+export async function within<T>(p: Promise<T>, ms: number, why: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(why())), ms)));
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -4,11 +4,10 @@
  * audit entry, none of them holding the token; and a flood is aggregated, so the audit
  * stream and the log stay bounded while their counts still add up to every request.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
 import { AuditLog, type AuditEntry } from '../../src/admin/audit.js';
 import { hashToken, registerSecurity, type ApiToken, type SecurityOptions } from '../../src/admin/auth.js';
 import { DENIAL_REASONS, DenialReporter, type DenialReason } from '../../src/admin/denials.js';
@@ -17,23 +16,12 @@ import { AdminServer } from '../../src/admin/server.js';
 import { LOG_EVENTS } from '../../src/log/events.js';
 import { captureLogger } from '../../src/log/logger.js';
 import { Metrics } from '../../src/metrics/registry.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { redisClientForFile } from '../helpers/redis.js';
 import { fakeSubscriberAdmin } from '../helpers/subscribers.js';
 import { startGateway, testConfig } from '../helpers/app.js';
 import { startSimulator } from '../../src/sim/index.js';
 
-let redis: TestRedis;
-let r: Redis;
-
-before(async () => {
-  redis = await startRedis();
-  r = new Redis(redis.url);
-});
-
-after(async () => {
-  r?.disconnect();
-  await redis?.stop();
-});
+const redis = redisClientForFile();
 
 const SECRETS = { viewer: 'vw-Zq9xK2mP7vLwT4rB', admin: 'ad-Hs3nQ8dY1cFj6uWe' } as const;
 /** A token no one holds, as an attacker would present it. */
@@ -60,7 +48,7 @@ interface Built {
 async function build(sec: Partial<SecurityOptions> = {}, reporter: { intervalMs?: number; maxKeys?: number } = {}): Promise<Built> {
   const { logger, lines } = captureLogger('info');
   const metrics = new Metrics({ defaultMetrics: false });
-  const audit = new AuditLog(r, `t${randomBytes(4).toString('hex')}:audit`);
+  const audit = new AuditLog(redis.client, `t${randomBytes(4).toString('hex')}:audit`);
   const denials = new DenialReporter({ logger, audit, count: (reason) => metrics.adminDenied.inc({ reason }), ...(sec.clock ? { clock: sec.clock } : {}), ...reporter });
   const app = Fastify({ logger: false });
   registerSecurity(app, {
@@ -267,7 +255,7 @@ describe('a flood is aggregated per address and reason', () => {
 describe('the admin server', () => {
   test('stop() reports the denials still held; a failed audit write is logged, the request still denied', async () => {
     const { logger, lines } = captureLogger('info');
-    const audit = new AuditLog(r, `t${randomBytes(4).toString('hex')}:audit`);
+    const audit = new AuditLog(redis.client, `t${randomBytes(4).toString('hex')}:audit`);
     const counted: string[] = [];
     const server = new AdminServer({
       host: '127.0.0.1',

@@ -3,37 +3,25 @@
  * however many come from one address, they answer, while the admin API from that same
  * address is still cut off at its limit; and they still answer only the allow-list.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import Fastify from 'fastify';
-import { Redis } from 'ioredis';
 import { AuditLog } from '../../src/admin/audit.js';
 import { hashToken, registerSecurity, type ApiToken } from '../../src/admin/auth.js';
 import type { Denial } from '../../src/admin/denials.js';
 import { registerAdminRoutes } from '../../src/admin/routes.js';
 import { AdminServer } from '../../src/admin/server.js';
 import { captureLogger } from '../../src/log/logger.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { redisClientForFile } from '../helpers/redis.js';
 import { fakeSubscriberAdmin } from '../helpers/subscribers.js';
 
-let redis: TestRedis;
-let r: Redis;
-
-before(async () => {
-  redis = await startRedis();
-  r = new Redis(redis.url);
-});
-
-after(async () => {
-  r?.disconnect();
-  await redis?.stop();
-});
+const redis = redisClientForFile();
 
 const SECRET = 'viewer-probe-secret';
 const TOKENS: ApiToken[] = [{ id: 'vera', sha256: hashToken(SECRET), role: 'viewer' }];
 const bearer = { authorization: `Bearer ${SECRET}` };
-const audit = (): AuditLog => new AuditLog(r, `t${randomBytes(4).toString('hex')}:audit`);
+const audit = (): AuditLog => new AuditLog(redis.client, `t${randomBytes(4).toString('hex')}:audit`);
 
 describe('probes and the scrape are exempt from the rate limits', () => {
   test('1,000 of each from one address in a minute that never refills all answer; the admin API from it still gets 429 after its 600', async () => {

@@ -11,7 +11,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
 import { AuditLog, GENESIS } from '../../src/admin/audit.js';
 import { allowed, authenticate, clientIp, hashToken, registerSecurity, type ApiToken, type SecurityOptions } from '../../src/admin/auth.js';
 import { DENIAL_REASONS } from '../../src/admin/denials.js';
@@ -24,21 +23,10 @@ import { captureLogger } from '../../src/log/logger.js';
 import { compileRoutes } from '../../src/routing/table.js';
 import { startSimulator } from '../../src/sim/index.js';
 import { startGateway, testConfig } from '../helpers/app.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { redisClientForFile } from '../helpers/redis.js';
 import { fakeSubscriberAdmin } from '../helpers/subscribers.js';
 
-let redis: TestRedis;
-let r: Redis;
-
-before(async () => {
-  redis = await startRedis();
-  r = new Redis(redis.url);
-});
-
-after(async () => {
-  r?.disconnect();
-  await redis?.stop();
-});
+const redis = redisClientForFile();
 
 const SECRETS = { viewer: 'viewer-secret-1', operator: 'operator-secret-2', admin: 'admin-secret-3' } as const;
 const TOKENS: ApiToken[] = [
@@ -79,7 +67,7 @@ async function build(sec: Partial<SecurityOptions> = {}, fakes: Fakes = {}): Pro
   app.get('/livez', async () => ({ ok: true }));
   app.get('/readyz', async () => ({ ready: true }));
   app.get('/debug', async () => ({ secret: 'leak' })); // no role, not public → default deny
-  const audit = new AuditLog(r, `${prefix()}:audit`);
+  const audit = new AuditLog(redis.client, `${prefix()}:audit`);
   const carriers = new Set(['jazz', 'zong']);
   const paused = new Set<string>();
   registerAdminRoutes(app, {
@@ -315,16 +303,16 @@ describe('audit trail', () => {
 
   test('concurrent appends from one process keep the chain intact; a new instance continues it', async () => {
     const key = `${prefix()}:audit`;
-    const a = new AuditLog(r, key);
+    const a = new AuditLog(redis.client, key);
     await Promise.all(Array.from({ length: 50 }, (_, i) => a.append({ actor: 'x', role: 'admin', action: 'test', detail: { i, nested: { b: 1, a: [2, 3] } } })));
-    await new AuditLog(r, key).append({ actor: 'y', role: 'admin', action: 'test' });
+    await new AuditLog(redis.client, key).append({ actor: 'y', role: 'admin', action: 'test' });
     assert.deepEqual(await a.verify(), { ok: true, entries: 51 });
   });
 
   async function seeded(n: number): Promise<{ key: string; prefix: string; log: AuditLog; ids: string[] }> {
     const p = prefix();
     const key = `${p}:audit`;
-    const log = new AuditLog(r, key);
+    const log = new AuditLog(redis.client, key);
     const ids: string[] = [];
     for (let i = 0; i < n; i++) ids.push(await log.append({ actor: 'omar', role: 'operator', action: 'carrier.pause', target: `c${i}` }));
     return { key, prefix: p, log, ids };
@@ -354,7 +342,7 @@ describe('audit trail', () => {
 
   test('XDEL of a middle entry is caught at the entry after it', async () => {
     const s = await seeded(5);
-    await r.xdel(s.key, s.ids[2] as string);
+    await redis.client.xdel(s.key, s.ids[2] as string);
     const v = await s.log.verify();
     assert.equal(v.ok, false);
     assert.ok(!v.ok && v.firstBroken === s.ids[3] && v.entries === 2, JSON.stringify(v));
@@ -365,7 +353,7 @@ describe('audit trail', () => {
 
   test('XADD of a forged entry with a wrong prev is caught at that entry', async () => {
     const s = await seeded(3);
-    const forged = await r.xadd(s.key, '*', 'time', new Date().toISOString(), 'actor', 'mallory', 'role', 'admin', 'action', 'routes.reload', 'prev', GENESIS, 'hash', 'f'.repeat(64));
+    const forged = await redis.client.xadd(s.key, '*', 'time', new Date().toISOString(), 'actor', 'mallory', 'role', 'admin', 'action', 'routes.reload', 'prev', GENESIS, 'hash', 'f'.repeat(64));
     const v = await s.log.verify();
     assert.ok(!v.ok && v.firstBroken === forged, JSON.stringify(v));
     const res = await cli(s.prefix);
@@ -376,19 +364,19 @@ describe('audit trail', () => {
   test('a forged entry with the right prev but a made-up hash is caught', async () => {
     const s = await seeded(2);
     const last = await s.log.range(`(${s.ids[0] ?? ''}`, 1);
-    const forged = await r.xadd(s.key, '*', 'time', new Date().toISOString(), 'actor', 'mallory', 'role', 'admin', 'action', 'x', 'prev', last[0]?.fields.hash ?? '', 'hash', 'a'.repeat(64));
+    const forged = await redis.client.xadd(s.key, '*', 'time', new Date().toISOString(), 'actor', 'mallory', 'role', 'admin', 'action', 'x', 'prev', last[0]?.fields.hash ?? '', 'hash', 'a'.repeat(64));
     const v = await s.log.verify();
     assert.ok(!v.ok && v.firstBroken === forged && /hash does not match/.test(v.reason), JSON.stringify(v));
   });
 
   test('an edited entry (deleted and re-added with a changed field) is caught', async () => {
     const s = await seeded(4);
-    const [row] = await r.xrange(s.key, s.ids[1] as string, s.ids[1] as string);
+    const [row] = await redis.client.xrange(s.key, s.ids[1] as string, s.ids[1] as string);
     assert.ok(row);
     const fields = row[1].slice();
     fields[fields.indexOf('actor') + 1] = 'someone-else';
-    await r.xdel(s.key, s.ids[1] as string);
-    await r.xadd(s.key, '*', ...fields);
+    await redis.client.xdel(s.key, s.ids[1] as string);
+    await redis.client.xadd(s.key, '*', ...fields);
     const v = await s.log.verify();
     assert.ok(!v.ok && v.firstBroken === s.ids[2], JSON.stringify(v));
   });

@@ -15,6 +15,7 @@ import { startSimulator } from '../../src/sim/index.js';
 import { keysFor, recordId } from '../../src/queue/keys.js';
 import { startRedis } from '../helpers/redis.js';
 import { Keyring } from '../../src/privacy/keyring.js';
+import { within } from '../helpers/until.js';
 
 const BIN = fileURLToPath(new URL('../../bin/qasid.js', import.meta.url));
 const N = 3000;
@@ -102,17 +103,6 @@ test('SIGTERM mid-run: exit 0, no entry pending, nothing lost; a restart finishe
   assert.equal(finalCount, N, 'exactly one final event each');
   assert.equal(sim.stats.submitOk, N, 'each sent once: nothing re-sent across the restart');
 });
-
-/** Resolves as `p` does, or rejects with `why()` after `ms`: a hang fails with a reason, inside the test timeout. */
-async function within<T>(p: Promise<T>, ms: number, why: () => string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(why())), ms)));
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** What is known about the messages that never ended: their events, and where Redis holds them. */
 async function unfinished(r: Redis, keys: ReturnType<typeof keysFor>, finals: Set<string>, stderr: string[]): Promise<string> {

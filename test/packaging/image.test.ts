@@ -26,6 +26,7 @@ import { keysFor } from '../../src/queue/keys.js';
 import { parseYamlSubset } from '../helpers/deploy-metrics.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { readEvents } from '../helpers/events.js';
+import { within } from '../helpers/until.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DOCKERFILE = process.env.QASID_IMAGE_TEST_DOCKERFILE ?? join(ROOT, 'Dockerfile');
@@ -372,16 +373,6 @@ function startContainer(image: Built, name: string, argv: string[], extraEnv: Re
 
 async function runToEnd(c: Container, ms: number): Promise<number | null> {
   return within(c.exited, ms, () => `${c.name} did not exit within ${ms} ms:\n${c.output().slice(-3000)}`);
-}
-
-async function within<T>(p: Promise<T>, ms: number, why: () => string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(why())), ms)));
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Polls `probe` until it gives a value; fails after `ms`, or at once when `c` has exited. */
