@@ -20,6 +20,7 @@ import type { Redis } from 'ioredis';
 import { decodeMessage, type MessageClass, type MtMessage } from '../queue/message.js';
 import { keysFor, type Keys } from '../queue/keys.js';
 import type { EventStatus, MoEvent, StatusEvent } from '../queue/outputs.js';
+export { streamIdMs } from '../queue/streams.js';
 import { decrypt, encrypt } from '../privacy/cipher.js';
 import { Keyring } from '../privacy/keyring.js';
 
@@ -224,12 +225,6 @@ export class QasidClient {
     }
     return data;
   }
-}
-
-/** The milliseconds part of a stream id ('1712345678901-0' → 1712345678901). */
-export function streamIdMs(id: string): number {
-  const dash = id.indexOf('-');
-  return Number(dash < 0 ? id : id.slice(0, dash));
 }
 
 /** The `data` field of an events entry, decoded; undefined when it is not an event. */

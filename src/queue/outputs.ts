@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
 import type { FieldSealer } from './sealing.js';
 import type { RecordFields } from './store.js';
+import { streamIdMs } from './streams.js';
 
 export type EventStatus =
   | 'accepted'
@@ -89,9 +90,8 @@ export interface MoEvent {
  * undefined for an id that is not a stream id.
  */
 export function queuedAt(entryId: string | undefined): number | undefined {
-  if (entryId === undefined) return undefined;
-  const dash = entryId.indexOf('-');
-  const ms = dash > 0 ? Number(entryId.slice(0, dash)) : NaN;
+  if (entryId === undefined || !entryId.includes('-')) return undefined;
+  const ms = streamIdMs(entryId);
   return Number.isFinite(ms) && ms > 0 ? ms : undefined;
 }
 

@@ -6,6 +6,12 @@ import type { Redis } from 'ioredis';
 
 export type StreamRow = [id: string, fields: string[]];
 
+/** The milliseconds part of a stream id ('1712345678901-0' → 1712345678901). */
+export function streamIdMs(id: string): number {
+  const dash = id.indexOf('-');
+  return Number(dash < 0 ? id : id.slice(0, dash));
+}
+
 /**
  * Every entry of `key` from `start` up to `end` (inclusive; '+' = the newest), `count` at
  * a time, in id order. Entries added behind the cursor while walking are seen as well,
