@@ -49,25 +49,25 @@ export function redisForFile(): FileRedis {
 
 /** redisForFile() with one client connected to it for the file's tests. */
 export interface FileRedisClient extends FileRedis {
-  /** The client (valid once the file's `before` hooks have run); disconnected at the end. */
+  /** The client (inside a test or hook, once the server is up); disconnected at the end. */
   readonly client: Redis;
 }
 
-/** As redisForFile(), and a client on that server, opened in `before` and closed in `after`. */
+/** As redisForFile(), and a client on that server, opened at first use and closed in `after`. */
 export function redisClientForFile(): FileRedisClient {
   const server = redisForFile();
   let client: Redis | undefined;
-  before(() => {
-    client = new Redis(server.url);
-    server.cleanups.push(async () => void client?.disconnect());
-  });
   return {
     get url(): string {
       return server.url;
     },
     cleanups: server.cleanups,
     get client(): Redis {
-      if (client === undefined) throw new Error('redisClientForFile(): the client is not open yet (use it inside a test)');
+      if (client === undefined) {
+        const c = new Redis(server.url);
+        server.cleanups.push(async () => void c.disconnect());
+        client = c;
+      }
       return client;
     },
   };
