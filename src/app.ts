@@ -18,6 +18,8 @@ import { ConsumerLease } from './queue/ownership.js';
 import { keysFor, type Keys } from './queue/keys.js';
 import { Outputs, queuedAt } from './queue/outputs.js';
 import { MessageStore } from './queue/store.js';
+import { migrateKeys } from './queue/migrate.js';
+import { PortedTable } from './queue/ported.js';
 import { redisClient } from './queue/redis-options.js';
 import { compileRoutes, type CompiledRoutes } from './routing/index.js';
 import { CarrierLink, type CarrierHealth } from './smpp/link.js';
@@ -105,6 +107,7 @@ export class App implements Lifecycle {
     const vault = (this.vault = opts.vault ?? Vault.load(config.privacy));
     const now = opts.now ?? Date.now;
     const store = new MessageStore(this.redis, this.keys, vault);
+    const ported = new PortedTable(this.redis, this.keys);
     this.subscribers = new SubscriberStore(this.redis, this.keys, vault, config.policy);
     const keywords = compileKeywords({
       stop: config.policy.stopKeywords.length > 0 ? config.policy.stopKeywords : DEFAULT_KEYWORDS.stop,
@@ -171,7 +174,7 @@ export class App implements Lifecycle {
       links: this.links,
       gates,
       routes: loadRoutes(config),
-      portedOperator: async (e164) => (await this.redis.hget(this.keys.ported, e164.slice(1))) ?? undefined,
+      portedOperator: (e164) => ported.operatorOf(e164),
       applyParked: (parked) => this.receipts.applyParked(parked),
       lease,
       hooks: {
@@ -274,6 +277,9 @@ export class App implements Lifecycle {
       clearTimeout(timer);
     }
     this.stops.push(['redis', async () => void (await Promise.allSettled([this.redis.quit(), this.blocking.quit()]))]);
+    // Before anything reads a record or a schedule: keys of an older layout move first.
+    const moved = await migrateKeys(this.redis, this.config.redis.prefix, this.keys);
+    if (moved && Object.values(moved).some((n) => n > 0)) log.warn({ event: 'redis.keys_migrated', ...moved }, 'moved keys of an older layout to the current one');
     // Denials held for their summary are audited while Redis is still there (the admin
     // server itself stops last, so /readyz can say "draining").
     this.stops.push(['admin-denials', () => this.admin.denials.flush()]);

@@ -2,6 +2,13 @@
  * Every Redis key Qasid uses, in one place. Keys that one Lua script touches together
  * share a Redis Cluster hash tag ({…}); everything else spreads across slots, so moving
  * to Redis Cluster needs no redesign.
+ *
+ * The message path works per batch, so what one batch touches shares a tag: message
+ * records and the due and watch sets carry their shard's tag (`{<prefix>:0}`; one shard
+ * today, so one slot), carrier-id mappings and parked receipts their carrier's
+ * (`{<prefix>:c:<carrier>}`). A subscriber's keys carry the subscriber's own tag.
+ * (Layout 2; queue/migrate.ts moves keys of layout 1, where every record and mapping had
+ * a tag of its own.)
  */
 import { createHash } from 'node:crypto';
 
@@ -16,10 +23,16 @@ export interface Keys {
   readonly events: string;
   readonly mo: string;
   readonly dead: string;
-  /** ZSET of message record ids due for a (re)try or a scheduled send, scored by due time (ms). */
+  /** ZSET of message record ids due for a (re)try or a scheduled send, scored by due time (ms). In the records' slot. */
   readonly due: string;
-  /** ZSET of record ids waiting for a receipt (or an unknown outcome), scored by the deadline (ms). */
+  /** ZSET of record ids waiting for a receipt (or an unknown outcome), scored by the deadline (ms). In the records' slot. */
   readonly watch: string;
+  /** The hash tag every record, and the due and watch sets, carry (one shard: one tag). */
+  readonly recordTag: string;
+  /** The hash tag of one carrier's mappings and parked receipts. */
+  carrierTag(carrier: string): string;
+  /** Marks the key layout this Redis holds (queue/migrate.ts). */
+  readonly layout: string;
   /** HASH E.164 (without '+') → operator id: numbers ported away from their prefix's operator. */
   readonly ported: string;
   /** The append-only, hash-chained audit stream of admin changes. */
@@ -38,9 +51,9 @@ export interface Keys {
   cap(hash: string, cls: string): string;
   /** What Qasid holds about one subscriber (ZSET: record ids and `mo:<entry id>`), for erasure and export. */
   held(hash: string): string;
-  /** The message record (a HASH). */
+  /** The message record (a HASH), in the shard's slot. */
   record(recId: string): string;
-  /** carrier message id → record id and part; shares its tag with the parked receipt. */
+  /** carrier message id → record id and part; shares its carrier's tag with the parked receipt. */
   carrierId(carrier: string, normalisedId: string): string;
   /** A receipt that arrived before its submit_sm_resp was recorded. */
   parked(carrier: string, normalisedId: string): string;
@@ -53,14 +66,19 @@ export interface Keys {
 }
 
 export function keysFor(prefix: string): Keys {
+  const recordTag = `{${prefix}:0}`;
+  const carrierTag = (carrier: string): string => `{${prefix}:c:${carrier}}`;
   return {
+    recordTag,
+    carrierTag,
+    layout: `${prefix}:layout`,
     intake: `${prefix}:mt`,
     intakeOwners: sameSlot(prefix, `${prefix}:mt`, 'owners'),
     events: `${prefix}:events`,
     mo: `${prefix}:mo`,
     dead: `${prefix}:dead`,
-    due: `${prefix}:due`,
-    watch: `${prefix}:watch`,
+    due: `${prefix}:due:${recordTag}`,
+    watch: `${prefix}:watch:${recordTag}`,
     ported: `${prefix}:ported`,
     audit: `${prefix}:audit`,
     auditAnchor: `${prefix}:audit:anchor`,
@@ -68,9 +86,9 @@ export function keysFor(prefix: string): Keys {
     subscriber: (h) => `${prefix}:sub:{${h}}`,
     cap: (h, cls) => `${prefix}:cap:{${h}}:${cls}`,
     held: (h) => `${prefix}:held:{${h}}`,
-    record: (recId) => `${prefix}:msg:{${recId}}`,
-    carrierId: (carrier, id) => `${prefix}:cid:{${carrier}:${id}}`,
-    parked: (carrier, id) => `${prefix}:park:{${carrier}:${id}}`,
+    record: (recId) => `${prefix}:msg:${recordTag}:${recId}`,
+    carrierId: (carrier, id) => `${prefix}:cid:${carrierTag(carrier)}:${id}`,
+    parked: (carrier, id) => `${prefix}:park:${carrierTag(carrier)}:${id}`,
     parkedIndex: `${prefix}:parked`,
   };
 }

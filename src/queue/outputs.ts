@@ -9,6 +9,7 @@ import type { Keys } from './keys.js';
 import type { FieldSealer } from './sealing.js';
 import type { RecordFields } from './store.js';
 import { streamIdMs } from './streams.js';
+import { TickBatcher } from './batch.js';
 
 export type EventStatus =
   | 'accepted'
@@ -102,18 +103,39 @@ export interface OutputHooks {
   onDead?(reason: string): void;
 }
 
+// KEYS[1] a stream; ARGV[1] its approximate cap, then one `data` value per entry. Adds
+// them in order; returns how many.
+const LUA_XADD_MANY = `
+for i = 2, #ARGV do redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'data', ARGV[i]) end
+return #ARGV - 1`;
+
+interface ScriptedRedis extends Redis {
+  qasidXaddMany(stream: string, maxLen: number, data: string[]): Promise<number>;
+}
+
 export class Outputs {
+  private readonly redis: ScriptedRedis;
+  /** The events of one tick go out in one call, in the order they were written. */
+  private readonly events: TickBatcher<string, void>;
+
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly keys: Keys,
     private readonly maxLen: number,
     private readonly sealer: FieldSealer,
     private readonly hooks: OutputHooks = {},
-  ) {}
+  ) {
+    redis.defineCommand('qasidXaddMany', { numberOfKeys: 1, lua: LUA_XADD_MANY });
+    this.redis = redis as ScriptedRedis;
+    this.events = new TickBatcher<string, void>(async (key, data: string[]) => {
+      await this.redis.qasidXaddMany(key, this.maxLen, data);
+      return data.map(() => undefined);
+    });
+  }
 
   /** Write a status event; `entryId` (the message's intake entry) only feeds the hooks. */
   async event(e: StatusEvent, entryId?: string): Promise<void> {
-    await this.redis.xadd(this.keys.events, 'MAXLEN', '~', this.maxLen, '*', 'data', JSON.stringify(e));
+    await this.events.add(this.keys.events, JSON.stringify(e));
     this.hooks.onEvent?.(e, entryId);
   }
 

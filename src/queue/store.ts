@@ -1,11 +1,14 @@
 /**
  * Message records and their state in Redis. Each decision that must not race (is this
  * client id new? is this the first terminal status? did the receipt arrive before the
- * mapping?) is one Lua script over keys that share a hash tag.
+ * mapping?) is one Lua script over keys that share a hash tag, and every message that
+ * asks for the same kind of decision in one turn of the event loop is decided in the same
+ * call (queue/batch.ts).
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
 import type { FieldSealer } from './sealing.js';
+import { TickBatcher } from './batch.js';
 
 /** Terminal statuses: every intake entry ends in exactly one of these. */
 export type TerminalStatus = 'delivered' | 'undeliverable' | 'expired' | 'rejected' | 'failed' | 'unknown' | 'accepted' | 'deleted' | 'blocked';
@@ -64,68 +67,120 @@ export type CreateResult =
   | { created: true }
   | { created: false; fields: Partial<RecordFields> };
 
+// Every script here runs over a batch (queue/batch.ts): KEYS are the items' keys, all of
+// one hash tag (records and the due and watch sets share the shard's; mappings and parked
+// receipts their carrier's), ARGV the items' arguments one after the other.
+
+// KEYS: records. ARGV per record: ttl ms, n, then n field/value items. Creates each
+// record unless it exists. Returns per record 0 (created) or its HGETALL (it existed).
 const LUA_CREATE = `
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return redis.call('HGETALL', KEYS[1])
+local out = {}
+local a = 1
+for i = 1, #KEYS do
+  local n = tonumber(ARGV[a + 1])
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    out[i] = redis.call('HGETALL', KEYS[i])
+  else
+    redis.call('HSET', KEYS[i], unpack(ARGV, a + 2, a + 1 + n))
+    redis.call('PEXPIRE', KEYS[i], ARGV[a])
+    out[i] = 0
+  end
+  a = a + 2 + n
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return false`;
+return out`;
 
-// KEYS[1] record; ARGV: status, then field/value pairs to set with it. Returns 1 when this
-// call made the record terminal, 0 when it already was.
+// KEYS: records. Returns per record its HGETALL (empty when gone).
+const LUA_GET = `
+local out = {}
+for i = 1, #KEYS do out[i] = redis.call('HGETALL', KEYS[i]) end
+return out`;
+
+// KEYS: records. ARGV per record: status, n, then n field/value items to set with it.
+// Returns per record 1 when this call made it terminal, 0 when it already was (or is gone).
 const LUA_FINALISE = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if redis.call('HSETNX', KEYS[1], 'term', ARGV[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'st', ARGV[1], unpack(ARGV, 2))
-return 1`;
+local out = {}
+local a = 1
+for i = 1, #KEYS do
+  local n = tonumber(ARGV[a + 1])
+  out[i] = 0
+  if redis.call('EXISTS', KEYS[i]) == 1 and redis.call('HSETNX', KEYS[i], 'term', ARGV[a]) == 1 then
+    redis.call('HSET', KEYS[i], 'st', ARGV[a], unpack(ARGV, a + 2, a + 1 + n))
+    out[i] = 1
+  end
+  a = a + 2 + n
+end
+return out`;
 
-// KEYS[1] a ZSET scored by time; ARGV[1] now, ARGV[2] limit, ARGV[3] lease until.
-// Takes the members whose time has come and moves them to the lease time, atomically,
-// so two instances never take the same one and a dead instance's lease runs out.
+// KEYS: records. ARGV per record: n, then n field/value items. Like HSET, but a record
+// that is already terminal (its receipt won the race) keeps its state. Returns per record
+// 1 when set, 0 when it was terminal or gone.
+const LUA_UPDATE_LIVE = `
+local out = {}
+local a = 1
+for i = 1, #KEYS do
+  local n = tonumber(ARGV[a])
+  local k = KEYS[i]
+  out[i] = 0
+  if redis.call('EXISTS', k) == 1 then
+    if redis.call('HEXISTS', k, 'term') == 1 then
+      for j = a + 1, a + n, 2 do
+        if ARGV[j] ~= 'st' then redis.call('HSET', k, ARGV[j], ARGV[j + 1]) end
+      end
+    else
+      redis.call('HSET', k, unpack(ARGV, a + 1, a + n))
+      out[i] = 1
+    end
+  end
+  a = a + 1 + n
+end
+return out`;
+
 // KEYS[1] hash; ARGV[1] field, ARGV[2] expected value, ARGV[3] new value.
 const LUA_SWAP_FIELD = `
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 return 1`;
 
+// KEYS[1] a ZSET scored by time; ARGV[1] now, ARGV[2] limit, ARGV[3] lease until.
+// Takes the members whose time has come and moves them to the lease time, atomically,
+// so two instances never take the same one and a dead instance's lease runs out.
 const LUA_TAKE_DUE = `
 local ids = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARGV[2])
 for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], ARGV[3], id) end
 return ids`;
 
-// KEYS[1] record; ARGV: field/value pairs. Like HSET, but a record that is already
-// terminal (its receipt won the race) keeps its state.
-const LUA_UPDATE_LIVE = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if redis.call('HEXISTS', KEYS[1], 'term') == 1 then
-  for i = 1, #ARGV, 2 do
-    if ARGV[i] ~= 'st' then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-  end
-  return 0
-end
-redis.call('HSET', KEYS[1], unpack(ARGV))
-return 1`;
-
-// KEYS[1] carrier-id mapping, KEYS[2] parked receipt; ARGV[1] value, ARGV[2] ttl ms.
-// Returns the parked receipt (and removes it) when one was waiting.
+// KEYS: per item a carrier-id mapping and its parked receipt. ARGV per item: value, ttl
+// ms. Records each mapping; returns per item the receipt that was parked waiting for it
+// (and removes it), or ''.
 const LUA_MAP = `
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-local parked = redis.call('GET', KEYS[2])
-if parked then redis.call('DEL', KEYS[2]) end
-return parked`;
+local out = {}
+for i = 1, #KEYS, 2 do
+  local j = (i + 1) / 2
+  redis.call('SET', KEYS[i], ARGV[i], 'PX', ARGV[i + 1])
+  local parked = redis.call('GET', KEYS[i + 1])
+  if parked then redis.call('DEL', KEYS[i + 1]) end
+  out[j] = parked or ''
+end
+return out`;
 
-// KEYS[1] carrier-id mapping, KEYS[2] parked receipt; ARGV[1] receipt JSON, ARGV[2] park ttl ms.
-// Returns the mapping when known, else parks the receipt and returns false.
+// KEYS: per item a carrier-id mapping and its parked receipt. ARGV per item: receipt
+// JSON, park ttl ms. Returns per item the mapping when known, else parks the receipt and
+// returns ''.
 const LUA_MATCH = `
-local v = redis.call('GET', KEYS[1])
-if v then return v end
-redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
-return false`;
+local out = {}
+for i = 1, #KEYS, 2 do
+  local j = (i + 1) / 2
+  local v = redis.call('GET', KEYS[i])
+  if v then out[j] = v else
+    redis.call('SET', KEYS[i + 1], ARGV[i], 'PX', ARGV[i + 1])
+    out[j] = ''
+  end
+end
+return out`;
 
-// KEYS[1] record; ARGV[1] receipt state, ARGV[2] '1' when that state is final, ARGV[3]
-// now (ms), ARGV[4] the receipt's error code ('' when none). Rolls the parts of a long
-// message up into one status. Returns:
+// KEYS: records. ARGV per record: receipt state, '1' when that state is final, now (ms),
+// the receipt's error code ('' when none). Rolls the parts of a long message up into
+// one status. Returns per record:
 //   {'final', status, ids, rErr, eid} when this receipt settles the message (`ids` is the
 //   record's `i` field: what its event echoes, so no second round trip; rErr the error of
 //   the part that decided a non-delivered outcome, or ''; eid the intake entry id, whose
@@ -133,64 +188,141 @@ return false`;
 //   {'partial'} when more receipts are expected, {'late', tAt} when it was already
 //   terminal (tAt: when a receipt made it so, or ''), {'gone'} when the record no longer exists.
 const LUA_RECEIPT = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
-if redis.call('HEXISTS', KEYS[1], 'term') == 1 then return {'late', redis.call('HGET', KEYS[1], 'tAt') or ''} end
-if ARGV[2] ~= '1' then return {'partial'} end
-if ARGV[1] ~= 'delivered' and redis.call('HSETNX', KEYS[1], 'rBad', ARGV[1]) == 1 and ARGV[4] ~= '' then
-  redis.call('HSET', KEYS[1], 'rErr', ARGV[4])
+local out = {}
+for i = 1, #KEYS do
+  local k = KEYS[i]
+  local a = (i - 1) * 4
+  local state, final, now, err = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+  if redis.call('EXISTS', k) == 0 then out[i] = {'gone'}
+  elseif redis.call('HEXISTS', k, 'term') == 1 then out[i] = {'late', redis.call('HGET', k, 'tAt') or ''}
+  elseif final ~= '1' then out[i] = {'partial'}
+  else
+    if state ~= 'delivered' and redis.call('HSETNX', k, 'rBad', state) == 1 and err ~= '' then
+      redis.call('HSET', k, 'rErr', err)
+    end
+    local done = redis.call('HINCRBY', k, 'rDone', 1)
+    local want = tonumber(redis.call('HGET', k, 'rN') or '1')
+    if done < want then out[i] = {'partial'} else
+      local status = redis.call('HGET', k, 'rBad') or 'delivered'
+      redis.call('HSET', k, 'term', status, 'st', status, 'tAt', now)
+      local f = redis.call('HMGET', k, 'i', 'rErr', 'eid')
+      out[i] = {'final', status, f[1] or '{}', f[2] or '', f[3] or ''}
+    end
+  end
 end
-local done = redis.call('HINCRBY', KEYS[1], 'rDone', 1)
-local want = tonumber(redis.call('HGET', KEYS[1], 'rN') or '1')
-if done < want then return {'partial'} end
-local status = redis.call('HGET', KEYS[1], 'rBad') or 'delivered'
-redis.call('HSET', KEYS[1], 'term', status, 'st', status, 'tAt', ARGV[3])
-return {'final', status, redis.call('HGET', KEYS[1], 'i') or '{}', redis.call('HGET', KEYS[1], 'rErr') or '', redis.call('HGET', KEYS[1], 'eid') or ''}`;
+return out`;
 
 interface ScriptedRedis extends Redis {
-  qasidCreate(key: string, ttlMs: number, ...fieldValues: string[]): Promise<string[] | null>;
-  qasidFinalise(key: string, status: string, ...fieldValues: string[]): Promise<number>;
-  qasidUpdateLive(key: string, ...fieldValues: string[]): Promise<number>;
-  qasidMap(cidKey: string, parkKey: string, value: string, ttlMs: number): Promise<string | null>;
-  qasidMatch(cidKey: string, parkKey: string, receipt: string, ttlMs: number): Promise<string | null>;
-  qasidReceipt(recKey: string, state: string, final: string, now: number, err: string): Promise<string[]>;
+  qasidCreateMany(numKeys: number, keys: string[], argv: string[]): Promise<Array<0 | string[]>>;
+  qasidGetMany(numKeys: number, keys: string[]): Promise<string[][]>;
+  qasidFinaliseMany(numKeys: number, keys: string[], argv: string[]): Promise<number[]>;
+  qasidUpdateLiveMany(numKeys: number, keys: string[], argv: string[]): Promise<number[]>;
+  qasidMapMany(numKeys: number, keys: string[], argv: string[]): Promise<string[]>;
+  qasidMatchMany(numKeys: number, keys: string[], argv: string[]): Promise<string[]>;
+  qasidReceiptMany(numKeys: number, keys: string[], argv: string[]): Promise<string[][]>;
   qasidTakeDue(zsetKey: string, now: number, limit: number, leaseUntil: number): Promise<string[]>;
   qasidSwapField(key: string, field: string, expected: string, value: string): Promise<number>;
 }
 
+/** One item of a batch: its keys and its arguments. */
+interface Item {
+  keys: string[];
+  argv: string[];
+}
+
+/** Concatenates the items' keys and arguments, in order. */
+function joined(items: readonly Item[]): { keys: string[]; argv: string[] } {
+  const keys: string[] = [];
+  const argv: string[] = [];
+  for (const it of items) {
+    for (const k of it.keys) keys.push(k);
+    for (const a of it.argv) argv.push(a);
+  }
+  return { keys, argv };
+}
+
+/** A ZSET write of one tick: ZADD (plain or NX) or ZREM, members of one set together. */
+type ZsetOp = { op: 'add' | 'addNx'; score: number; member: string } | { op: 'rem'; member: string };
+
 export class MessageStore {
   private readonly redis: ScriptedRedis;
+  private readonly creates: TickBatcher<Item, 0 | string[]>;
+  private readonly gets: TickBatcher<string, string[]>;
+  private readonly finals: TickBatcher<Item, number>;
+  private readonly updates: TickBatcher<Item, number>;
+  private readonly maps: TickBatcher<Item, string>;
+  private readonly matches: TickBatcher<Item, string>;
+  private readonly receipts: TickBatcher<Item, string[]>;
+  private readonly zsets: TickBatcher<ZsetOp, void>;
 
   constructor(
     redis: Redis,
     readonly keys: Keys,
     private readonly sealer: FieldSealer,
   ) {
-    redis.defineCommand('qasidCreate', { numberOfKeys: 1, lua: LUA_CREATE });
-    redis.defineCommand('qasidFinalise', { numberOfKeys: 1, lua: LUA_FINALISE });
-    redis.defineCommand('qasidUpdateLive', { numberOfKeys: 1, lua: LUA_UPDATE_LIVE });
-    redis.defineCommand('qasidMap', { numberOfKeys: 2, lua: LUA_MAP });
-    redis.defineCommand('qasidMatch', { numberOfKeys: 2, lua: LUA_MATCH });
-    redis.defineCommand('qasidReceipt', { numberOfKeys: 1, lua: LUA_RECEIPT });
+    redis.defineCommand('qasidCreateMany', { lua: LUA_CREATE });
+    redis.defineCommand('qasidGetMany', { lua: LUA_GET });
+    redis.defineCommand('qasidFinaliseMany', { lua: LUA_FINALISE });
+    redis.defineCommand('qasidUpdateLiveMany', { lua: LUA_UPDATE_LIVE });
+    redis.defineCommand('qasidMapMany', { lua: LUA_MAP });
+    redis.defineCommand('qasidMatchMany', { lua: LUA_MATCH });
+    redis.defineCommand('qasidReceiptMany', { lua: LUA_RECEIPT });
     redis.defineCommand('qasidTakeDue', { numberOfKeys: 1, lua: LUA_TAKE_DUE });
     redis.defineCommand('qasidSwapField', { numberOfKeys: 1, lua: LUA_SWAP_FIELD });
     this.redis = redis as ScriptedRedis;
+    const r = this.redis;
+    const script =
+      <O>(call: (n: number, keys: string[], argv: string[]) => Promise<O[]>) =>
+      (_group: string, items: Item[]): Promise<O[]> => {
+        const { keys, argv } = joined(items);
+        return call(keys.length, keys, argv);
+      };
+    this.creates = new TickBatcher(script((n, k, a) => r.qasidCreateMany(n, k, a)));
+    this.gets = new TickBatcher((_g, ids: string[]) => r.qasidGetMany(ids.length, ids));
+    this.finals = new TickBatcher(script((n, k, a) => r.qasidFinaliseMany(n, k, a)));
+    this.updates = new TickBatcher(script((n, k, a) => r.qasidUpdateLiveMany(n, k, a)));
+    this.maps = new TickBatcher(script((n, k, a) => r.qasidMapMany(n, k, a)));
+    this.matches = new TickBatcher(script((n, k, a) => r.qasidMatchMany(n, k, a)));
+    this.receipts = new TickBatcher(script((n, k, a) => r.qasidReceiptMany(n, k, a)));
+    this.zsets = new TickBatcher((key, ops: ZsetOp[]) => this.writeZset(key, ops));
+  }
+
+  /** One tick's writes to one ZSET: one ZADD per mode and one ZREM, in one round trip. */
+  private async writeZset(key: string, ops: readonly ZsetOp[]): Promise<void[]> {
+    const add: Array<string | number> = [];
+    const addNx: Array<string | number> = [];
+    const rem: string[] = [];
+    // A member both added and removed in one tick: the later call wins, as it would one by one.
+    const last = new Map<string, ZsetOp>();
+    for (const op of ops) last.set(op.member, op);
+    for (const op of last.values()) {
+      if (op.op === 'rem') rem.push(op.member);
+      else (op.op === 'add' ? add : addNx).push(op.score, op.member);
+    }
+    const p = this.redis.pipeline();
+    if (add.length > 0) p.zadd(key, ...add);
+    if (addNx.length > 0) p.zadd(key, 'NX', ...addNx);
+    if (rem.length > 0) p.zrem(key, ...rem);
+    for (const [err] of (await p.exec()) ?? []) if (err) throw err;
+    return ops.map(() => undefined);
   }
 
   /** Create the record unless one exists (idempotency): then return what it holds. */
   async create(recId: string, fields: RecordFields, ttlMs: number): Promise<CreateResult> {
-    const existing = await this.redis.qasidCreate(this.keys.record(recId), Math.max(1, Math.round(ttlMs)), ...this.pack(recId, fields));
-    if (existing === null) return { created: true };
+    const packed = this.pack(recId, fields);
+    const existing = await this.creates.add(this.keys.recordTag, { keys: [this.keys.record(recId)], argv: [String(Math.max(1, Math.round(ttlMs))), String(packed.length), ...packed] });
+    if (existing === 0) return { created: true };
     return { created: false, fields: this.unpack(recId, pairsToObject(existing)) };
   }
 
   async get(recId: string): Promise<Partial<RecordFields> | undefined> {
-    const h = await this.redis.hgetall(this.keys.record(recId));
+    const h = pairsToObject(await this.gets.add(this.keys.recordTag, this.keys.record(recId)));
     return Object.keys(h).length === 0 ? undefined : this.unpack(recId, h);
   }
 
   /** A record's raw hash as stored (sealed `d`), for the key-rotation sweep and erasure. */
   async raw(recId: string): Promise<Record<string, string> | undefined> {
-    const h = await this.redis.hgetall(this.keys.record(recId));
+    const h = pairsToObject(await this.gets.add(this.keys.recordTag, this.keys.record(recId)));
     return Object.keys(h).length === 0 ? undefined : h;
   }
 
@@ -227,22 +359,26 @@ export class MessageStore {
 
   /** Set fields; a terminal record keeps its `st`. False when the record is terminal or gone. */
   async update(recId: string, fields: Partial<RecordFields>): Promise<boolean> {
-    return (await this.redis.qasidUpdateLive(this.keys.record(recId), ...flatten(fields))) === 1;
+    const f = flatten(fields);
+    return (await this.updates.add(this.keys.recordTag, { keys: [this.keys.record(recId)], argv: [String(f.length), ...f] })) === 1;
   }
 
   /** Set the terminal status. True only for the one call that did it. */
   async finalise(recId: string, status: TerminalStatus, fields: Partial<RecordFields> = {}): Promise<boolean> {
-    return (await this.redis.qasidFinalise(this.keys.record(recId), status, ...flatten(fields))) === 1;
+    const f = flatten(fields);
+    return (await this.finals.add(this.keys.recordTag, { keys: [this.keys.record(recId)], argv: [status, String(f.length), ...f] })) === 1;
   }
 
   /** Record carrier id → record; returns a receipt that was parked waiting for it. */
   async map(carrier: string, normId: string, value: string, ttlMs: number): Promise<string | null> {
-    return this.redis.qasidMap(this.keys.carrierId(carrier, normId), this.keys.parked(carrier, normId), value, Math.max(1, Math.round(ttlMs)));
+    const parked = await this.maps.add(this.keys.carrierTag(carrier), { keys: [this.keys.carrierId(carrier, normId), this.keys.parked(carrier, normId)], argv: [value, String(Math.max(1, Math.round(ttlMs)))] });
+    return parked === '' ? null : parked;
   }
 
   /** The mapping for a receipt's id, or null after parking the receipt until the mapping lands. */
   async match(carrier: string, normId: string, receiptJson: string, parkTtlMs: number): Promise<string | null> {
-    return this.redis.qasidMatch(this.keys.carrierId(carrier, normId), this.keys.parked(carrier, normId), receiptJson, Math.max(1, Math.round(parkTtlMs)));
+    const mapping = await this.matches.add(this.keys.carrierTag(carrier), { keys: [this.keys.carrierId(carrier, normId), this.keys.parked(carrier, normId)], argv: [receiptJson, String(Math.max(1, Math.round(parkTtlMs)))] });
+    return mapping === '' ? null : mapping;
   }
 
   /**
@@ -257,7 +393,7 @@ export class MessageStore {
     now: number,
     err: string | undefined,
   ): Promise<{ outcome: 'final'; status: TerminalStatus; fields: Partial<RecordFields>; error?: string; entryId?: string } | { outcome: 'late'; terminalAt?: number } | { outcome: 'partial' | 'gone' }> {
-    const r = await this.redis.qasidReceipt(this.keys.record(recId), state, final ? '1' : '0', Math.round(now), err ?? '');
+    const r = await this.receipts.add(this.keys.recordTag, { keys: [this.keys.record(recId)], argv: [state, final ? '1' : '0', String(Math.round(now)), err ?? ''] });
     if (r[0] === 'final') return { outcome: 'final', status: r[1] as TerminalStatus, fields: unpackJson(r[2]), ...(r[3] ? { error: r[3] } : {}), ...(r[4] ? { entryId: r[4] } : {}) };
     if (r[0] === 'late') return r[1] ? { outcome: 'late', terminalAt: Number(r[1]) } : { outcome: 'late' };
     return { outcome: r[0] as 'partial' | 'gone' };
@@ -269,12 +405,12 @@ export class MessageStore {
   }
 
   async schedule(zset: 'due' | 'watch', recId: string, atMs: number): Promise<void> {
-    await this.redis.zadd(this.keys[zset], Math.round(atMs), recId);
+    await this.zsets.add(this.keys[zset], { op: 'add', score: Math.round(atMs), member: recId });
   }
 
   /** Schedule unless already scheduled (then the member keeps its time). */
   async scheduleIfAbsent(zset: 'due' | 'watch', recId: string, atMs: number): Promise<void> {
-    await this.redis.zadd(this.keys[zset], 'NX', Math.round(atMs), recId);
+    await this.zsets.add(this.keys[zset], { op: 'addNx', score: Math.round(atMs), member: recId });
   }
 
   /**
@@ -291,7 +427,7 @@ export class MessageStore {
   }
 
   async unschedule(zset: 'due' | 'watch', recId: string): Promise<void> {
-    await this.redis.zrem(this.keys[zset], recId);
+    await this.zsets.add(this.keys[zset], { op: 'rem', member: recId });
   }
 
   /**

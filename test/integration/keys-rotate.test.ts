@@ -251,20 +251,22 @@ test('a value under a key the keyring lacks (or that does not authenticate) is c
 
 test('the SCAN pattern escapes glob characters: a prefix with * ? [ ] touches only its own records', async () => {
   const base = `g${randomBytes(3).toString('hex')}`;
-  // Unescaped, `<base>?[ab]*\\:msg:{*}` would match the other prefix's keys too.
-  const odd = keysFor(`${base}?[ab]*\\`);
+  // Unescaped, `<base>?[ab]*\\:msg:{<base>?[ab]*\\:0}:*` would match the other prefix's keys too.
+  const oddPrefix = `${base}?[ab]*\\`;
+  const odd = keysFor(oddPrefix);
   const other = keysFor(`${base}Xa-any\\`);
   const k1 = ring('k1', { k1: K1 });
   await r.hset(odd.record('mine'), 'd', encrypt(k1, '{}', 'mine'));
   await r.hset(other.record('theirs'), 'd', encrypt(k1, '{}', 'theirs'));
   await r.hset(`${odd.record('x')}:not-a-record}`, 'd', 'x');
-  assert.deepEqual(await r.keys(`${base}?[ab]*\\:msg:{*}`), [other.record('theirs')], 'the unescaped pattern would take the other prefix');
+  assert.deepEqual(await r.keys(`${oddPrefix}:msg:{${oddPrefix}:0}:*`), [other.record('theirs')], 'the unescaped pattern would take the other prefix');
   const report = await rotateKeys(r, odd, ring('k2', { k1: K1, k2: K2 }));
   assert.deepEqual(report.records, { moved: 1, sealed: 0, current: 0, failed: 0 });
   assert.equal(envelopeKeyId((await r.hget(other.record('theirs'), 'd')) as string), 'k1');
   assert.equal(recordPattern(odd).idOf(odd.record('Ab-_9')), 'Ab-_9');
   assert.equal(recordPattern(odd).idOf(odd.record('a{b')), undefined);
-  assert.equal(recordPattern(odd).pattern, `${base}\\?\\[ab\\]\\*\\\\:msg:{*}`);
+  const esc = `${base}\\?\\[ab\\]\\*\\\\`;
+  assert.equal(recordPattern(odd).pattern, `${esc}:msg:{${esc}:0}:*`);
 });
 
 test('keys new prints a fresh one-key keyring and a hint; bad command lines exit 64; a missing keyring is a config error', async () => {

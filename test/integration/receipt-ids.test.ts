@@ -160,8 +160,8 @@ test('two ids: matched by the text id when the TLV id has no mapping; parked und
 
   assert.equal(await h.onDeliver(receipt('aaaa1', '2000'), session), 0);
   assert.equal(h.counts.parked, 1);
-  assert.notEqual(await r.get(`${prefix}:park:{c:aaaa1}`), null, 'parked under the first id that parsed');
-  assert.equal(await r.get(`${prefix}:park:{c:2000}`), null);
+  assert.notEqual(await r.get(keysFor(prefix).parked('c', 'aaaa1')), null, 'parked under the first id that parsed');
+  assert.equal(await r.get(keysFor(prefix).parked('c', '2000')), null);
   assert.deepEqual(await r.zrange(`${prefix}:parked`, 0, -1), ['c:aaaa1']);
   const parked = await store.map('c', 'aaaa1', 'rec2:0:1', 60_000);
   assert.deepEqual(JSON.parse(parked ?? 'null'), { state: 'delivered', final: true, err: '000' });

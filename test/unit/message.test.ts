@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { decodeMessage, nestingDepth, MAX_DEPTH } from '../../src/queue/message.js';
+import { clusterSlot } from '../helpers/slot.js';
 
 const base = { v: 1, id: 'a1', to: '03001234567', from: 'QASID', text: 'hi' };
 const limits = { maxScheduleMs: 86_400_000, now: Date.parse('2026-12-01T00:00:00Z') };
@@ -75,16 +76,3 @@ test('the intake consumers\' lease hash shares the intake stream\'s Redis Cluste
   // A key that already has a tag lends it.
   assert.equal(slot(sameSlot('qasid', 'qasid:mt:{3}', 'owners')), slot('qasid:mt:{3}'));
 });
-
-/** Redis Cluster's key slot: CRC16-XMODEM of the hash tag (or the whole key) mod 16384. */
-function clusterSlot(key: string): number {
-  const open = key.indexOf('{');
-  const close = open >= 0 ? key.indexOf('}', open + 1) : -1;
-  const tagged = open >= 0 && close > open + 1 ? key.slice(open + 1, close) : key;
-  let crc = 0;
-  for (const byte of Buffer.from(tagged)) {
-    crc ^= byte << 8;
-    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
-  }
-  return crc % 16384;
-}
