@@ -475,8 +475,8 @@ export class Dispatcher implements Lifecycle {
         this.d.intake.done(entry.id);
         return;
       }
-      // Queued or submitting: it may have left for the carrier before the crash.
-      if (again !== undefined) src.again = again;
+      // Submitting: it may have left for the carrier before the crash (queued: it had not).
+      if (again !== undefined && rec.st === 'submitting') src.again = again;
     }
     if (notBefore !== undefined && notBefore > now) {
       // Not checked against policy until it is due, but held from now on: erasure and export must find it.
@@ -572,11 +572,10 @@ export class Dispatcher implements Lifecycle {
       if ('error' in enc) return this.finish(recId, rec, src, 'rejected', { reason: 'too_long' });
       tried++;
       const rN = receiptParts(enc.parts.length, carrier.receiptOnPart).filter(Boolean).length;
+      // Written right before the first part goes (submitToCarrier's `submitting`): a crash
+      // after it counts the next send as a resubmit, one before it does not. It also tells
+      // the receipt roll-up how many receipts to expect before part 1's can arrive.
       const sending: Partial<RecordFields> = { st: 'submitting', car: carrierId, parts: String(enc.parts.length), rN: String(rN) };
-      // A single part needs no record write before it goes (rN defaults to 1): its receipt
-      // cannot arrive before its own mapping. Several parts do — part 1's receipt may come
-      // while part 2 is still being sent, and the roll-up must know how many to expect.
-      if (enc.parts.length > 1) await this.d.store.update(recId, sending);
       if (src.again !== undefined && tried === 1) {
         // Counted once per message, on the carrier it goes to first.
         this.log.warn({ event: 'dispatch.resubmit', reason: src.again, carrier: carrierId, gatewayId: rec.gw }, 'sending a message whose earlier submit may have reached the carrier; the handset may see it twice');
@@ -596,6 +595,11 @@ export class Dispatcher implements Lifecycle {
           receipt: rec.rc === '1',
           mappingTtlMs: Math.max(cfg.messages.mappingTtlSec * 1000, Number(rec.vu) - now + cfg.messages.receiptGraceSec * 1000),
           map: (c, id, v, ttl) => this.d.store.map(c, id, v, ttl),
+          submitting: async () => void (await this.d.store.update(recId, sending)),
+          // With a receipt wanted: accepted and watched in one step, then the accepted
+          // event, and only then the last mapping, which lets a receipt match — so no
+          // receipt finds the record unwatched, and no final event comes before `accepted`.
+          accepted: rec.rc === '1' ? (ids) => this.accepted(recId, rec, { ...sending, st: 'accepted', mids: ids.join(',') }, carrierId, enc.parts.length) : undefined,
           // Asked again after the wait for a token: the wait can outlast a short validity.
           expired: () => this.now() >= validUntil,
           validity: { until: validUntil, now: this.now },
@@ -614,9 +618,7 @@ export class Dispatcher implements Lifecycle {
         case 'accepted':
           sending.mids = r.carrierIds.join(',');
           if (rec.rc === '1') {
-            await this.d.store.update(recId, { ...sending, st: 'accepted' });
-            await this.d.store.schedule('watch', recId, Number(rec.vu) + cfg.messages.receiptGraceSec * 1000);
-            await this.d.outputs.event(this.event('accepted', false, { ...eventIds(rec), ...done }));
+            // Accepted, watched and announced already (the `accepted` step above).
             await this.release(recId, src);
             if (r.parked.length > 0) await this.d.applyParked(r.parked);
           } else {
@@ -645,6 +647,20 @@ export class Dispatcher implements Lifecycle {
     // No carrier on the route could take it now: try again shortly, no attempt spent.
     const reason = tried === 0 ? 'no_carrier_up' : 'carriers_unavailable';
     return this.defer(recId, rec, src, this.now() + NO_CARRIER_RETRY_MS, reason, undefined, true);
+  }
+
+  /**
+   * A message whose receipt is wanted was accepted: its record accepted and watched, and
+   * its accepted event — both issued before this returns (submitToCarrier's `accepted`).
+   * A single part goes in one step: nothing can have settled it. With several, an earlier
+   * part's receipt may have (receiptOnPart first): then it is not watched again and gets
+   * no accepted event after its final.
+   */
+  private accepted(recId: string, rec: Partial<RecordFields>, fields: Partial<RecordFields>, carrierId: string, parts: number): Promise<void> {
+    const watchUntil = Number(rec.vu) + this.d.config.messages.receiptGraceSec * 1000;
+    const event = this.event('accepted', false, { ...eventIds(rec), carrier: carrierId, parts });
+    if (parts === 1) return Promise.all([this.d.store.accept(recId, fields, watchUntil), this.d.outputs.event(event)]).then(() => undefined);
+    return this.d.store.accept(recId, fields, watchUntil).then((live) => (live ? this.d.outputs.event(event) : undefined));
   }
 
   /** Runs one submit counted against its carrier's budget (see carrierBudget). */

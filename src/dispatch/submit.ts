@@ -46,6 +46,21 @@ export interface SubmitContext {
   mappingTtlMs: number;
   /** Stores carrier id → record; returns a parked receipt if one was waiting. */
   map(carrier: string, normId: string, value: string, ttlMs: number): Promise<string | null>;
+  /**
+   * Called once, right before the first part goes (its token taken, its validity
+   * checked): the record is marked as being submitted, so a crash from here on counts
+   * its next send as a resubmit, and one before it does not.
+   */
+  submitting?: () => Promise<void>;
+  /**
+   * Called when the last part was accepted, with every part's carrier id, right before
+   * that part's mapping is issued. It must issue its writes before it returns (their
+   * batches flush ahead of the mapping's: queue/batch.ts BATCH_ORDER), so the record is
+   * accepted and watched, and its accepted event written, before a receipt can match it
+   * — in the same round trip as the mapping. With several parts it is awaited before the
+   * mapping instead (an earlier part's receipt may have settled the message already).
+   */
+  accepted?: (carrierIds: readonly string[]) => Promise<void>;
   /** Whether the message's validity has passed: asked right before the first part goes. */
   expired?: () => boolean;
   /**
@@ -93,6 +108,7 @@ export async function submitToCarrier(ctx: SubmitContext, enc: EncodedMessage): 
   const alpha = !/^\+?[0-9]+$/.test(ctx.sender);
   const format = c.validityFormat ?? DEFAULT_VALIDITY_FORMAT;
   const minLeftMs = (c.minValiditySec ?? DEFAULT_MIN_VALIDITY_SEC) * 1000;
+  let marked = false;
   for (let i = 0; i < enc.parts.length; i++) {
     const part = enc.parts[i];
     if (!part) break;
@@ -131,6 +147,10 @@ export async function submitToCarrier(ctx: SubmitContext, enc: EncodedMessage): 
         if (i === 0 && (left <= 0 || left < minLeftMs)) return { kind: 'expired' };
         body.validity_period = validityPeriod(format, ctx.validity.until, now);
       }
+      if (!marked) {
+        marked = true;
+        await ctx.submitting?.();
+      }
       const mapping = `${ctx.recId}:${i}:${enc.parts.length}`;
       // The tag comes back with a submit_sm_resp that arrives after its deadline.
       // A throttle answer to a submit sent before the pacer's last rate cut is an echo of that overload.
@@ -147,7 +167,14 @@ export async function submitToCarrier(ctx: SubmitContext, enc: EncodedMessage): 
         // The stored value also carries when the carrier accepted it, for receipt latency.
         const stored = `${mapping}:${Date.now().toString(36)}`;
         carrierIds.push(normId);
-        const waiting = await ctx.map(c.id, normId, stored, ctx.mappingTtlMs);
+        let accepting: Promise<void> | undefined;
+        if (i === enc.parts.length - 1 && ctx.accepted) {
+          accepting = ctx.accepted(carrierIds);
+          if (enc.parts.length > 1) await accepting;
+        }
+        const mapped = ctx.map(c.id, normId, stored, ctx.mappingTtlMs);
+        // Both settled before going on: a failed accept fails the attempt as a failed map does.
+        const [waiting] = await Promise.all([mapped, accepting]);
         if (waiting !== null) parked.push({ carrier: c.id, mapping: stored, receipt: waiting });
         break;
       }

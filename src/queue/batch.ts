@@ -6,7 +6,11 @@
  * I/O callbacks of the current turn (setImmediate), or at once when it is full.
  *
  * Items are grouped by a key (the Redis Cluster hash tag their keys share), one call per
- * group. When a call over several items fails with an error reply (the script refused
+ * group. Batchers that share a scheduler flush together, in the order of their `order`,
+ * each issuing its calls synchronously: on one connection Redis then runs them in that
+ * order, so a step issued in the same turn as another with a higher order is applied
+ * first (a message is accepted before its mapping lets a receipt match it). A batch that
+ * fills up flushes every batcher of its scheduler, in the same order. When a call over several items fails with an error reply (the script refused
  * one of them), each item is tried again alone, so one poison item fails alone and never
  * its neighbours; a connection fault fails the batch as it is (every caller retries).
  */
@@ -16,15 +20,60 @@ interface Pending<I, O> {
   waiters: Array<{ resolve: (o: O) => void; reject: (e: unknown) => void }>;
 }
 
+/** Flushes its batchers together, once per turn of the event loop, lowest `order` first. */
+export class TickScheduler {
+  private readonly batchers: Array<{ order: number; flush: () => void }> = [];
+  private scheduled = false;
+
+  register(order: number, flush: () => void): void {
+    this.batchers.push({ order, flush });
+    this.batchers.sort((a, b) => a.order - b.order);
+  }
+
+  schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    for (const b of this.batchers) b.flush();
+  }
+}
+
+/**
+ * Where the batches of the message path flush in a turn (queue/batch.ts): a message's
+ * accepted state, then its accepted event, then its mapping — the mapping is what lets a
+ * receipt match, and so settle the message and write its final event.
+ */
+export const BATCH_ORDER = { accept: 1, event: 2, map: 3 } as const;
+
+/** The process's scheduler: every batcher that names none shares it. */
+export const tickScheduler = new TickScheduler();
+
+export interface BatcherOptions {
+  /** Most items in one call; a full batch flushes the scheduler at once. Default 512. */
+  maxItems?: number;
+  /** Where it flushes among the scheduler's batchers (lower first). Default 0. */
+  order?: number;
+  scheduler?: TickScheduler;
+}
+
 export class TickBatcher<I, O> {
   private readonly groups = new Map<string, Pending<I, O>>();
-  private scheduled = false;
+  private readonly maxItems: number;
+  private readonly scheduler: TickScheduler;
 
   constructor(
     /** Runs one batch of one group; returns one result per item, in order. */
     private readonly run: (group: string, items: I[]) => Promise<O[]>,
-    private readonly maxItems = 512,
-  ) {}
+    opts: BatcherOptions = {},
+  ) {
+    this.maxItems = opts.maxItems ?? 512;
+    this.scheduler = opts.scheduler ?? tickScheduler;
+    this.scheduler.register(opts.order ?? 0, () => this.flush());
+  }
 
   add(group: string, item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
@@ -35,19 +84,14 @@ export class TickBatcher<I, O> {
       }
       g.items.push(item);
       g.waiters.push({ resolve, reject });
-      if (g.items.length >= this.maxItems) {
-        this.groups.delete(group);
-        this.send(group, g);
-      } else if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
+      if (g.items.length >= this.maxItems) this.scheduler.flush();
+      else this.scheduler.schedule();
     });
   }
 
-  /** Send everything waiting now. */
+  /** Send everything waiting now (the scheduler calls it). */
   flush(): void {
-    this.scheduled = false;
+    if (this.groups.size === 0) return;
     const groups = [...this.groups];
     this.groups.clear();
     for (const [group, g] of groups) this.send(group, g);

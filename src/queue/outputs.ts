@@ -9,7 +9,7 @@ import type { Keys } from './keys.js';
 import type { FieldSealer } from './sealing.js';
 import type { RecordFields } from './store.js';
 import { streamIdMs } from './streams.js';
-import { TickBatcher } from './batch.js';
+import { BATCH_ORDER, TickBatcher } from './batch.js';
 
 export type EventStatus =
   | 'accepted'
@@ -127,10 +127,13 @@ export class Outputs {
   ) {
     redis.defineCommand('qasidXaddMany', { numberOfKeys: 1, lua: LUA_XADD_MANY });
     this.redis = redis as ScriptedRedis;
-    this.events = new TickBatcher<string, void>(async (key, data: string[]) => {
-      await this.redis.qasidXaddMany(key, this.maxLen, data);
-      return data.map(() => undefined);
-    });
+    this.events = new TickBatcher<string, void>(
+      async (key, data: string[]) => {
+        await this.redis.qasidXaddMany(key, this.maxLen, data);
+        return data.map(() => undefined);
+      },
+      { order: BATCH_ORDER.event },
+    );
   }
 
   /** Write a status event; `entryId` (the message's intake entry) only feeds the hooks. */

@@ -8,7 +8,7 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
 import type { FieldSealer } from './sealing.js';
-import { TickBatcher } from './batch.js';
+import { BATCH_ORDER, TickBatcher } from './batch.js';
 
 /** Terminal statuses: every intake entry ends in exactly one of these. */
 export type TerminalStatus = 'delivered' | 'undeliverable' | 'expired' | 'rejected' | 'failed' | 'unknown' | 'accepted' | 'deleted' | 'blocked';
@@ -135,6 +135,34 @@ for i = 1, #KEYS do
 end
 return out`;
 
+// KEYS[1] the watch set, then records. ARGV per record: its id, the watch deadline (ms),
+// n, then n field/value items (`st` accepted among them). A live record takes the fields
+// and is watched until the deadline, in one step: a receipt can only settle it after this
+// (its mapping is written next), and whatever settles it finds it watched. A record a
+// receipt already settled (a part's receipt came first) keeps its state and is not
+// watched again. Returns per record 1 when accepted and watched, else 0.
+const LUA_ACCEPT = `
+local out = {}
+local a = 1
+for i = 2, #KEYS do
+  local k = KEYS[i]
+  local n = tonumber(ARGV[a + 2])
+  out[i - 1] = 0
+  if redis.call('EXISTS', k) == 1 then
+    if redis.call('HEXISTS', k, 'term') == 1 then
+      for j = a + 3, a + 2 + n, 2 do
+        if ARGV[j] ~= 'st' then redis.call('HSET', k, ARGV[j], ARGV[j + 1]) end
+      end
+    else
+      redis.call('HSET', k, unpack(ARGV, a + 3, a + 2 + n))
+      redis.call('ZADD', KEYS[1], ARGV[a + 1], ARGV[a])
+      out[i - 1] = 1
+    end
+  end
+  a = a + 3 + n
+end
+return out`;
+
 // KEYS[1] hash; ARGV[1] field, ARGV[2] expected value, ARGV[3] new value.
 const LUA_SWAP_FIELD = `
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
@@ -217,6 +245,7 @@ interface ScriptedRedis extends Redis {
   qasidGetMany(numKeys: number, keys: string[]): Promise<string[][]>;
   qasidFinaliseMany(numKeys: number, keys: string[], argv: string[]): Promise<number[]>;
   qasidUpdateLiveMany(numKeys: number, keys: string[], argv: string[]): Promise<number[]>;
+  qasidAcceptMany(numKeys: number, keys: string[], argv: string[]): Promise<number[]>;
   qasidMapMany(numKeys: number, keys: string[], argv: string[]): Promise<string[]>;
   qasidMatchMany(numKeys: number, keys: string[], argv: string[]): Promise<string[]>;
   qasidReceiptMany(numKeys: number, keys: string[], argv: string[]): Promise<string[][]>;
@@ -241,6 +270,13 @@ function joined(items: readonly Item[]): { keys: string[]; argv: string[] } {
   return { keys, argv };
 }
 
+/** A parked receipt's index entry: `<carrier>:<id>`, when its park time runs out, the index's TTL. */
+interface ParkEntry {
+  member: string;
+  dueAt: number;
+  ttlMs: number;
+}
+
 /** A ZSET write of one tick: ZADD (plain or NX) or ZREM, members of one set together. */
 type ZsetOp = { op: 'add' | 'addNx'; score: number; member: string } | { op: 'rem'; member: string };
 
@@ -250,6 +286,8 @@ export class MessageStore {
   private readonly gets: TickBatcher<string, string[]>;
   private readonly finals: TickBatcher<Item, number>;
   private readonly updates: TickBatcher<Item, number>;
+  private readonly accepts: TickBatcher<Item, number>;
+  private readonly parkIndex: TickBatcher<ParkEntry, void>;
   private readonly maps: TickBatcher<Item, string>;
   private readonly matches: TickBatcher<Item, string>;
   private readonly receipts: TickBatcher<Item, string[]>;
@@ -264,6 +302,7 @@ export class MessageStore {
     redis.defineCommand('qasidGetMany', { lua: LUA_GET });
     redis.defineCommand('qasidFinaliseMany', { lua: LUA_FINALISE });
     redis.defineCommand('qasidUpdateLiveMany', { lua: LUA_UPDATE_LIVE });
+    redis.defineCommand('qasidAcceptMany', { lua: LUA_ACCEPT });
     redis.defineCommand('qasidMapMany', { lua: LUA_MAP });
     redis.defineCommand('qasidMatchMany', { lua: LUA_MATCH });
     redis.defineCommand('qasidReceiptMany', { lua: LUA_RECEIPT });
@@ -281,7 +320,29 @@ export class MessageStore {
     this.gets = new TickBatcher((_g, ids: string[]) => r.qasidGetMany(ids.length, ids));
     this.finals = new TickBatcher(script((n, k, a) => r.qasidFinaliseMany(n, k, a)));
     this.updates = new TickBatcher(script((n, k, a) => r.qasidUpdateLiveMany(n, k, a)));
-    this.maps = new TickBatcher(script((n, k, a) => r.qasidMapMany(n, k, a)));
+    // Accepts go before the tick's events and mappings (see accept()).
+    this.accepts = new TickBatcher(
+      (_g, items: Item[]) => {
+        const { keys, argv } = joined(items);
+        return r.qasidAcceptMany(keys.length + 1, [this.keys.watch, ...keys], argv);
+      },
+      { order: BATCH_ORDER.accept },
+    );
+    this.parkIndex = new TickBatcher<ParkEntry, void>(async (key, items: ParkEntry[]) => {
+      const args: Array<string | number> = [];
+      let ttl = 1;
+      for (const it of items) {
+        args.push(Math.round(it.dueAt), it.member);
+        ttl = Math.max(ttl, Math.round(it.ttlMs));
+      }
+      const res = await r.pipeline().zadd(key, ...args).pexpire(key, ttl).exec();
+      for (const [err] of res ?? []) if (err) throw err;
+      return items.map(() => undefined);
+    });
+    this.maps = new TickBatcher(
+      script((n, k, a) => r.qasidMapMany(n, k, a)),
+      { order: BATCH_ORDER.map },
+    );
     this.matches = new TickBatcher(script((n, k, a) => r.qasidMatchMany(n, k, a)));
     this.receipts = new TickBatcher(script((n, k, a) => r.qasidReceiptMany(n, k, a)));
     this.zsets = new TickBatcher((key, ops: ZsetOp[]) => this.writeZset(key, ops));
@@ -361,6 +422,19 @@ export class MessageStore {
   async update(recId: string, fields: Partial<RecordFields>): Promise<boolean> {
     const f = flatten(fields);
     return (await this.updates.add(this.keys.recordTag, { keys: [this.keys.record(recId)], argv: [String(f.length), ...f] })) === 1;
+  }
+
+  /**
+   * The carrier took it and a receipt is wanted: set `fields` (st accepted, carrier ids)
+   * and watch it until `watchUntil`, in one step. Issued in the same turn as its last
+   * mapping (map()), it still runs first: accepts flush before events and mappings
+   * (BATCH_ORDER), on one connection, so no receipt can match the message before it is
+   * accepted and watched. False when a receipt already settled it (it is then not
+   * watched) or it is gone.
+   */
+  async accept(recId: string, fields: Partial<RecordFields>, watchUntil: number): Promise<boolean> {
+    const f = flatten(fields);
+    return (await this.accepts.add(this.keys.recordTag, { keys: [this.keys.record(recId)], argv: [recId, String(Math.round(watchUntil)), String(f.length), ...f] })) === 1;
   }
 
   /** Set the terminal status. True only for the one call that did it. */
@@ -455,13 +529,12 @@ export class MessageStore {
   /**
    * Note a parked receipt in the index, due when its park time runs out. The index's TTL is
    * set to `ttlMs` each time (the newest member's need: park time plus the sweep's grace).
-   * Two commands in one round trip, not a transaction: a crash between them leaves the
-   * index with the TTL of its previous member, and the next park sets it again.
+   * One tick's parks are one ZADD and one PEXPIRE in one round trip, not a transaction: a
+   * crash between them leaves the index with the TTL of its previous members, and the
+   * next park sets it again.
    */
   async indexParked(carrier: string, normId: string, dueAtMs: number, ttlMs: number): Promise<void> {
-    const k = this.keys.parkedIndex;
-    const res = await this.redis.pipeline().zadd(k, Math.round(dueAtMs), `${carrier}:${normId}`).pexpire(k, Math.max(1, Math.round(ttlMs))).exec();
-    for (const [err] of res ?? []) if (err) throw err;
+    await this.parkIndex.add(this.keys.parkedIndex, { member: `${carrier}:${normId}`, dueAt: dueAtMs, ttlMs });
   }
 
   /** Up to `limit` parked receipts whose park time has run out, leased for leaseMs as takeDue() leases. */
