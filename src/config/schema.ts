@@ -321,9 +321,9 @@ export const configSchema: convict.Schema<RawConfig> = {
   },
   dispatch: {
     maxInFlight: {
-      doc: 'Most messages held in memory at once (read, not yet settled). Bounds memory; the backlog stays in Redis.',
+      doc: 'Most messages held in memory at once (read, not yet settled). Bounds memory and GC work; the backlog stays in Redis. Keep it above the sum of every carrier\'s window × sessions, with room for a few hundred more on their way through Redis.',
       format: intRange(1, 1_000_000),
-      default: 5_000,
+      default: 1_000,
       env: 'QASID_DISPATCH_MAX_IN_FLIGHT',
     },
     retryScheduleMs: {

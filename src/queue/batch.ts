@@ -6,13 +6,17 @@
  * I/O callbacks of the current turn (setImmediate), or at once when it is full.
  *
  * Items are grouped by a key (the Redis Cluster hash tag their keys share), one call per
- * group. Batchers that share a scheduler flush together, in the order of their `order`,
+ * group. A script over a batch answers each item in its place, an item it refused with an
+ * error there (queue/store.ts runs each item in a pcall), and only that item's caller
+ * fails. Batchers that share a scheduler flush together, in the order of their `order`,
  * each issuing its calls synchronously: on one connection Redis then runs them in that
  * order, so a step issued in the same turn as another with a higher order is applied
  * first (a message is accepted before its mapping lets a receipt match it). A batch that
- * fills up flushes every batcher of its scheduler, in the same order. When a call over several items fails with an error reply (the script refused
- * one of them), each item is tried again alone, so one poison item fails alone and never
- * its neighbours; a connection fault fails the batch as it is (every caller retries).
+ * fills up flushes every batcher of its scheduler, in the same order.
+ *
+ * When a whole call fails with an error reply (a command refused as a whole), each item
+ * is tried again alone, so one poison item fails alone and never its neighbours; a
+ * connection fault fails the batch as it is (every caller retries).
  */
 
 interface Pending<I, O> {
@@ -20,17 +24,17 @@ interface Pending<I, O> {
   waiters: Array<{ resolve: (o: O) => void; reject: (e: unknown) => void }>;
 }
 
-/** Flushes its batchers together, once per turn of the event loop, lowest `order` first. */
+/**
+ * Flushes the batchers that have items, together, once per turn of the event loop,
+ * lowest `order` first. It holds a batcher only while that batcher has items waiting.
+ */
 export class TickScheduler {
-  private readonly batchers: Array<{ order: number; flush: () => void }> = [];
+  private pending: Array<{ order: number; flush: () => void }> = [];
   private scheduled = false;
 
-  register(order: number, flush: () => void): void {
-    this.batchers.push({ order, flush });
-    this.batchers.sort((a, b) => a.order - b.order);
-  }
-
-  schedule(): void {
+  /** A batcher has its first item of this turn. */
+  enqueue(b: { order: number; flush: () => void }): void {
+    this.pending.push(b);
     if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => this.flush());
@@ -38,7 +42,9 @@ export class TickScheduler {
 
   flush(): void {
     this.scheduled = false;
-    for (const b of this.batchers) b.flush();
+    const due = this.pending.sort((a, b) => a.order - b.order);
+    this.pending = [];
+    for (const b of due) b.flush();
   }
 }
 
@@ -64,15 +70,20 @@ export class TickBatcher<I, O> {
   private readonly groups = new Map<string, Pending<I, O>>();
   private readonly maxItems: number;
   private readonly scheduler: TickScheduler;
+  readonly order: number;
+  private queued = false;
 
   constructor(
-    /** Runs one batch of one group; returns one result per item, in order. */
-    private readonly run: (group: string, items: I[]) => Promise<O[]>,
+    /**
+     * Runs one batch of one group; returns one result per item, in order. A result that
+     * is an Error (an error reply in its place) fails that item alone.
+     */
+    private readonly run: (group: string, items: I[]) => Promise<Array<O | Error>>,
     opts: BatcherOptions = {},
   ) {
     this.maxItems = opts.maxItems ?? 512;
     this.scheduler = opts.scheduler ?? tickScheduler;
-    this.scheduler.register(opts.order ?? 0, () => this.flush());
+    this.order = opts.order ?? 0;
   }
 
   add(group: string, item: I): Promise<O> {
@@ -84,32 +95,45 @@ export class TickBatcher<I, O> {
       }
       g.items.push(item);
       g.waiters.push({ resolve, reject });
+      if (!this.queued) {
+        this.queued = true;
+        this.scheduler.enqueue(this);
+      }
       if (g.items.length >= this.maxItems) this.scheduler.flush();
-      else this.scheduler.schedule();
     });
   }
 
   /** Send everything waiting now (the scheduler calls it). */
   flush(): void {
-    if (this.groups.size === 0) return;
+    this.queued = false;
     const groups = [...this.groups];
     this.groups.clear();
     for (const [group, g] of groups) this.send(group, g);
   }
 
   private send(group: string, g: Pending<I, O>): void {
-    this.run(group, g.items).then(
+    let call: Promise<Array<O | Error>>;
+    try {
+      call = this.run(group, g.items);
+    } catch (e) {
+      call = Promise.reject(e);
+    }
+    call.then(
       (outs) => {
         if (outs.length !== g.items.length) {
           const e = new Error(`batch returned ${outs.length} results for ${g.items.length} items`);
           for (const w of g.waiters) w.reject(e);
           return;
         }
-        g.waiters.forEach((w, i) => w.resolve(outs[i] as O));
+        g.waiters.forEach((w, i) => {
+          const o = outs[i];
+          if (o instanceof Error) w.reject(o);
+          else w.resolve(o as O);
+        });
       },
       (e: unknown) => {
         if (g.items.length > 1 && isErrorReply(e)) {
-          // One item may be what the script refused: each goes alone, and fails alone.
+          // One item may be what Redis refused: each goes alone, and fails alone.
           g.items.forEach((item, i) => this.send(group, { items: [item], waiters: [g.waiters[i] as Pending<I, O>['waiters'][number]] }));
           return;
         }

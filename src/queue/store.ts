@@ -69,44 +69,55 @@ export type CreateResult =
 
 // Every script here runs over a batch (queue/batch.ts): KEYS are the items' keys, all of
 // one hash tag (records and the due and watch sets share the shard's; mappings and parked
-// receipts their carrier's), ARGV the items' arguments one after the other.
+// receipts their carrier's), ARGV the items' arguments one after the other. Each item
+// runs in its own pcall: an item Redis refuses (a key of the wrong type) becomes an error
+// in its place in the reply, and the others are still done — a batch is never cut off
+// halfway, which would leave the items before the fault done and reported as failed.
+const EACH = `
+local function each(f)
+  local ok, r = pcall(f)
+  if ok then return r end
+  if type(r) == 'table' and r.err then return r end
+  return {err = tostring(r)}
+end
+`;
 
 // KEYS: records. ARGV per record: ttl ms, n, then n field/value items. Creates each
 // record unless it exists. Returns per record 0 (created) or its HGETALL (it existed).
-const LUA_CREATE = `
+const LUA_CREATE = `${EACH}
 local out = {}
 local a = 1
 for i = 1, #KEYS do
   local n = tonumber(ARGV[a + 1])
-  if redis.call('EXISTS', KEYS[i]) == 1 then
-    out[i] = redis.call('HGETALL', KEYS[i])
-  else
+  out[i] = each(function()
+    local h = redis.call('HGETALL', KEYS[i])
+    if #h > 0 then return h end
     redis.call('HSET', KEYS[i], unpack(ARGV, a + 2, a + 1 + n))
     redis.call('PEXPIRE', KEYS[i], ARGV[a])
-    out[i] = 0
-  end
+    return 0
+  end)
   a = a + 2 + n
 end
 return out`;
 
 // KEYS: records. Returns per record its HGETALL (empty when gone).
-const LUA_GET = `
+const LUA_GET = `${EACH}
 local out = {}
-for i = 1, #KEYS do out[i] = redis.call('HGETALL', KEYS[i]) end
+for i = 1, #KEYS do out[i] = each(function() return redis.call('HGETALL', KEYS[i]) end) end
 return out`;
 
 // KEYS: records. ARGV per record: status, n, then n field/value items to set with it.
 // Returns per record 1 when this call made it terminal, 0 when it already was (or is gone).
-const LUA_FINALISE = `
+const LUA_FINALISE = `${EACH}
 local out = {}
 local a = 1
 for i = 1, #KEYS do
   local n = tonumber(ARGV[a + 1])
-  out[i] = 0
-  if redis.call('EXISTS', KEYS[i]) == 1 and redis.call('HSETNX', KEYS[i], 'term', ARGV[a]) == 1 then
+  out[i] = each(function()
+    if redis.call('EXISTS', KEYS[i]) == 0 or redis.call('HSETNX', KEYS[i], 'term', ARGV[a]) == 0 then return 0 end
     redis.call('HSET', KEYS[i], 'st', ARGV[a], unpack(ARGV, a + 2, a + 1 + n))
-    out[i] = 1
-  end
+    return 1
+  end)
   a = a + 2 + n
 end
 return out`;
@@ -114,23 +125,24 @@ return out`;
 // KEYS: records. ARGV per record: n, then n field/value items. Like HSET, but a record
 // that is already terminal (its receipt won the race) keeps its state. Returns per record
 // 1 when set, 0 when it was terminal or gone.
-const LUA_UPDATE_LIVE = `
+const LUA_UPDATE_LIVE = `${EACH}
 local out = {}
 local a = 1
 for i = 1, #KEYS do
   local n = tonumber(ARGV[a])
   local k = KEYS[i]
-  out[i] = 0
-  if redis.call('EXISTS', k) == 1 then
-    if redis.call('HEXISTS', k, 'term') == 1 then
+  out[i] = each(function()
+    local term = redis.call('HMGET', k, 'term', 'st')
+    if not term[1] and not term[2] then return 0 end
+    if term[1] then
       for j = a + 1, a + n, 2 do
         if ARGV[j] ~= 'st' then redis.call('HSET', k, ARGV[j], ARGV[j + 1]) end
       end
-    else
-      redis.call('HSET', k, unpack(ARGV, a + 1, a + n))
-      out[i] = 1
+      return 0
     end
-  end
+    redis.call('HSET', k, unpack(ARGV, a + 1, a + n))
+    return 1
+  end)
   a = a + 1 + n
 end
 return out`;
@@ -141,24 +153,25 @@ return out`;
 // (its mapping is written next), and whatever settles it finds it watched. A record a
 // receipt already settled (a part's receipt came first) keeps its state and is not
 // watched again. Returns per record 1 when accepted and watched, else 0.
-const LUA_ACCEPT = `
+const LUA_ACCEPT = `${EACH}
 local out = {}
 local a = 1
 for i = 2, #KEYS do
   local k = KEYS[i]
   local n = tonumber(ARGV[a + 2])
-  out[i - 1] = 0
-  if redis.call('EXISTS', k) == 1 then
-    if redis.call('HEXISTS', k, 'term') == 1 then
+  out[i - 1] = each(function()
+    local term = redis.call('HMGET', k, 'term', 'st')
+    if not term[1] and not term[2] then return 0 end
+    if term[1] then
       for j = a + 3, a + 2 + n, 2 do
         if ARGV[j] ~= 'st' then redis.call('HSET', k, ARGV[j], ARGV[j + 1]) end
       end
-    else
-      redis.call('HSET', k, unpack(ARGV, a + 3, a + 2 + n))
-      redis.call('ZADD', KEYS[1], ARGV[a + 1], ARGV[a])
-      out[i - 1] = 1
+      return 0
     end
-  end
+    redis.call('HSET', k, unpack(ARGV, a + 3, a + 2 + n))
+    redis.call('ZADD', KEYS[1], ARGV[a + 1], ARGV[a])
+    return 1
+  end)
   a = a + 3 + n
 end
 return out`;
@@ -180,29 +193,30 @@ return ids`;
 // KEYS: per item a carrier-id mapping and its parked receipt. ARGV per item: value, ttl
 // ms. Records each mapping; returns per item the receipt that was parked waiting for it
 // (and removes it), or ''.
-const LUA_MAP = `
+const LUA_MAP = `${EACH}
 local out = {}
 for i = 1, #KEYS, 2 do
-  local j = (i + 1) / 2
-  redis.call('SET', KEYS[i], ARGV[i], 'PX', ARGV[i + 1])
-  local parked = redis.call('GET', KEYS[i + 1])
-  if parked then redis.call('DEL', KEYS[i + 1]) end
-  out[j] = parked or ''
+  out[(i + 1) / 2] = each(function()
+    redis.call('SET', KEYS[i], ARGV[i], 'PX', ARGV[i + 1])
+    local parked = redis.call('GET', KEYS[i + 1])
+    if parked then redis.call('DEL', KEYS[i + 1]) end
+    return parked or ''
+  end)
 end
 return out`;
 
 // KEYS: per item a carrier-id mapping and its parked receipt. ARGV per item: receipt
 // JSON, park ttl ms. Returns per item the mapping when known, else parks the receipt and
 // returns ''.
-const LUA_MATCH = `
+const LUA_MATCH = `${EACH}
 local out = {}
 for i = 1, #KEYS, 2 do
-  local j = (i + 1) / 2
-  local v = redis.call('GET', KEYS[i])
-  if v then out[j] = v else
+  out[(i + 1) / 2] = each(function()
+    local v = redis.call('GET', KEYS[i])
+    if v then return v end
     redis.call('SET', KEYS[i + 1], ARGV[i], 'PX', ARGV[i + 1])
-    out[j] = ''
-  end
+    return ''
+  end)
 end
 return out`;
 
@@ -215,28 +229,28 @@ return out`;
 //   time part is when the message was queued),
 //   {'partial'} when more receipts are expected, {'late', tAt} when it was already
 //   terminal (tAt: when a receipt made it so, or ''), {'gone'} when the record no longer exists.
-const LUA_RECEIPT = `
+const LUA_RECEIPT = `${EACH}
 local out = {}
 for i = 1, #KEYS do
   local k = KEYS[i]
   local a = (i - 1) * 4
   local state, final, now, err = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
-  if redis.call('EXISTS', k) == 0 then out[i] = {'gone'}
-  elseif redis.call('HEXISTS', k, 'term') == 1 then out[i] = {'late', redis.call('HGET', k, 'tAt') or ''}
-  elseif final ~= '1' then out[i] = {'partial'}
-  else
+  out[i] = each(function()
+    local f = redis.call('HMGET', k, 'term', 'tAt', 'st')
+    if not f[1] and not f[3] then return {'gone'} end
+    if f[1] then return {'late', f[2] or ''} end
+    if final ~= '1' then return {'partial'} end
     if state ~= 'delivered' and redis.call('HSETNX', k, 'rBad', state) == 1 and err ~= '' then
       redis.call('HSET', k, 'rErr', err)
     end
     local done = redis.call('HINCRBY', k, 'rDone', 1)
     local want = tonumber(redis.call('HGET', k, 'rN') or '1')
-    if done < want then out[i] = {'partial'} else
-      local status = redis.call('HGET', k, 'rBad') or 'delivered'
-      redis.call('HSET', k, 'term', status, 'st', status, 'tAt', now)
-      local f = redis.call('HMGET', k, 'i', 'rErr', 'eid')
-      out[i] = {'final', status, f[1] or '{}', f[2] or '', f[3] or ''}
-    end
-  end
+    if done < want then return {'partial'} end
+    local status = redis.call('HGET', k, 'rBad') or 'delivered'
+    redis.call('HSET', k, 'term', status, 'st', status, 'tAt', now)
+    local g = redis.call('HMGET', k, 'i', 'rErr', 'eid')
+    return {'final', status, g[1] or '{}', g[2] or '', g[3] or ''}
+  end)
 end
 return out`;
 

@@ -100,3 +100,12 @@ test('batchers of one scheduler flush in their order, each issuing its call at o
   assert.deepEqual(sent, ['accept:a2', 'map:m2+m3+m4'], 'sent when the map batch filled, the accept first');
   await Promise.all(p);
 });
+
+test('an error in an item\'s place fails that item alone (a script that answers each item, the refused one with an error)', async () => {
+  const b = new TickBatcher(async (_g, items: number[]) => items.map((n) => (n === 2 ? replyError('WRONGTYPE Operation against a key holding the wrong kind of value') : n)));
+  const results = await Promise.allSettled([1, 2, 3].map((n) => b.add('g', n)));
+  assert.deepEqual(
+    results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message.slice(0, 9))),
+    [1, 'WRONGTYPE', 3],
+  );
+});
