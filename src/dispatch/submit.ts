@@ -47,9 +47,9 @@ export interface SubmitContext {
   /** Stores carrier id → record; returns a parked receipt if one was waiting. */
   map(carrier: string, normId: string, value: string, ttlMs: number): Promise<string | null>;
   /**
-   * Called once, right before the first part goes (its token taken, its validity
-   * checked): the record is marked as being submitted, so a crash from here on counts
-   * its next send as a resubmit, and one before it does not.
+   * Called once, right before the first part is written (its token taken, its validity
+   * checked, its window slot held): the record is marked as being submitted, so a crash
+   * from here on counts its next send as a resubmit, and one before it does not.
    */
   submitting?: () => Promise<void>;
   /**
@@ -147,15 +147,20 @@ export async function submitToCarrier(ctx: SubmitContext, enc: EncodedMessage): 
         if (i === 0 && (left <= 0 || left < minLeftMs)) return { kind: 'expired' };
         body.validity_period = validityPeriod(format, ctx.validity.until, now);
       }
-      if (!marked) {
-        marked = true;
-        await ctx.submitting?.();
-      }
       const mapping = `${ctx.recId}:${i}:${enc.parts.length}`;
       // The tag comes back with a submit_sm_resp that arrives after its deadline.
       // A throttle answer to a submit sent before the pacer's last rate cut is an echo of that overload.
       const epoch = ctx.gate.pacer.epoch;
-      const r = await ctx.link.submit(body, ctx.signal, mapping);
+      // The first part marks the record once its window slot is held, right before it is written.
+      const submitting = ctx.submitting;
+      const beforeSend =
+        !marked && submitting
+          ? async (): Promise<void> => {
+              marked = true;
+              await submitting();
+            }
+          : undefined;
+      const r = await ctx.link.submit(body, ctx.signal, mapping, beforeSend);
       if (r.kind === 'rejected' && r.action === 'slowdown') {
         ctx.gate.pacer.onThrottled(epoch);
         ctx.gate.poke();

@@ -108,13 +108,15 @@ export class CarrierLink implements Lifecycle {
    * Submit one PDU body (submit_sm fields). Picks a bound transmitting session with a
    * free slot, round robin; when all windows are full, waits on the least-crowded one.
    * Returns `not_sent` at once when no session is bound, so the caller can fail over.
+   * `beforeSend` runs once a window slot is held, right before the PDU is written (see
+   * SmppSession.request).
    */
-  async submit(body: Readonly<Record<string, unknown>>, signal?: AbortSignal, tag?: string): Promise<SubmitResult> {
+  async submit(body: Readonly<Record<string, unknown>>, signal?: AbortSignal, tag?: string, beforeSend?: () => Promise<void>): Promise<SubmitResult> {
     const session = this.pick();
     if (!session) {
       return { kind: 'not_sent', error: new QasidError('SMPP_NOT_BOUND', `carrier ${this.carrierId} has no bound session`) };
     }
-    const outcome = await session.request('submit_sm', body, signal, tag);
+    const outcome = await session.request('submit_sm', body, signal, tag, beforeSend);
     switch (outcome.kind) {
       case 'not_sent':
         return outcome;

@@ -182,14 +182,24 @@ export class SmppSession implements SessionInfo {
 
   /**
    * Send a request and wait for its response. Waits for a window slot when the window is
-   * full (abort with `signal`). Never throws: the outcome says what happened.
+   * full (abort with `signal`). Never throws, but for `beforeSend`: awaited once the slot
+   * is held and right before the PDU is written (the caller records that it is about to
+   * go); if it throws, the slot is given back, nothing is sent, and the error is thrown.
    */
-  async request(command: string, body: Readonly<Record<string, unknown>>, signal?: AbortSignal, tag?: string): Promise<RequestOutcome> {
+  async request(command: string, body: Readonly<Record<string, unknown>>, signal?: AbortSignal, tag?: string, beforeSend?: () => Promise<void>): Promise<RequestOutcome> {
     if (this.state !== 'bound') return notSent('SMPP_NOT_BOUND', `session ${this.id} is ${this.state}`);
     try {
       await this.window.reserve(signal);
     } catch (e) {
       return { kind: 'not_sent', error: e instanceof QasidError ? e : new QasidError('SMPP_WINDOW_WAIT_ABORTED') };
+    }
+    if (beforeSend) {
+      try {
+        await beforeSend();
+      } catch (e) {
+        this.window.release();
+        throw e;
+      }
     }
     if (this.state !== 'bound' || !this.conn) {
       this.window.release();
