@@ -17,7 +17,7 @@ import { recordId } from '../queue/keys.js';
 import type { IntakeEntry, IntakeReader } from '../queue/intake.js';
 import type { ConsumerLease } from '../queue/ownership.js';
 import { decodeMessage, type DecodeLimits, type MtMessage } from '../queue/message.js';
-import { eventIds, type EventStatus, type Outputs, type StatusEvent } from '../queue/outputs.js';
+import { EVENT_VERSION, eventIds, type EventStatus, type Outputs, type StatusEvent } from '../queue/outputs.js';
 import type { MessageStore, RecordFields, TerminalStatus } from '../queue/store.js';
 import { normaliseMsisdn, selectRoute, type CompiledRoutes, type MessageClass } from '../routing/index.js';
 import type { ClassPolicy } from '../privacy/policy.js';
@@ -291,7 +291,7 @@ export class Dispatcher implements Lifecycle {
     }
     this.log.error({ event: 'dispatch.gave_up', entry: entry.id }, 'intake entry handling kept failing; dead-lettered');
     await this.d.outputs.dead(entry.id, 'internal_error', detail, entry.sealed === undefined ? { data: entry.data } : { sealed: entry.sealed });
-    await this.d.outputs.event(this.event('rejected', true, { clientId: message?.id, tenant: message?.tenant, reason: 'internal_error' }), entry.id);
+    await this.d.outputs.event(this.event('rejected', true, { clientId: message?.id, tenant: message?.tenant, reason: 'internal_error', entryId: entry.id }), entry.id);
     this.d.intake.done(entry.id);
   }
 
@@ -409,7 +409,7 @@ export class Dispatcher implements Lifecycle {
         const detail = 'sealed entry cannot be opened with the keyring (unknown key id, or not sealed by a Qasid client for this stream)';
         this.log.warn({ event: 'intake.dead_lettered', entry: entry.id, reason: 'undecryptable' }, 'intake entry dead-lettered');
         await this.d.outputs.dead(entry.id, 'undecryptable', detail, { sealed: entry.sealed });
-        await this.d.outputs.event(this.event('rejected', true, { reason: 'undecryptable' }), entry.id);
+        await this.d.outputs.event(this.event('rejected', true, { reason: 'undecryptable', entryId: entry.id }), entry.id);
         this.d.intake.done(entry.id);
         return;
       }
@@ -422,7 +422,7 @@ export class Dispatcher implements Lifecycle {
       const kept = decoded.reason === 'oversized' ? {} : { data };
       const detail = decoded.reason === 'oversized' && data !== undefined ? `${decoded.detail}; sha256 ${createHash('sha256').update(data).digest('hex')}` : decoded.detail;
       await this.d.outputs.dead(entry.id, decoded.reason, detail, kept, num?.ok ? this.d.vault.hash(num.e164) : undefined);
-      await this.d.outputs.event(this.event('rejected', true, { clientId: decoded.clientId, tenant: decoded.tenant, reason: decoded.reason }), entry.id);
+      await this.d.outputs.event(this.event('rejected', true, { clientId: decoded.clientId, tenant: decoded.tenant, reason: decoded.reason, entryId: entry.id }), entry.id);
       this.d.intake.done(entry.id);
       return;
     }
@@ -457,8 +457,10 @@ export class Dispatcher implements Lifecycle {
     if (!created.created) {
       if (created.fields.eid !== entry.id) {
         // Another entry with the same client id: never sent twice.
-        this.log.info({ event: 'intake.duplicate', gatewayId: created.fields.gw }, 'duplicate client id');
-        await this.d.outputs.event(this.event('rejected', true, { clientId: m.id, tenant: m.tenant, gatewayId: created.fields.gw, reason: 'duplicate', meta: m.meta }), entry.id);
+        // Its own gateway id (a consumer keyed on gatewayId sees one final per id); the original's in duplicateOf.
+        const gatewayId = newGatewayId(now);
+        this.log.info({ event: 'intake.duplicate', gatewayId, duplicateOf: created.fields.gw }, 'duplicate client id');
+        await this.d.outputs.event(this.event('rejected', true, { clientId: m.id, tenant: m.tenant, gatewayId, duplicateOf: created.fields.gw, reason: 'duplicate', entryId: entry.id, meta: m.meta }), entry.id);
         this.d.intake.done(entry.id);
         return;
       }
@@ -701,7 +703,8 @@ export class Dispatcher implements Lifecycle {
   }
 
   private async finish(recId: string, rec: Partial<RecordFields>, src: Source, status: TerminalStatus, extra: Partial<StatusEvent>): Promise<void> {
-    const e = this.event(status, true, { ...eventIds(rec), ...extra });
+    // Every rejection names its intake entry.
+    const e = this.event(status, true, { ...eventIds(rec), ...extra, ...(status === 'rejected' && rec.eid !== undefined ? { entryId: rec.eid } : {}) });
     const first = await this.d.store.finalise(recId, status, { ...(extra.reason ? { err: extra.error ?? extra.reason } : {}), ev: pendingFields(e) });
     if (first) await this.d.outputs.event(e, rec.eid);
     // Nothing settled here was ever watched: watching starts only once a carrier took it.
@@ -730,7 +733,7 @@ export class Dispatcher implements Lifecycle {
   }
 
   event(status: EventStatus, final: boolean, extra: Partial<StatusEvent>): StatusEvent {
-    const e: StatusEvent = { v: 1, status, final, at: new Date(this.now()).toISOString() };
+    const e: StatusEvent = { v: EVENT_VERSION, status, final, at: new Date(this.now()).toISOString() };
     for (const [k, v] of Object.entries(extra)) if (v !== undefined) (e as unknown as Record<string, unknown>)[k] = v;
     return e;
   }

@@ -14,7 +14,7 @@ import { isReceipt, parseReceipt, type ParsedReceipt, type ReceiptState } from '
 import { decodeGsm7Unpacked, decodeUcs2 } from '../encoding/index.js';
 import type { Logger } from '../log/logger.js';
 import { ThrottledLog } from '../log/throttled.js';
-import { eventIds, type Outputs, type StatusEvent } from '../queue/outputs.js';
+import { EVENT_VERSION, eventIds, type Outputs, type StatusEvent } from '../queue/outputs.js';
 import { classifyKeyword, type CompiledKeywords } from '../privacy/keywords.js';
 import type { SubscriberStore } from '../privacy/subscribers.js';
 import type { Vault } from '../privacy/vault.js';
@@ -267,7 +267,7 @@ export class ReceiptHandler {
     this.d.metrics?.matched?.(carrierId, r.state, acceptedAt ? now - parseInt(acceptedAt, 36) : undefined);
     const status = TERMINAL_OF[outcome.status] ?? 'unknown';
     const e: StatusEvent = {
-      v: 1,
+      v: EVENT_VERSION,
       status,
       final: true,
       ...eventIds(outcome.fields),

@@ -11,7 +11,7 @@
 import type { Redis } from 'ioredis';
 import { recordId, type Keys } from '../queue/keys.js';
 import { owedEvent } from '../queue/final-event.js';
-import type { Outputs, StatusEvent } from '../queue/outputs.js';
+import { EVENT_VERSION, type Outputs, type StatusEvent } from '../queue/outputs.js';
 import type { MessageStore, RecordFields } from '../queue/store.js';
 import { fieldOf, fieldsOf, streamPages } from '../queue/streams.js';
 import { normaliseMsisdn } from '../routing/index.js';
@@ -192,7 +192,7 @@ export class SubjectRequests {
     }
     // A message erased before it finished still gets its one final event (no number in it).
     for (const ids of unfinished) {
-      const e: StatusEvent = { v: 1, status: 'failed', final: true, reason: 'erased', at: new Date(this.now()).toISOString() };
+      const e: StatusEvent = { v: EVENT_VERSION, status: 'failed', final: true, reason: 'erased', at: new Date(this.now()).toISOString() };
       if (ids.cid !== undefined) e.clientId = ids.cid;
       if (ids.gw !== undefined) e.gatewayId = ids.gw;
       if (ids.ten !== undefined) e.tenant = ids.ten;

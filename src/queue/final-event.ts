@@ -11,7 +11,7 @@
  * process died between writing the event and releasing its work.
  */
 import type { Logger } from '../log/logger.js';
-import { eventIds, type Outputs, type StatusEvent } from './outputs.js';
+import { EVENT_VERSION, eventIds, type Outputs, type StatusEvent } from './outputs.js';
 import type { RecordFields } from './store.js';
 
 /**
@@ -50,7 +50,7 @@ export function owedEvent(rec: Partial<RecordFields>, now: number): StatusEvent 
     if (rec.parts !== undefined) own.parts = Number(rec.parts);
     if (rec.rErr !== undefined && rec.term !== 'delivered') own.error = rec.rErr;
   }
-  return { v: 1, status: rec.term as StatusEvent['status'], final: true, ...eventIds(rec), ...own };
+  return { v: EVENT_VERSION, status: rec.term as StatusEvent['status'], final: true, ...eventIds(rec), ...own };
 }
 
 /** Write the final event a crash cut off, from its terminal record. True when one was written. */

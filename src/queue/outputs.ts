@@ -23,9 +23,15 @@ export type EventStatus =
   | 'deleted'
   | 'blocked';
 
-/** One status change of one message. `final: true` on exactly one event per intake entry. */
+/**
+ * One status change of one message. `final: true` on exactly one event per intake entry.
+ * Version 2 (the events of version 1, plus): a duplicate has a gateway id of its own and
+ * names the original's in `duplicateOf`; every rejection names its intake entry (`entryId`).
+ */
+export const EVENT_VERSION = 2;
+
 export interface StatusEvent {
-  v: 1;
+  v: typeof EVENT_VERSION;
   status: EventStatus;
   final: boolean;
   clientId?: string;
@@ -39,6 +45,10 @@ export interface StatusEvent {
   error?: string;
   /** For deferred: when it will be tried again. */
   retryAt?: string;
+  /** The intake stream entry the message came in (every rejection carries it). */
+  entryId?: string;
+  /** For a rejected duplicate: the gateway id of the message whose client id it repeated. */
+  duplicateOf?: string;
   at: string;
   meta?: unknown;
 }

@@ -101,6 +101,28 @@ test('invalid entries are dead-lettered with a reason and get a rejected event; 
   assert.deepEqual(dead.map(([, f]) => f[1]).sort(), ['invalid_schema', 'no_data', 'not_json']);
 });
 
+test('events v2: every rejection names its intake entry; a duplicate has a gateway id of its own and names the original in duplicateOf', async () => {
+  const s = await sim('HappySMSC');
+  const { app, r } = await gateway([{ id: 'jazz', port: s.port }]);
+  const ids = {
+    notJson: (await r.xadd(app.keys.intake, '*', 'data', '{not json')) as string,
+    noData: (await r.xadd(app.keys.intake, '*', 'other', 'x')) as string,
+    schema: (await r.xadd(app.keys.intake, '*', 'data', JSON.stringify({ v: 1, id: 'v2bad', to: '0300', from: 'QASID' }))) as string,
+    original: (await r.xadd(app.keys.intake, '*', 'data', msg('v2dup'))) as string,
+    duplicate: (await r.xadd(app.keys.intake, '*', 'data', msg('v2dup'))) as string,
+    tooLong: (await r.xadd(app.keys.intake, '*', 'data', msg('v2big', { text: 'x'.repeat(1600) }))) as string,
+  };
+  const evs = await finals(r, app, 6);
+  assert.ok(evs.every((e) => e.v === 2), 'status events are version 2');
+  const rejected = evs.filter((e) => e.status === 'rejected');
+  assert.deepEqual(rejected.map((e) => e.entryId).sort(), [ids.notJson, ids.noData, ids.schema, ids.duplicate, ids.tooLong].sort(), 'each rejection names its entry');
+  const dup = rejected.find((e) => e.reason === 'duplicate');
+  const original = evs.find((e) => e.clientId === 'v2dup' && e.status === 'delivered');
+  assert.ok(dup && original && original.gatewayId);
+  assert.equal(dup.duplicateOf, original.gatewayId);
+  assert.notEqual(dup.gatewayId, original.gatewayId, 'one final per gatewayId');
+});
+
 test('routes: hex ids with decimal receipts on one carrier, receipts before the response on the other, all matched', async () => {
   const hex = await sim('HexIdsDecimalReceiptsSMSC');
   const early = await sim('EarlyReceiptSMSC');
@@ -283,6 +305,7 @@ test('no answer to a submit: the message is "unknown" until its deadline, then e
   const evs = await finals(r, app, 2);
   const by = Object.fromEntries(evs.map((e) => [e.clientId, [e.status, e.reason]]));
   assert.deepEqual(by, { lost: ['unknown', 'SMPP_RESPONSE_TIMEOUT'], silent: ['expired', 'no_receipt'] });
+  assert.deepEqual(Object.fromEntries(evs.map((e) => [e.clientId, e.carrier])), { lost: 'jazz', silent: 'zong' }, 'unknown and expired name their carrier');
 });
 
 test('MO messages go to the MO stream sealed, with their text decoded from the raw bytes', async () => {

@@ -4,7 +4,7 @@ import { owedEvent, pendingFields } from '../../src/queue/final-event.js';
 import type { StatusEvent } from '../../src/queue/outputs.js';
 
 test('an event kept as its own fields comes back whole from the record (status and ids from the record)', () => {
-  const e: StatusEvent = { v: 1, status: 'failed', final: true, at: '2026-11-22T10:00:00.000Z', clientId: 'c1', gatewayId: 'g1', tenant: 't', carrier: 'jazz', parts: 2, reason: 'retries_exhausted', error: 'ESME_RSYSERR', meta: { a: [1, 2], b: null } };
+  const e: StatusEvent = { v: 2, status: 'failed', final: true, at: '2026-11-22T10:00:00.000Z', clientId: 'c1', gatewayId: 'g1', tenant: 't', carrier: 'jazz', parts: 2, reason: 'retries_exhausted', error: 'ESME_RSYSERR', meta: { a: [1, 2], b: null } };
   const ev = pendingFields(e);
   const kept = JSON.parse(ev) as Record<string, unknown>;
   for (const k of ['v', 'status', 'final', 'clientId', 'gatewayId', 'tenant', 'meta']) assert.ok(!(k in kept), `${k} is in the record already`);
@@ -15,7 +15,7 @@ test('an event kept as its own fields comes back whole from the record (status a
 test('a record a receipt ended gives its event from what the receipt left (carrier, parts, error unless delivered)', () => {
   const now = Date.parse('2026-11-22T11:00:00.000Z');
   assert.deepEqual(owedEvent({ term: 'undeliverable', car: 'zong', parts: '2', rErr: '001', cid: 'c3', gw: 'g3' }, now), {
-    v: 1,
+    v: 2,
     status: 'undeliverable',
     final: true,
     clientId: 'c3',
