@@ -11,7 +11,8 @@ import { QasidError, errorMessage } from './core/errors.js';
 import { runAll, type Lifecycle } from './core/lifecycle.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import { PacedGate } from './dispatch/gate.js';
-import { ReceiptHandler } from './dispatch/receipts.js';
+import { ReceiptHandler } from './dlr/reconciler.js';
+import { MappingStore } from './dlr/mappings.js';
 import type { Logger } from './log/logger.js';
 import { IntakeReader } from './queue/intake.js';
 import { ConsumerLease } from './queue/ownership.js';
@@ -108,6 +109,7 @@ export class App implements Lifecycle {
     const now = opts.now ?? Date.now;
     const store = new MessageStore(this.redis, this.keys, vault);
     const ported = new PortedTable(this.redis, this.keys);
+    const mappings = new MappingStore(this.redis, this.keys);
     this.subscribers = new SubscriberStore(this.redis, this.keys, vault, config.policy);
     const keywords = compileKeywords({
       stop: config.policy.stopKeywords.length > 0 ? config.policy.stopKeywords : DEFAULT_KEYWORDS.stop,
@@ -127,6 +129,7 @@ export class App implements Lifecycle {
     const carriers = new Map(config.carriers.map((c) => [c.id, c]));
     this.receipts = new ReceiptHandler({
       store,
+      mappings,
       outputs,
       carriers,
       logger,
@@ -169,6 +172,7 @@ export class App implements Lifecycle {
     this.dispatcher = new Dispatcher({
       config,
       store,
+      mappings,
       intake,
       outputs,
       links: this.links,

@@ -27,11 +27,14 @@ import type { CarrierLink } from '../smpp/link.js';
 import { retryPlan } from '../throttle/retry.js';
 import { pendingFields, writeOwedEvent } from '../queue/final-event.js';
 import type { PacedGate } from './gate.js';
-import { receiptParts, submitToCarrier, type ParkedReceipt } from './submit.js';
+import { receiptParts, submitToCarrier } from './submit.js';
+import type { MappingStore, ParkedReceipt } from '../dlr/mappings.js';
 
 export interface DispatcherDeps {
   config: QasidConfig;
   store: MessageStore;
+  /** Carrier-id mappings (dlr/): written as each part is accepted. */
+  mappings: MappingStore;
   intake: IntakeReader;
   outputs: Outputs;
   links: ReadonlyMap<string, CarrierLink>;
@@ -596,7 +599,7 @@ export class Dispatcher implements Lifecycle {
           priority: Number(rec.pri ?? 0),
           receipt: rec.rc === '1',
           mappingTtlMs: Math.max(cfg.messages.mappingTtlSec * 1000, Number(rec.vu) - now + cfg.messages.receiptGraceSec * 1000),
-          map: (c, id, v, ttl) => this.d.store.map(c, id, v, ttl),
+          map: (c, id, v, ttl) => this.d.mappings.map(c, id, v, ttl),
           submitting: async () => void (await this.d.store.update(recId, sending)),
           // With a receipt wanted: accepted and watched in one step, then the accepted
           // event, and only then the last mapping, which lets a receipt match — so no

@@ -6,6 +6,7 @@
  * fail over, defer or finish.
  */
 import type { CarrierConfig, ValidityFormat } from '../config/types.js';
+import type { ParkedReceipt } from '../dlr/mappings.js';
 import { normaliseId } from '../dlr/ids.js';
 import type { EncodedMessage } from '../encoding/index.js';
 import { smppAbsoluteTime, smppRelativeTime } from '../smpp/codec.js';
@@ -26,12 +27,6 @@ export type CarrierAttempt =
   /** The message's validity passed (or less than the carrier's minValiditySec was left) before its first part could go. */
   | { kind: 'expired' };
 
-/** A receipt that arrived before its part's mapping: the mapping value and the receipt JSON. */
-export interface ParkedReceipt {
-  carrier: string;
-  mapping: string;
-  receipt: string;
-}
 
 export interface SubmitContext {
   carrier: CarrierConfig;

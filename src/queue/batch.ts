@@ -55,6 +55,21 @@ export class TickScheduler {
  */
 export const BATCH_ORDER = { accept: 1, event: 2, map: 3 } as const;
 
+/**
+ * The Lua prelude of a script over a batch: `each(f)` runs one item's part in a pcall, so
+ * an item Redis refuses (a key of the wrong type) becomes an error in its place in the
+ * reply and the others are still done — a batch is never cut off halfway, which would
+ * leave the items before the fault done yet reported failed.
+ */
+export const LUA_EACH = `
+local function each(f)
+  local ok, r = pcall(f)
+  if ok then return r end
+  if type(r) == 'table' and r.err then return r end
+  return {err = tostring(r)}
+end
+`;
+
 /** The process's scheduler: every batcher that names none shares it. */
 export const tickScheduler = new TickScheduler();
 

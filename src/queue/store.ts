@@ -1,14 +1,15 @@
 /**
- * Message records and their state in Redis. Each decision that must not race (is this
- * client id new? is this the first terminal status? did the receipt arrive before the
- * mapping?) is one Lua script over keys that share a hash tag, and every message that
- * asks for the same kind of decision in one turn of the event loop is decided in the same
- * call (queue/batch.ts).
+ * Message records and their schedules (the due and watch sets) in Redis. Each decision
+ * that must not race (is this client id new? is this the first terminal status? does
+ * this receipt settle the message?) is one Lua script over keys that share a hash tag,
+ * and every message that asks for the same kind of decision in one turn of the event
+ * loop is decided in the same call (queue/batch.ts). Carrier-id mappings and parked
+ * receipts are the receipt domain's (dlr/mappings.ts).
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
 import type { FieldSealer } from './sealing.js';
-import { BATCH_ORDER, TickBatcher } from './batch.js';
+import { BATCH_ORDER, LUA_EACH, TickBatcher } from './batch.js';
 
 /** Terminal statuses: every intake entry ends in exactly one of these. */
 export type TerminalStatus = 'delivered' | 'undeliverable' | 'expired' | 'rejected' | 'failed' | 'unknown' | 'accepted' | 'deleted' | 'blocked';
@@ -68,19 +69,9 @@ export type CreateResult =
   | { created: false; fields: Partial<RecordFields> };
 
 // Every script here runs over a batch (queue/batch.ts): KEYS are the items' keys, all of
-// one hash tag (records and the due and watch sets share the shard's; mappings and parked
-// receipts their carrier's), ARGV the items' arguments one after the other. Each item
-// runs in its own pcall: an item Redis refuses (a key of the wrong type) becomes an error
-// in its place in the reply, and the others are still done — a batch is never cut off
-// halfway, which would leave the items before the fault done and reported as failed.
-const EACH = `
-local function each(f)
-  local ok, r = pcall(f)
-  if ok then return r end
-  if type(r) == 'table' and r.err then return r end
-  return {err = tostring(r)}
-end
-`;
+// one hash tag (records and the due and watch sets share the shard's), ARGV the items'
+// arguments one after the other, and each item runs in its own pcall (LUA_EACH).
+const EACH = LUA_EACH;
 
 // KEYS: records. ARGV per record: ttl ms, n, then n field/value items. Creates each
 // record unless it exists. Returns per record 0 (created) or its HGETALL (it existed).
@@ -190,36 +181,6 @@ local ids = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0
 for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], ARGV[3], id) end
 return ids`;
 
-// KEYS: per item a carrier-id mapping and its parked receipt. ARGV per item: value, ttl
-// ms. Records each mapping; returns per item the receipt that was parked waiting for it
-// (and removes it), or ''.
-const LUA_MAP = `${EACH}
-local out = {}
-for i = 1, #KEYS, 2 do
-  out[(i + 1) / 2] = each(function()
-    redis.call('SET', KEYS[i], ARGV[i], 'PX', ARGV[i + 1])
-    local parked = redis.call('GET', KEYS[i + 1])
-    if parked then redis.call('DEL', KEYS[i + 1]) end
-    return parked or ''
-  end)
-end
-return out`;
-
-// KEYS: per item a carrier-id mapping and its parked receipt. ARGV per item: receipt
-// JSON, park ttl ms. Returns per item the mapping when known, else parks the receipt and
-// returns ''.
-const LUA_MATCH = `${EACH}
-local out = {}
-for i = 1, #KEYS, 2 do
-  out[(i + 1) / 2] = each(function()
-    local v = redis.call('GET', KEYS[i])
-    if v then return v end
-    redis.call('SET', KEYS[i + 1], ARGV[i], 'PX', ARGV[i + 1])
-    return ''
-  end)
-end
-return out`;
-
 // KEYS: records. ARGV per record: receipt state, '1' when that state is final, now (ms),
 // the receipt's error code ('' when none). Rolls the parts of a long message up into
 // one status. Returns per record:
@@ -260,8 +221,6 @@ interface ScriptedRedis extends Redis {
   qasidFinaliseMany(numKeys: number, keys: string[], argv: string[]): Promise<number[]>;
   qasidUpdateLiveMany(numKeys: number, keys: string[], argv: string[]): Promise<number[]>;
   qasidAcceptMany(numKeys: number, keys: string[], argv: string[]): Promise<number[]>;
-  qasidMapMany(numKeys: number, keys: string[], argv: string[]): Promise<string[]>;
-  qasidMatchMany(numKeys: number, keys: string[], argv: string[]): Promise<string[]>;
   qasidReceiptMany(numKeys: number, keys: string[], argv: string[]): Promise<string[][]>;
   qasidTakeDue(zsetKey: string, now: number, limit: number, leaseUntil: number): Promise<string[]>;
   qasidSwapField(key: string, field: string, expected: string, value: string): Promise<number>;
@@ -284,13 +243,6 @@ function joined(items: readonly Item[]): { keys: string[]; argv: string[] } {
   return { keys, argv };
 }
 
-/** A parked receipt's index entry: `<carrier>:<id>`, when its park time runs out, the index's TTL. */
-interface ParkEntry {
-  member: string;
-  dueAt: number;
-  ttlMs: number;
-}
-
 /** A ZSET write of one tick: ZADD (plain or NX) or ZREM, members of one set together. */
 type ZsetOp = { op: 'add' | 'addNx'; score: number; member: string } | { op: 'rem'; member: string };
 
@@ -301,9 +253,6 @@ export class MessageStore {
   private readonly finals: TickBatcher<Item, number>;
   private readonly updates: TickBatcher<Item, number>;
   private readonly accepts: TickBatcher<Item, number>;
-  private readonly parkIndex: TickBatcher<ParkEntry, void>;
-  private readonly maps: TickBatcher<Item, string>;
-  private readonly matches: TickBatcher<Item, string>;
   private readonly receipts: TickBatcher<Item, string[]>;
   private readonly zsets: TickBatcher<ZsetOp, void>;
 
@@ -317,8 +266,6 @@ export class MessageStore {
     redis.defineCommand('qasidFinaliseMany', { lua: LUA_FINALISE });
     redis.defineCommand('qasidUpdateLiveMany', { lua: LUA_UPDATE_LIVE });
     redis.defineCommand('qasidAcceptMany', { lua: LUA_ACCEPT });
-    redis.defineCommand('qasidMapMany', { lua: LUA_MAP });
-    redis.defineCommand('qasidMatchMany', { lua: LUA_MATCH });
     redis.defineCommand('qasidReceiptMany', { lua: LUA_RECEIPT });
     redis.defineCommand('qasidTakeDue', { numberOfKeys: 1, lua: LUA_TAKE_DUE });
     redis.defineCommand('qasidSwapField', { numberOfKeys: 1, lua: LUA_SWAP_FIELD });
@@ -342,22 +289,6 @@ export class MessageStore {
       },
       { order: BATCH_ORDER.accept },
     );
-    this.parkIndex = new TickBatcher<ParkEntry, void>(async (key, items: ParkEntry[]) => {
-      const args: Array<string | number> = [];
-      let ttl = 1;
-      for (const it of items) {
-        args.push(Math.round(it.dueAt), it.member);
-        ttl = Math.max(ttl, Math.round(it.ttlMs));
-      }
-      const res = await r.pipeline().zadd(key, ...args).pexpire(key, ttl).exec();
-      for (const [err] of res ?? []) if (err) throw err;
-      return items.map(() => undefined);
-    });
-    this.maps = new TickBatcher(
-      script((n, k, a) => r.qasidMapMany(n, k, a)),
-      { order: BATCH_ORDER.map },
-    );
-    this.matches = new TickBatcher(script((n, k, a) => r.qasidMatchMany(n, k, a)));
     this.receipts = new TickBatcher(script((n, k, a) => r.qasidReceiptMany(n, k, a)));
     this.zsets = new TickBatcher((key, ops: ZsetOp[]) => this.writeZset(key, ops));
   }
@@ -441,9 +372,9 @@ export class MessageStore {
   /**
    * The carrier took it and a receipt is wanted: set `fields` (st accepted, carrier ids)
    * and watch it until `watchUntil`, in one step. Issued in the same turn as its last
-   * mapping (map()), it still runs first: accepts flush before events and mappings
-   * (BATCH_ORDER), on one connection, so no receipt can match the message before it is
-   * accepted and watched. False when a receipt already settled it (it is then not
+   * mapping (dlr/mappings.ts map()), it still runs first: accepts flush before events and
+   * mappings (BATCH_ORDER), on one connection, so no receipt can match the message before
+   * it is accepted and watched. False when a receipt already settled it (it is then not
    * watched) or it is gone.
    */
   async accept(recId: string, fields: Partial<RecordFields>, watchUntil: number): Promise<boolean> {
@@ -455,18 +386,6 @@ export class MessageStore {
   async finalise(recId: string, status: TerminalStatus, fields: Partial<RecordFields> = {}): Promise<boolean> {
     const f = flatten(fields);
     return (await this.finals.add(this.keys.recordTag, { keys: [this.keys.record(recId)], argv: [status, String(f.length), ...f] })) === 1;
-  }
-
-  /** Record carrier id → record; returns a receipt that was parked waiting for it. */
-  async map(carrier: string, normId: string, value: string, ttlMs: number): Promise<string | null> {
-    const parked = await this.maps.add(this.keys.carrierTag(carrier), { keys: [this.keys.carrierId(carrier, normId), this.keys.parked(carrier, normId)], argv: [value, String(Math.max(1, Math.round(ttlMs)))] });
-    return parked === '' ? null : parked;
-  }
-
-  /** The mapping for a receipt's id, or null after parking the receipt until the mapping lands. */
-  async match(carrier: string, normId: string, receiptJson: string, parkTtlMs: number): Promise<string | null> {
-    const mapping = await this.matches.add(this.keys.carrierTag(carrier), { keys: [this.keys.carrierId(carrier, normId), this.keys.parked(carrier, normId)], argv: [receiptJson, String(Math.max(1, Math.round(parkTtlMs)))] });
-    return mapping === '' ? null : mapping;
   }
 
   /**
@@ -524,44 +443,6 @@ export class MessageStore {
    */
   async takeDue(zset: 'due' | 'watch', now: number, limit: number, leaseMs: number): Promise<string[]> {
     return this.redis.qasidTakeDue(this.keys[zset], Math.round(now), limit, Math.round(now + leaseMs));
-  }
-
-  // ---- Receipts matched by a second id, and parked receipts that never match ----------
-  // (dispatch/receipts.ts). Only a receipt that finds no mapping comes here: the common
-  // path is match() alone.
-
-  /** The carrier-id mapping if recorded; nothing is parked (a receipt tried by its first of two ids). */
-  async mapping(carrier: string, normId: string): Promise<string | null> {
-    return this.redis.get(this.keys.carrierId(carrier, normId));
-  }
-
-  /** Take a parked receipt back (it matched by its other id); null when a mapping took it first or it is gone. */
-  async unpark(carrier: string, normId: string): Promise<string | null> {
-    return this.redis.getdel(this.keys.parked(carrier, normId));
-  }
-
-  /**
-   * Note a parked receipt in the index, due when its park time runs out. The index's TTL is
-   * set to `ttlMs` each time (the newest member's need: park time plus the sweep's grace).
-   * One tick's parks are one ZADD and one PEXPIRE in one round trip, not a transaction: a
-   * crash between them leaves the index with the TTL of its previous members, and the
-   * next park sets it again.
-   */
-  async indexParked(carrier: string, normId: string, dueAtMs: number, ttlMs: number): Promise<void> {
-    await this.parkIndex.add(this.keys.parkedIndex, { member: `${carrier}:${normId}`, dueAt: dueAtMs, ttlMs });
-  }
-
-  /** Up to `limit` parked receipts whose park time has run out, leased for leaseMs as takeDue() leases. */
-  async takeOverdueParked(now: number, limit: number, leaseMs: number): Promise<Array<{ carrier: string; normId: string }>> {
-    const members = await this.redis.qasidTakeDue(this.keys.parkedIndex, Math.round(now), limit, Math.round(now + leaseMs));
-    // Carrier ids hold no ':' (config/carrier.schema.json), so the first one ends it.
-    return members.map((m) => ({ carrier: m.slice(0, m.indexOf(':')), normId: m.slice(m.indexOf(':') + 1) }));
-  }
-
-  /** Drop an overdue parked receipt and its index entry; true when it was still parked (it never matched). */
-  async dropParked(carrier: string, normId: string): Promise<boolean> {
-    const [dropped] = await Promise.all([this.redis.del(this.keys.parked(carrier, normId)), this.redis.zrem(this.keys.parkedIndex, `${carrier}:${normId}`)]);
-    return dropped === 1;
   }
 }
 

@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import { ReceiptHandler } from '../../src/dispatch/receipts.js';
+import { ReceiptHandler } from '../../src/dlr/reconciler.js';
+import { MappingStore } from '../../src/dlr/mappings.js';
 import { captureLogger } from '../../src/log/logger.js';
 import { keysFor } from '../../src/queue/keys.js';
 import { migrateKeys } from '../../src/queue/migrate.js';
@@ -64,8 +65,10 @@ test('layout-1 keys move to layout 2 with their TTLs and scores; a receipt for a
 
   // The receipt for the message accepted before the upgrade settles it.
   const store = new MessageStore(r, keys, vault);
+  const mappings = new MappingStore(r, keys);
   const h = new ReceiptHandler({
     store,
+    mappings,
     outputs: new Outputs(r, keys, 10_000, vault),
     carriers: new Map([['c', testCarrier(1, { id: 'c' })]]),
     logger: captureLogger('warn').logger,

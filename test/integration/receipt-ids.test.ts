@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import type { App } from '../../src/app.js';
-import { ReceiptHandler, type ReceiptMetrics } from '../../src/dispatch/receipts.js';
+import { ReceiptHandler, type ReceiptMetrics } from '../../src/dlr/reconciler.js';
+import { MappingStore } from '../../src/dlr/mappings.js';
 import { captureLogger } from '../../src/log/logger.js';
 import { keysFor } from '../../src/queue/keys.js';
 import { Outputs } from '../../src/queue/outputs.js';
@@ -84,7 +85,7 @@ test('messageIds.receiptTlv and receiptText give each source its own format', as
 });
 
 /** A ReceiptHandler on its own, on the file's Redis, with a short park time. */
-function handler(carriers: CarrierConfig[], parkTtlMs: number): { h: ReceiptHandler; store: MessageStore; r: Redis; prefix: string; unmatched: Array<[string, string]>; lines: Array<Record<string, unknown>> } {
+function handler(carriers: CarrierConfig[], parkTtlMs: number): { h: ReceiptHandler; store: MessageStore; mappings: MappingStore; r: Redis; prefix: string; unmatched: Array<[string, string]>; lines: Array<Record<string, unknown>> } {
   const config = testConfig(redis.url, []);
   const prefix = config.redis.prefix;
   const r = new Redis(redis.url);
@@ -95,8 +96,10 @@ function handler(carriers: CarrierConfig[], parkTtlMs: number): { h: ReceiptHand
   const unmatched: Array<[string, string]> = [];
   const metrics: ReceiptMetrics = { unmatched: (carrier, reason) => unmatched.push([carrier, reason]) };
   const { logger, lines } = captureLogger('debug');
+  const mappings = new MappingStore(r, keys);
   const h = new ReceiptHandler({
     store,
+    mappings,
     outputs: new Outputs(r, keys, 10_000, vault),
     carriers: new Map(carriers.map((c) => [c.id, c])),
     logger,
@@ -110,13 +113,13 @@ function handler(carriers: CarrierConfig[], parkTtlMs: number): { h: ReceiptHand
     moRetentionMs: 60_000,
   });
   cleanups.push(async () => h.stop());
-  return { h, store, r, prefix, unmatched, lines };
+  return { h, store, mappings, r, prefix, unmatched, lines };
 }
 
 test('parked receipts that never find their mapping are counted unmatched (never_matched) when their park time runs out, and dropped', async () => {
   const s = await sim('HappySMSC');
   const carrier = testCarrier(s.port, { id: 'jazz' });
-  const { h, store, r, prefix, unmatched, lines } = handler([carrier], 300);
+  const { h, mappings, r, prefix, unmatched, lines } = handler([carrier], 300);
   const l = new CarrierLink({ carrier, logger: captureLogger('warn').logger, onDeliver: h.onDeliver });
   cleanups.push(() => l.stop());
   await l.start();
@@ -129,7 +132,7 @@ test('parked receipts that never find their mapping are counted unmatched (never
   const late = await l.submit(body);
   assert.ok(late.kind === 'accepted');
   await until(() => h.counts.parked === 11, 3000, 'the eleventh parked');
-  assert.notEqual(await store.map('jazz', late.messageId, 'rec:0:1', 60_000), null, 'the mapping took the parked receipt');
+  assert.notEqual(await mappings.map('jazz', late.messageId, 'rec:0:1', 60_000), null, 'the mapping took the parked receipt');
   assert.equal(await r.zcard(`${prefix}:parked`), 11, 'every parked receipt is indexed');
   assert.ok((await r.pttl(`${prefix}:parked`)) > 0, 'the index has a TTL');
   await until(() => h.counts.neverMatched === 10, 3000, 'the sweep');
@@ -144,14 +147,14 @@ test('parked receipts that never find their mapping are counted unmatched (never
 
 test('two ids: matched by the text id when the TLV id has no mapping; parked under the TLV id when neither has one', async () => {
   const carrier = testCarrier(1, { id: 'c', messageIds: { submitResp: 'hex', receipt: 'verbatim', receiptTlv: 'verbatim', receiptText: 'verbatim' } });
-  const { h, store, r, prefix } = handler([carrier], 60_000);
+  const { h, store, mappings, r, prefix } = handler([carrier], 60_000);
   const session = { id: 'c/trx0', carrier: 'c', bindType: 'transceiver' as const };
   const receipt = (tlvId: string, textId: string): ReturnType<typeof decodePdu> =>
     decodePdu(encodePdu('deliver_sm', 1, { esm_class: 4, short_message: Buffer.from(`id:${textId} stat:DELIVRD err:000`), receipted_message_id: tlvId, message_state: 2 }));
   // A record for the mapping to point at, wanting one receipt.
   const now = Date.now();
   await store.create('rec1', { gw: 'g1', cid: 'c1', to: '+923001234567', from: 'QASID', txt: 'hi', cls: 'transactional', pri: '0', vu: String(now + 60_000), rc: '1', eid: '0-1', st: 'accepted', at: String(now), rN: '1' }, 60_000);
-  await store.map('c', '1000000000', 'rec1:0:1', 60_000);
+  await mappings.map('c', '1000000000', 'rec1:0:1', 60_000);
   assert.equal(await h.onDeliver(receipt('3b9aca00', '1000000000'), session), 0);
   assert.equal(h.counts.matched, 1, 'matched through the text id');
   assert.equal(h.counts.parked, 0);
@@ -163,6 +166,6 @@ test('two ids: matched by the text id when the TLV id has no mapping; parked und
   assert.notEqual(await r.get(keysFor(prefix).parked('c', 'aaaa1')), null, 'parked under the first id that parsed');
   assert.equal(await r.get(keysFor(prefix).parked('c', '2000')), null);
   assert.deepEqual(await r.zrange(`${prefix}:parked`, 0, -1), ['c:aaaa1']);
-  const parked = await store.map('c', 'aaaa1', 'rec2:0:1', 60_000);
+  const parked = await mappings.map('c', 'aaaa1', 'rec2:0:1', 60_000);
   assert.deepEqual(JSON.parse(parked ?? 'null'), { state: 'delivered', final: true, err: '000' });
 });

@@ -9,8 +9,8 @@
  */
 import type { CarrierConfig } from '../config/types.js';
 import { errorMessage } from '../core/errors.js';
-import { normaliseId, receiptMatchIds } from '../dlr/ids.js';
-import { isReceipt, parseReceipt, type ParsedReceipt, type ReceiptState } from '../dlr/receipt.js';
+import { normaliseId, receiptMatchIds } from './ids.js';
+import { isReceipt, parseReceipt, type ParsedReceipt, type ReceiptState } from './receipt.js';
 import { decodeGsm7Unpacked, decodeUcs2 } from '../encoding/index.js';
 import type { Logger } from '../log/logger.js';
 import { ThrottledLog } from '../log/throttled.js';
@@ -23,7 +23,7 @@ import type { MessageStore, TerminalStatus } from '../queue/store.js';
 import { bodyBuffer, bodyNumber, bodyString, type Pdu } from '../smpp/codec.js';
 import type { DeliverHandler, LateResponseHandler, SessionInfo } from '../smpp/session.js';
 import { OWED_AFTER_MS, writeOwedEvent } from '../queue/final-event.js';
-import type { ParkedReceipt } from './submit.js';
+import type { MappingStore, ParkedReceipt } from './mappings.js';
 
 interface StoredReceipt {
   state: ReceiptState;
@@ -45,6 +45,8 @@ export interface ReceiptMetrics {
 
 export interface ReceiptHandlerDeps {
   store: MessageStore;
+  /** Carrier-id mappings and parked receipts. */
+  mappings: MappingStore;
   outputs: Outputs;
   carriers: ReadonlyMap<string, CarrierConfig>;
   logger: Logger;
@@ -140,7 +142,7 @@ export class ReceiptHandler {
     const recId = tag.slice(0, tag.indexOf(':'));
     void (async () => {
       await this.d.store.update(recId, { st: 'accepted' });
-      const parked = await this.d.store.map(session.carrier, normId, tag, this.d.lateMappingTtlMs);
+      const parked = await this.d.mappings.map(session.carrier, normId, tag, this.d.lateMappingTtlMs);
       if (parked !== null) await this.apply(tag, JSON.parse(parked) as StoredReceipt, session.carrier);
     })().catch((e: unknown) => this.log.warn({ event: 'redis.error', err: errorMessage(e) }, 'could not record a late submit_sm_resp'));
   };
@@ -190,7 +192,7 @@ export class ReceiptHandler {
    * already took it: `taken`).
    */
   private async match(carrierId: string, ids: readonly string[], json: string): Promise<{ kind: 'mapping'; mapping: string } | { kind: 'parked' } | { kind: 'taken' }> {
-    const store = this.d.store;
+    const store = this.d.mappings;
     const [first = '', second] = ids;
     if (second !== undefined) {
       const [a, b] = await Promise.all([store.mapping(carrierId, first), store.mapping(carrierId, second)]);
@@ -230,8 +232,8 @@ export class ReceiptHandler {
     const byCarrier = new Map<string, number>();
     try {
       for (;;) {
-        const overdue = await this.d.store.takeOverdueParked(this.now(), SWEEP_BATCH, SWEEP_LEASE_MS);
-        const dropped = await Promise.all(overdue.map((p) => this.d.store.dropParked(p.carrier, p.normId)));
+        const overdue = await this.d.mappings.takeOverdueParked(this.now(), SWEEP_BATCH, SWEEP_LEASE_MS);
+        const dropped = await Promise.all(overdue.map((p) => this.d.mappings.dropParked(p.carrier, p.normId)));
         overdue.forEach((p, i) => {
           if (dropped[i]) byCarrier.set(p.carrier, (byCarrier.get(p.carrier) ?? 0) + 1);
         });
