@@ -15,7 +15,7 @@
  *       simulator and daemon; each checkout's dist/ is built with its own tsc and its own
  *       bin/qasid.js runs. This file and the simulator of this checkout drive both.
  *   Also: RATE (latency load, msg/s), MAX_IN_FLIGHT (dispatch.maxInFlight),
- *   NODE_HEAP_ARGS (daemon node flags, default --max-semi-space-size=64 as `npm start`),
+ *   NODE_HEAP_ARGS (daemon node flags, default none, as `npm start`),
  *   BENCH_PROFILE=<dir> (a --cpu-prof of each daemon).
  *
  * The drain window runs from the daemon's first read of the backlog (its consumer group's
@@ -235,7 +235,7 @@ async function round(index: number, checkout: Checkout): Promise<RoundResult> {
     await fill(probe, keys, 'b', N);
     await probe.config('RESETSTAT');
     const nodeArgs = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-    nodeArgs.push(...(process.env.NODE_HEAP_ARGS ?? '--max-semi-space-size=64').split(' ').filter(Boolean));
+    nodeArgs.push(...(process.env.NODE_HEAP_ARGS ?? '').split(' ').filter(Boolean));
     daemon = startDaemon(checkout.root, configFile, nodeArgs);
     const deadline = Date.now() + 120_000 + N;
 

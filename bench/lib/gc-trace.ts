@@ -13,7 +13,7 @@
  *
  * Between two GCs the allocation is spread evenly over time, so the bytes between two
  * instants are interpolated inside the GC intervals that hold them. The error is a part of
- * one interval's allocation at each end (at most one young-generation fill, 64 MiB with
+ * one interval's allocation at each end (at most one young-generation fill: 16 MiB by default, 64 MiB with
  * `--max-semi-space-size=64`, usually a few MB as the rate around each end is steady).
  */
 
