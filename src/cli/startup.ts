@@ -25,6 +25,7 @@ import { DEFAULT_KEYWORDS, compileKeywords } from '../privacy/keywords.js';
 import { Keyring, KEY_ID_PATTERN } from '../privacy/keyring.js';
 import { Vault, loadKeyring } from '../privacy/vault.js';
 import { compileRoutes } from '../routing/index.js';
+import { COMMAND_STATUS } from '../smpp/codec.js';
 
 export interface StartupOptions extends LoadConfigOptions {
   /** The gateway's logger, made once the config is accepted (run: from log.*; check: a silent one). */
@@ -77,6 +78,7 @@ export function prepareStartup(opts: StartupOptions): Startup {
   checkTlsFiles(inputs, problems);
 
   const config = inspection.config;
+  if (config !== undefined) checkSubmitErrors(config, problems);
   if (problems.length > 0 || config === undefined || vault === undefined) return { ok: false, file, problems };
   const logger = opts.logger(config);
   try {
@@ -215,6 +217,15 @@ function checkRoutes(inputs: StartupInputs, problems: ConfigProblem[], warnings:
     }
     for (const p of listed as ConfigProblem[]) problems.push(problem('routes.file', `${p.key}: ${p.message}`));
   }
+}
+
+/** carriers[].submitErrors: every status name is one SMPP knows (a typo would silently never match). */
+function checkSubmitErrors(config: QasidConfig, problems: ConfigProblem[]): void {
+  config.carriers.forEach((c, i) => {
+    for (const key of Object.keys(c.submitErrors ?? {})) {
+      if (!key.startsWith('0x') && COMMAND_STATUS[key] === undefined) problems.push(problem(`carriers[${i}].submitErrors.${key}`, 'is not an SMPP 3.4 command_status name; give its hex value instead (0x…)'));
+    }
+  });
 }
 
 /** admin.allowList and admin.trustedProxies, entry by entry, as the admin server parses them. */

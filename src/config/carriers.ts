@@ -7,7 +7,7 @@
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Secret } from '../core/secret.js';
-import type { CarrierConfig, CarrierTls } from './types.js';
+import type { CarrierConfig, CarrierTls, SubmitErrorAction } from './types.js';
 import { carrierSchemaProblems, PASSWORD_KEYS, SMPP_STRING_LIMITS, type RawCarrier } from './carrier-schema.js';
 import { problem, type ConfigProblem } from './problems.js';
 
@@ -253,5 +253,19 @@ function toCarrierConfig(c: RawCarrier, password: string, baseDir: string): Carr
     receiptOnPart: c.receiptOnPart,
     validityFormat: c.validityFormat,
     minValiditySec: c.minValiditySec,
+    submitErrors: canonicalSubmitErrors(c.submitErrors),
+    failoverAfter: c.failoverAfter,
+    retryScheduleMs: c.retryScheduleMs,
   };
+}
+
+/**
+ * `submitErrors` with hex keys written one way (0x45 → 0x00000045), so a status is looked
+ * up by its name or its hex value (dispatch/outcome.ts). Names are checked against the
+ * SMPP command_status table at start-up (cli/startup.ts).
+ */
+function canonicalSubmitErrors(raw: Readonly<Record<string, SubmitErrorAction>> | undefined): Record<string, SubmitErrorAction> {
+  const out: Record<string, SubmitErrorAction> = {};
+  for (const [k, v] of Object.entries(raw ?? {})) out[/^0x/i.test(k) ? `0x${parseInt(k, 16).toString(16).padStart(8, '0')}` : k] = v;
+  return out;
 }

@@ -14,6 +14,8 @@ export type ConcatMethod = 'udh8' | 'udh16' | 'sar' | 'payload';
  * relative to the SMSC's clock, absolute in UTC, or not at all (the SMSC's default applies).
  */
 export type ValidityFormat = 'relative' | 'absolute' | 'none';
+/** What a submit error means: retry on this carrier, move to the route's next carrier now, slow down, or give up. */
+export type SubmitErrorAction = 'retry' | 'failover' | 'slowdown' | 'fail';
 
 /** Every SMPP timer, in milliseconds. */
 export interface SmppTimers {
@@ -94,6 +96,16 @@ export interface CarrierConfig {
    * expired (validity_passed) instead, in seconds; absent = 10 (the schema's default).
    */
   minValiditySec?: number;
+  /**
+   * Per-status overrides of what a submit error means, keyed by status name (ESME_RSYSERR)
+   * or hex value written 0x00000045; absent or missing a status = the SMPP 3.4 default
+   * (smpp/status.ts).
+   */
+  submitErrors?: Readonly<Record<string, SubmitErrorAction>>;
+  /** Temporary errors from this carrier before a message moves on to its route's next carrier; absent = 1. */
+  failoverAfter?: number;
+  /** This carrier's retry delays (ms); absent = dispatch.retryScheduleMs. */
+  retryScheduleMs?: readonly number[];
 }
 
 /** Local-time window, HH:MM to HH:MM in an IANA zone; wraps midnight when start > end. */

@@ -558,7 +558,15 @@ export class Dispatcher implements Lifecycle {
     if (!candidates.ok) return this.finish(recId, rec, src, 'failed', { reason: 'no_route' });
 
     let tried = 0;
-    for (const carrierId of candidates.carriers) {
+    // Temporary errors this message had, per carrier (`tErr`): a carrier that gave it
+    // failoverAfter of them comes after those that did not, so the route's next carrier
+    // is tried first.
+    const tempErrors = parseCounts(rec.tErr);
+    const passed = (id: string): boolean => (tempErrors[id] ?? 0) >= (this.carriers.get(id)?.failoverAfter ?? 1);
+    const order = [...candidates.carriers.filter((id) => !passed(id)), ...candidates.carriers.filter(passed)];
+    /** The last temporary error of this pass, when a carrier gave one and the message moved on. */
+    let temporary: { carrier: string; error: string } | undefined;
+    for (const [index, carrierId] of order.entries()) {
       const carrier = this.carriers.get(carrierId);
       const link = this.d.links.get(carrierId);
       const gate = this.d.gates.get(carrierId);
@@ -631,13 +639,20 @@ export class Dispatcher implements Lifecycle {
             await this.finish(recId, rec, src, 'accepted', done);
           }
           return;
-        case 'retry': {
-          const attempt = Number(rec.att ?? 0) + 1;
-          const plan = retryPlan('retry', attempt, Math.random, cfg.dispatch.retryScheduleMs);
-          const at = this.now();
-          if (plan.kind === 'give_up' || at + plan.delayMs >= Number(rec.vu)) return this.finish(recId, rec, src, 'failed', { ...done, reason: 'retries_exhausted', error: r.error });
-          rec = { ...rec, att: String(attempt) };
-          return this.defer(recId, rec, src, at + plan.delayMs, 'carrier_error', r.error, true, carrierId);
+        case 'retry':
+        case 'failover': {
+          // A temporary error: move on to the route's next carrier at once once this one
+          // has given failoverAfter of them (or the status says failover), while one of the
+          // route is left to try; else wait out this carrier's retry schedule.
+          tempErrors[carrierId] = (tempErrors[carrierId] ?? 0) + 1;
+          temporary = { carrier: carrierId, error: r.error };
+          // Kept with whatever defers it next (here, or a carrier further on that is busy).
+          rec = { ...rec, tErr: JSON.stringify(tempErrors) };
+          if ((r.kind === 'failover' || passed(carrierId)) && order.slice(index + 1).some((id) => this.canTake(id))) {
+            this.log.info({ event: 'dispatch.failover', carrier: carrierId, reason: r.error, gatewayId: rec.gw }, 'temporary error; the next carrier of the route is tried');
+            continue;
+          }
+          return this.retryLater(recId, rec, src, carrier, r.error, done);
         }
         case 'rejected':
           return this.finish(recId, rec, src, 'rejected', { ...done, reason: r.partsSent > 0 ? 'partially_sent' : 'carrier_rejected', error: r.error });
@@ -649,9 +664,33 @@ export class Dispatcher implements Lifecycle {
           return;
       }
     }
+    // A carrier gave a temporary error and the rest of the route could not take it: the
+    // retry schedule of the carrier that erred.
+    if (temporary !== undefined) {
+      const carrier = this.carriers.get(temporary.carrier) as CarrierConfig;
+      return this.retryLater(recId, rec, src, carrier, temporary.error, { carrier: temporary.carrier });
+    }
     // No carrier on the route could take it now: try again shortly, no attempt spent.
     const reason = tried === 0 ? 'no_carrier_up' : 'carriers_unavailable';
     return this.defer(recId, rec, src, this.now() + NO_CARRIER_RETRY_MS, reason, undefined, true);
+  }
+
+  /** Whether a carrier could take a message now (configured, bound, not paused). */
+  private canTake(id: string): boolean {
+    return this.carriers.has(id) && this.d.links.get(id)?.isUp() === true && !this.paused.has(id);
+  }
+
+  /**
+   * A temporary error: spend an attempt and wait per the carrier's retry schedule
+   * (carriers[].retryScheduleMs, else dispatch.retryScheduleMs); past its end, or past the
+   * message's validity, it ends failed retries_exhausted.
+   */
+  private retryLater(recId: string, rec: Partial<RecordFields>, src: Source, carrier: CarrierConfig, error: string, done: Partial<StatusEvent>): Promise<void> {
+    const attempt = Number(rec.att ?? 0) + 1;
+    const plan = retryPlan('retry', attempt, Math.random, carrier.retryScheduleMs ?? this.d.config.dispatch.retryScheduleMs);
+    const at = this.now();
+    if (plan.kind === 'give_up' || at + plan.delayMs >= Number(rec.vu)) return this.finish(recId, rec, src, 'failed', { ...done, reason: 'retries_exhausted', error });
+    return this.defer(recId, { ...rec, att: String(attempt) }, src, at + plan.delayMs, 'carrier_error', error, true, carrier.id);
   }
 
   /**
@@ -697,7 +736,7 @@ export class Dispatcher implements Lifecycle {
   }
 
   private async defer(recId: string, rec: Partial<RecordFields>, src: Source, at: number, reason: string, error: string | undefined, announce: boolean, carrier?: string): Promise<void> {
-    await this.d.store.update(recId, { st: 'retry', att: rec.att ?? '0' });
+    await this.d.store.update(recId, { st: 'retry', att: rec.att ?? '0', ...(rec.tErr !== undefined ? { tErr: rec.tErr } : {}) });
     await this.d.store.schedule('due', recId, at);
     if (announce || reason === 'scheduled') {
       await this.d.outputs.event(this.event('deferred', false, { ...eventIds(rec), carrier, reason, error, retryAt: new Date(at).toISOString() }));
@@ -759,6 +798,17 @@ function errorName(e: unknown): string {
 /** When a record expires: its validity and receipt grace are over, then retention.recordsSec. */
 export function recordExpiresAt(validUntil: number, cfg: QasidConfig): number {
   return validUntil + (cfg.messages.receiptGraceSec + cfg.retention.recordsSec) * 1000;
+}
+
+/** A record's per-carrier counts (`tErr`, JSON); {} when absent or unreadable. */
+function parseCounts(json: string | undefined): Record<string, number> {
+  if (json === undefined) return {};
+  try {
+    const v = JSON.parse(json) as unknown;
+    return typeof v === 'object' && v !== null ? (v as Record<string, number>) : {};
+  } catch {
+    return {};
+  }
 }
 
 function numberOr(v: string | undefined): number | undefined {

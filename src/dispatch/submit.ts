@@ -5,7 +5,7 @@
  * carrying the message's remaining validity. Returns what happened so the dispatcher can
  * fail over, defer or finish.
  */
-import type { CarrierConfig, ValidityFormat } from '../config/types.js';
+import type { CarrierConfig, SubmitErrorAction, ValidityFormat } from '../config/types.js';
 import type { ParkedReceipt } from '../dlr/mappings.js';
 import { normaliseId } from '../dlr/ids.js';
 import type { EncodedMessage } from '../encoding/index.js';
@@ -18,8 +18,10 @@ export type CarrierAttempt =
   | { kind: 'accepted'; parked: ParkedReceipt[]; carrierIds: string[] }
   /** The first part never left: try another carrier. */
   | { kind: 'not_sent'; reason: string }
-  /** A temporary error (retry on the schedule) on the first part. */
+  /** A temporary error (retry on the schedule, or fail over after failoverAfter) on the first part. */
   | { kind: 'retry'; error: string }
+  /** An error the carrier's submitErrors says to fail over on, on the first part: the route's next carrier now. */
+  | { kind: 'failover'; error: string }
   /** A permanent refusal, or a failure after some parts already went. */
   | { kind: 'rejected'; error: string; partsSent: number }
   /** A part left and no answer came. */
@@ -90,6 +92,16 @@ export function validityPeriod(format: ValidityFormat, until: number, nowMs: num
   }
 }
 
+/**
+ * What a submit error means for this carrier: its submitErrors override (by status name
+ * or hex value 0x00000045), else the SMPP 3.4 default (smpp/status.ts).
+ */
+export function submitErrorAction(c: CarrierConfig, status: number, statusName: string, fallback: SubmitErrorAction): SubmitErrorAction {
+  const o = c.submitErrors;
+  if (o === undefined) return fallback;
+  return o[statusName] ?? o[`0x${status.toString(16).padStart(8, '0')}`] ?? fallback;
+}
+
 /** Which parts ask the carrier for a receipt (registered_delivery 1). */
 export function receiptParts(total: number, which: CarrierConfig['receiptOnPart']): boolean[] {
   return Array.from({ length: total }, (_, i) => which === 'all' || (which === 'first' ? i === 0 : i === total - 1));
@@ -156,7 +168,8 @@ export async function submitToCarrier(ctx: SubmitContext, enc: EncodedMessage): 
             }
           : undefined;
       const r = await ctx.link.submit(body, ctx.signal, mapping, beforeSend);
-      if (r.kind === 'rejected' && r.action === 'slowdown') {
+      const action = r.kind === 'rejected' ? submitErrorAction(c, r.status, r.statusName, r.action) : undefined;
+      if (r.kind === 'rejected' && action === 'slowdown') {
         ctx.gate.pacer.onThrottled(epoch);
         ctx.gate.poke();
         continue;
@@ -182,8 +195,9 @@ export async function submitToCarrier(ctx: SubmitContext, enc: EncodedMessage): 
         return i === 0 ? { kind: 'not_sent', reason: r.error.code } : { kind: 'unknown', error: r.error.code, partsSent: i };
       }
       if (r.kind === 'unknown') return { kind: 'unknown', error: r.error.code, partsSent: i + 1 };
-      // rejected: retry or fail
-      if (r.action === 'retry' && i === 0) return { kind: 'retry', error: r.statusName };
+      // rejected: retry, fail over or fail (a later part cannot go elsewhere: the first went here)
+      if (action === 'retry' && i === 0) return { kind: 'retry', error: r.statusName };
+      if (action === 'failover' && i === 0) return { kind: 'failover', error: r.statusName };
       return { kind: 'rejected', error: r.statusName, partsSent: i };
     }
   }

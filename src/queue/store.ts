@@ -62,6 +62,8 @@ export interface RecordFields {
   tAt?: string;
   /** the receipt error code of the part that decided a non-delivered outcome */
   rErr?: string;
+  /** temporary submit errors so far, per carrier (JSON {carrier: count}): who to fail over from */
+  tErr?: string;
 }
 
 export type CreateResult =

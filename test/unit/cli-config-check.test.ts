@@ -163,3 +163,21 @@ test('`qasid run` rejects the same config with exit 2, naming the same keys (one
     assert.deepEqual(r.keys, runKeys);
   });
 });
+
+test('carriers[].submitErrors: an unknown status name is a problem of its key (a typo would never match); names and hex values read', async () => {
+  const file = write('qasid.json', {
+    privacy: keyrings(),
+    carriers: [carrier({ submitErrors: { ESME_RSYSERR: 'failover', ESME_RSYSERRR: 'fail', '0x401': 'retry' }, failoverAfter: 2, retryScheduleMs: [100, 1000] })],
+  });
+  const r = await check(['check', file]);
+  assert.equal(r.code, 2, r.err);
+  assert.deepEqual(r.keys, ['carriers[0].submitErrors.ESME_RSYSERRR']);
+  assert.match(r.err, /is not an SMPP 3\.4 command_status name; give its hex value instead/);
+  const fine = write('qasid.json', { privacy: keyrings(), carriers: [carrier({ submitErrors: { ESME_RSYSERR: 'failover', '0x401': 'retry' } })] });
+  assert.equal((await check(['check', fine])).code, 0);
+  const bad = write('qasid.json', { privacy: keyrings(), carriers: [carrier({ submitErrors: { ESME_RSYSERR: 'later', nonsense: 'fail' }, failoverAfter: 0, retryScheduleMs: [] })] });
+  const b = await check(['check', bad]);
+  assert.equal(b.code, 2);
+  assert.deepEqual([...new Set(b.keys)].sort(), ['carriers[0].failoverAfter', 'carriers[0].retryScheduleMs', 'carriers[0].submitErrors', 'carriers[0].submitErrors.ESME_RSYSERR'], b.err);
+  assert.match(b.err, /submitErrors\.ESME_RSYSERR: must be one of "retry", "failover", "slowdown", "fail"/);
+});

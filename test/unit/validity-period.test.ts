@@ -110,3 +110,15 @@ test('every key of config/carrier.schema.json reaches the resolved carrier (noth
   const declared = Object.keys(schema.properties).filter((k) => k !== 'passwordEnv' && k !== 'passwordFile');
   assert.deepEqual(declared.filter((k) => !(k in c)), []);
 });
+
+test('carrier options: failoverAfter 1 and no submitErrors by default; hex status keys are written one way; retryScheduleMs taken as given', () => {
+  const ctx = { env: {}, baseDir: '/' };
+  const [c] = resolveCarriers([carrier()], ctx).carriers;
+  assert.equal(c?.failoverAfter, 1);
+  assert.deepEqual(c?.submitErrors, {});
+  assert.equal(c?.retryScheduleMs, undefined);
+  const [d] = resolveCarriers([carrier({ submitErrors: { '0x45': 'failover', '0X00000401': 'retry', ESME_RSYSERR: 'fail' }, failoverAfter: 3, retryScheduleMs: [50, 500] })], ctx).carriers;
+  assert.deepEqual(d?.submitErrors, { '0x00000045': 'failover', '0x00000401': 'retry', ESME_RSYSERR: 'fail' });
+  assert.equal(d?.failoverAfter, 3);
+  assert.deepEqual(d?.retryScheduleMs, [50, 500]);
+});
