@@ -242,6 +242,11 @@ function toCarrierConfig(c: RawCarrier, password: string, baseDir: string): Carr
       destTon: c.addressing.destTon,
       destNpi: c.addressing.destNpi,
       addressRange: c.addressing.addressRange,
+      alphanumericTon: c.addressing.alphanumericTon,
+      alphanumericNpi: c.addressing.alphanumericNpi,
+      shortCodeMaxDigits: c.addressing.shortCodeMaxDigits,
+      shortCodeTon: c.addressing.shortCodeTon,
+      shortCodeNpi: c.addressing.shortCodeNpi,
     },
     messageIds: {
       submitResp: c.messageIds.submitResp,

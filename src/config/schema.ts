@@ -53,6 +53,8 @@ export interface TenantPolicy {
   /** null: no quiet hours for this tenant. */
   quietHours?: { start: string; end: string; timeZone: string } | null;
   footer?: string;
+  /** The sender ids (masks, short codes) this tenant may use; absent = any. */
+  senders?: string[];
 }
 
 /** A convict format that accepts an integer in [min, max]. */
@@ -109,7 +111,7 @@ function hhmm(v: unknown): void {
 }
 
 function tenantPolicies(v: unknown): void {
-  if (!Array.isArray(v)) throw new Error('must be a list of { tenant, quietHours?, footer? }');
+  if (!Array.isArray(v)) throw new Error('must be a list of { tenant, quietHours?, footer?, senders? }');
   const seen = new Set<string>();
   v.forEach((t: unknown, i) => {
     const o = t as Record<string, unknown>;
@@ -117,9 +119,12 @@ function tenantPolicies(v: unknown): void {
     if (typeof o.tenant !== 'string' || o.tenant.length === 0 || o.tenant.length > 64) throw new Error(`[${i}].tenant must be a string of 1 to 64 characters`);
     if (seen.has(o.tenant)) throw new Error(`[${i}].tenant "${o.tenant}" is listed twice`);
     seen.add(o.tenant);
-    const extra = Object.keys(o).filter((k) => k !== 'tenant' && k !== 'quietHours' && k !== 'footer');
+    const extra = Object.keys(o).filter((k) => k !== 'tenant' && k !== 'quietHours' && k !== 'footer' && k !== 'senders');
     if (extra.length > 0) throw new Error(`[${i}] has unknown key ${extra[0] as string}`);
     if (o.footer !== undefined && (typeof o.footer !== 'string' || o.footer.length > 160)) throw new Error(`[${i}].footer must be a string of at most 160 characters`);
+    if (o.senders !== undefined && (!Array.isArray(o.senders) || o.senders.length === 0 || o.senders.length > 1000 || !o.senders.every((x) => typeof x === 'string' && x.length > 0 && x.length <= 20))) {
+      throw new Error(`[${i}].senders must be a non-empty list of sender ids (1 to 20 characters each)`);
+    }
     const q = o.quietHours;
     if (q === undefined || q === null) return;
     if (typeof q !== 'object' || Array.isArray(q)) throw new Error(`[${i}].quietHours must be { start, end, timeZone } or null`);
@@ -505,7 +510,7 @@ export const configSchema: convict.Schema<RawConfig> = {
       env: 'QASID_MARKETING_FOOTER',
     },
     tenants: {
-      doc: 'Per-tenant overrides: [{ "tenant": "acme", "quietHours": {"start":"22:00","end":"08:00","timeZone":"Asia/Karachi"} or null for none, "footer": "STOP bhejein 8555" }].',
+      doc: 'Per-tenant overrides: [{ "tenant": "acme", "quietHours": {"start":"22:00","end":"08:00","timeZone":"Asia/Karachi"} or null for none, "footer": "STOP bhejein 8555", "senders": ["ACME", "8555"] (the sender ids it may use: others end blocked sender_not_allowed) }].',
       format: tenantPolicies,
       default: [],
       env: 'QASID_TENANT_POLICIES',

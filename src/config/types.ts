@@ -58,6 +58,13 @@ export interface CarrierAddressing {
   destNpi: number;
   /** address_range sent in bind (receivers); empty for most carriers. */
   addressRange: string;
+  /** TON/NPI of an alphanumeric sender; absent = 5/0 (the schema's defaults). */
+  alphanumericTon?: number;
+  alphanumericNpi?: number;
+  /** A numeric sender of at most this many digits is a short code (shortCodeTon/Npi); absent = 6. */
+  shortCodeMaxDigits?: number;
+  shortCodeTon?: number;
+  shortCodeNpi?: number;
 }
 
 export interface CarrierConfig {
@@ -174,7 +181,8 @@ export interface QasidConfig {
     quietHours: QuietHoursConfig & { jitterSec: number };
     caps: Readonly<Record<'marketing' | 'otp' | 'transactional', { limit: number; windowSec: number }>>;
     footer: string;
-    tenants: ReadonlyArray<{ tenant: string; quietHours?: QuietHoursConfig | null; footer?: string }>;
+    /** Per-tenant overrides; `senders`: the sender ids a tenant may use (absent = any). */
+    tenants: ReadonlyArray<{ tenant: string; quietHours?: QuietHoursConfig | null; footer?: string; senders?: readonly string[] }>;
   };
   retention: { recordsSec: number; eventsSec: number; moSec: number; deadSec: number; auditSec: number; sweepSec: number };
   carriers: readonly CarrierConfig[];

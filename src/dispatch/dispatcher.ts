@@ -530,6 +530,10 @@ export class Dispatcher implements Lifecycle {
     const num = normaliseMsisdn(rec.to ?? '', cfg.numbers.defaultRegion);
     if (!num.ok) return this.finish(recId, rec, src, 'rejected', { reason: num.reason });
     const cls = (rec.cls ?? 'transactional') as MessageClass;
+    if (!this.d.policy.senderAllowed(rec.ten, rec.from ?? '')) {
+      this.log.info({ event: 'policy.blocked', reason: 'sender_not_allowed', gatewayId: rec.gw, ...this.d.vault.logFields(num.e164) }, 'message blocked by policy');
+      return this.finish(recId, rec, src, 'blocked', { reason: 'sender_not_allowed' });
+    }
     const opensAt = cls === 'marketing' ? this.d.policy.marketingOpensAt(rec.ten, now) : undefined;
     const verdict = await this.d.subscribers.check({
       e164: num.e164,

@@ -102,6 +102,18 @@ export function submitErrorAction(c: CarrierConfig, status: number, statusName: 
   return o[statusName] ?? o[`0x${status.toString(16).padStart(8, '0')}`] ?? fallback;
 }
 
+/**
+ * source_addr_ton / _npi for a sender, by the carrier's rules: an alphanumeric mask
+ * (alphanumericTon/Npi, 5/0), a numeric sender of at most shortCodeMaxDigits digits — a
+ * short code such as 8555 (shortCodeTon/Npi, 3/0) — or a number (sourceTon/Npi, 1/1).
+ */
+export function sourceAddressing(a: CarrierConfig['addressing'], sender: string): [ton: number, npi: number] {
+  if (!/^\+?[0-9]+$/.test(sender)) return [a.alphanumericTon ?? 5, a.alphanumericNpi ?? 0];
+  const digits = sender.replace(/^\+/, '').length;
+  if (!sender.startsWith('+') && digits <= (a.shortCodeMaxDigits ?? 6)) return [a.shortCodeTon ?? 3, a.shortCodeNpi ?? 0];
+  return [a.sourceTon, a.sourceNpi];
+}
+
 /** Which parts ask the carrier for a receipt (registered_delivery 1). */
 export function receiptParts(total: number, which: CarrierConfig['receiptOnPart']): boolean[] {
   return Array.from({ length: total }, (_, i) => which === 'all' || (which === 'first' ? i === 0 : i === total - 1));
@@ -112,7 +124,7 @@ export async function submitToCarrier(ctx: SubmitContext, enc: EncodedMessage): 
   const wants = receiptParts(enc.parts.length, c.receiptOnPart);
   const parked: ParkedReceipt[] = [];
   const carrierIds: string[] = [];
-  const alpha = !/^\+?[0-9]+$/.test(ctx.sender);
+  const [sourceTon, sourceNpi] = sourceAddressing(c.addressing, ctx.sender);
   const format = c.validityFormat ?? DEFAULT_VALIDITY_FORMAT;
   const minLeftMs = (c.minValiditySec ?? DEFAULT_MIN_VALIDITY_SEC) * 1000;
   let marked = false;
@@ -120,8 +132,8 @@ export async function submitToCarrier(ctx: SubmitContext, enc: EncodedMessage): 
     const part = enc.parts[i];
     if (!part) break;
     const body: Record<string, unknown> = {
-      source_addr_ton: alpha ? 5 : c.addressing.sourceTon,
-      source_addr_npi: alpha ? 0 : c.addressing.sourceNpi,
+      source_addr_ton: sourceTon,
+      source_addr_npi: sourceNpi,
       source_addr: ctx.sender.replace(/^\+/, ''),
       dest_addr_ton: c.addressing.destTon,
       dest_addr_npi: c.addressing.destNpi,

@@ -3,6 +3,7 @@
  * opening with jitter) and the opt-out footer. The subscriber-level rules (opt-out,
  * consent, caps) are in subscribers.ts.
  */
+import { senderKey } from './subscribers.js';
 import type { QasidConfig } from '../config/types.js';
 import { compileQuietHours, quietUntil, type CompiledQuietHours } from './quiet-hours.js';
 
@@ -10,6 +11,8 @@ export class ClassPolicy {
   private readonly quiet: CompiledQuietHours;
   private readonly tenantQuiet = new Map<string, CompiledQuietHours | null>();
   private readonly footers = new Map<string, string>();
+  /** Per tenant, the sender ids it may use (compared as senderKey writes them); absent = any. */
+  private readonly senders = new Map<string, Set<string>>();
   private readonly footer: string;
 
   constructor(
@@ -21,7 +24,18 @@ export class ClassPolicy {
     for (const t of cfg.tenants) {
       if (t.quietHours !== undefined) this.tenantQuiet.set(t.tenant, t.quietHours === null ? null : compileQuietHours(t.quietHours));
       if (t.footer !== undefined) this.footers.set(t.tenant, t.footer);
+      if (t.senders !== undefined) this.senders.set(t.tenant, new Set(t.senders.map(senderKey)));
     }
+  }
+
+  /**
+   * Whether `tenant` may send from `sender`: a tenant with a `senders` list (its registered
+   * masks and short codes) only from those, compared without a leading '+' and
+   * case-insensitively; any other tenant, or no tenant, from any.
+   */
+  senderAllowed(tenant: string | undefined, sender: string): boolean {
+    const allowed = tenant === undefined ? undefined : this.senders.get(tenant);
+    return allowed === undefined || allowed.has(senderKey(sender));
   }
 
   /**

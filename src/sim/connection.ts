@@ -35,6 +35,9 @@ export interface SubmitSeen {
   /** system_id of the session it came on. */
   readonly systemId: string;
   readonly sourceAddr: string;
+  /** source_addr_ton and source_addr_npi as sent (SMPP 3.4 §5.2.5–6). */
+  readonly sourceTon: number;
+  readonly sourceNpi: number;
   readonly destinationAddr: string;
   /** validity_period as written, without its NUL; '' = none (the SMSC's default applies). */
   readonly validityPeriod: string;
@@ -297,6 +300,8 @@ export class SimConnection {
       host.onSubmit({
         systemId: this.systemId,
         sourceAddr: frame.toString('latin1', sc.srcStart, sc.srcEnd),
+        sourceTon: frame[sc.srcStart - 2] ?? 0,
+        sourceNpi: frame[sc.srcStart - 1] ?? 0,
         destinationAddr: frame.toString('latin1', sc.dstStart, sc.dstEnd),
         validityPeriod: validity,
         validUntil,

@@ -88,7 +88,7 @@ test('defaults apply at the top level and inside a minimal carrier', () => {
     reconnectMinMs: 1000,
     reconnectMaxMs: 60000,
   });
-  assert.deepEqual(c.addressing, { sourceTon: 1, sourceNpi: 1, destTon: 1, destNpi: 1, addressRange: '' });
+  assert.deepEqual(c.addressing, { sourceTon: 1, sourceNpi: 1, destTon: 1, destNpi: 1, addressRange: '', alphanumericTon: 5, alphanumericNpi: 0, shortCodeMaxDigits: 6, shortCodeTon: 3, shortCodeNpi: 0 });
   assert.deepEqual(c.messageIds, { submitResp: 'verbatim', receipt: 'verbatim', receiptTlv: 'verbatim', receiptText: 'verbatim' });
   assert.equal(c.receiptOnPart, 'last');
 });
