@@ -184,6 +184,7 @@ export class App implements Lifecycle {
       hooks: {
         resubmit: (carrier, reason) => metrics.resubmits.inc({ carrier, reason }),
         claimed: (count) => metrics.intakeClaimed.inc(count),
+        breaker: (carrier, state) => metrics.breakerState.set({ carrier }, state === 'closed' ? 0 : state === 'open' ? 1 : 2),
       },
       vault,
       subscribers: this.subscribers,
@@ -191,6 +192,8 @@ export class App implements Lifecycle {
       logger,
       now,
     });
+    // Every carrier's breaker series exists from the start (closed).
+    for (const c of config.carriers) metrics.breakerState.set({ carrier: c.id }, 0);
     this.audit = new AuditLog(this.redis, this.keys.audit);
     const subs = this.subscribers;
     this.subjects = new SubjectRequests({ redis: this.redis, keys: this.keys, vault, store, subscribers: subs, outputs, intakeGroup: config.intake.group, defaultRegion: config.numbers.defaultRegion, now });
@@ -228,7 +231,7 @@ export class App implements Lifecycle {
         rateLimit: config.admin.rateLimitPerMinute,
       },
       routes: {
-        health: () => ({ carriers: this.health(), paused: this.dispatcher.pausedCarriers }),
+        health: () => ({ carriers: this.health(), paused: this.dispatcher.pausedCarriers, breakers: this.dispatcher.breakerStates() }),
         pauseCarrier: (id) => this.dispatcher.pauseCarrier(id),
         resumeCarrier: (id) => this.dispatcher.resumeCarrier(id),
         reloadRoutes: () => this.reloadRoutes(),

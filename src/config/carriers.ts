@@ -261,6 +261,14 @@ function toCarrierConfig(c: RawCarrier, password: string, baseDir: string): Carr
     submitErrors: canonicalSubmitErrors(c.submitErrors),
     failoverAfter: c.failoverAfter,
     retryScheduleMs: c.retryScheduleMs,
+    breaker: {
+      enabled: c.breaker.enabled,
+      windowSec: c.breaker.windowSec,
+      minSubmits: c.breaker.minSubmits,
+      errorShare: c.breaker.errorShare,
+      coolDownSec: c.breaker.coolDownSec,
+      probes: c.breaker.probes,
+    },
   };
 }
 

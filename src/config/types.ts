@@ -14,6 +14,16 @@ export type ConcatMethod = 'udh8' | 'udh16' | 'sar' | 'payload';
  * relative to the SMSC's clock, absolute in UTC, or not at all (the SMSC's default applies).
  */
 export type ValidityFormat = 'relative' | 'absolute' | 'none';
+/** A carrier's circuit breaker (dispatch/breaker.ts). */
+export interface BreakerConfig {
+  enabled: boolean;
+  windowSec: number;
+  minSubmits: number;
+  errorShare: number;
+  coolDownSec: number;
+  probes: number;
+}
+
 /** What a submit error means: retry on this carrier, move to the route's next carrier now, slow down, or give up. */
 export type SubmitErrorAction = 'retry' | 'failover' | 'slowdown' | 'fail';
 
@@ -113,6 +123,8 @@ export interface CarrierConfig {
   failoverAfter?: number;
   /** This carrier's retry delays (ms); absent = dispatch.retryScheduleMs. */
   retryScheduleMs?: readonly number[];
+  /** Its circuit breaker; absent = the schema's defaults (dispatch/breaker.ts DEFAULT_BREAKER). */
+  breaker?: BreakerConfig;
 }
 
 /** Local-time window, HH:MM to HH:MM in an IANA zone; wraps midnight when start > end. */

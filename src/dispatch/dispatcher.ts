@@ -27,7 +27,8 @@ import type { CarrierLink } from '../smpp/link.js';
 import { retryPlan } from '../throttle/retry.js';
 import { pendingFields, writeOwedEvent } from '../queue/final-event.js';
 import type { PacedGate } from './gate.js';
-import { receiptParts, submitToCarrier } from './submit.js';
+import { CarrierBreaker, DEFAULT_BREAKER, type BreakerState } from './breaker.js';
+import { receiptParts, submitToCarrier, type CarrierAttempt } from './submit.js';
 import type { MappingStore, ParkedReceipt } from '../dlr/mappings.js';
 
 export interface DispatcherDeps {
@@ -66,6 +67,8 @@ export interface DispatcherHooks {
   gaveUp?(): void;
   /** Entries were taken over from a consumer whose lease ran out. */
   claimed?(count: number): void;
+  /** A carrier's circuit breaker changed state. */
+  breaker?(carrier: string, state: BreakerState): void;
 }
 
 /**
@@ -111,6 +114,8 @@ export class Dispatcher implements Lifecycle {
   private readonly defaultOrder: string[];
   private routes: CompiledRoutes | undefined;
   private readonly paused = new Set<string>();
+  /** Per carrier: its circuit breaker (wall clock: the message clock may stand still in tests). */
+  private readonly breakers = new Map<string, CarrierBreaker>();
   /** Due-set members this instance holds a lease on (renewed until released). */
   private readonly dueHeld = new Set<string>();
   private renewTimer: NodeJS.Timeout | undefined;
@@ -125,6 +130,22 @@ export class Dispatcher implements Lifecycle {
     this.carriers = new Map(d.config.carriers.map((c) => [c.id, c]));
     this.defaultOrder = d.config.carriers.map((c) => c.id);
     this.routes = d.routes;
+    for (const c of d.config.carriers) {
+      this.breakers.set(
+        c.id,
+        new CarrierBreaker(c.breaker ?? DEFAULT_BREAKER, (to, from, why) => {
+          const fields = { event: 'carrier.breaker', carrier: c.id, from, to, why };
+          if (to === 'open') this.log.warn(fields, 'circuit breaker open: the carrier is out of routing for its cool-down');
+          else this.log.info(fields, to === 'closed' ? 'circuit breaker closed: the carrier is back in routing' : 'circuit breaker half open: probes go to the carrier');
+          d.hooks?.breaker?.(c.id, to);
+        }),
+      );
+    }
+  }
+
+  /** Each carrier's circuit breaker state (closed, open, half_open). */
+  breakerStates(): Record<string, BreakerState> {
+    return Object.fromEntries([...this.breakers].map(([id, b]) => [id, b.state]));
   }
 
   /**
@@ -587,6 +608,9 @@ export class Dispatcher implements Lifecycle {
       }
       const enc = encodeMessage(text, { method: carrier.concat, ref: refFor(recId), maxParts: cfg.messages.maxParts });
       if ('error' in enc) return this.finish(recId, rec, src, 'rejected', { reason: 'too_long' });
+      // Out of routing while its breaker is open (a probe at a time while half open).
+      const breaker = this.breakers.get(carrierId);
+      if (breaker !== undefined && !breaker.allow(Date.now())) continue;
       tried++;
       const rN = receiptParts(enc.parts.length, carrier.receiptOnPart).filter(Boolean).length;
       // Written right before the first part goes (submitToCarrier's `submitting`): a crash
@@ -599,7 +623,9 @@ export class Dispatcher implements Lifecycle {
         this.d.hooks?.resubmit?.(carrierId, src.again);
       }
       const validUntil = Number(rec.vu);
-      const r = await this.counted(carrierId, () =>
+      let r: CarrierAttempt;
+      try {
+        r = await this.counted(carrierId, () =>
         submitToCarrier(
         {
           carrier,
@@ -624,7 +650,18 @@ export class Dispatcher implements Lifecycle {
         },
         enc,
         ),
-      );
+        );
+      } catch (e) {
+        breaker?.release();
+        throw e;
+      }
+      if (breaker !== undefined) {
+        // What the breaker counts: accepted, or a temporary error or no answer (the carrier's
+        // fault); anything else (the message's fault, never sent) gives a probe's slot back.
+        if (r.kind === 'accepted') breaker.record(true, Date.now());
+        else if (r.kind === 'retry' || r.kind === 'failover' || r.kind === 'unknown') breaker.record(false, Date.now());
+        else breaker.release();
+      }
       const done = { carrier: carrierId, parts: enc.parts.length };
       switch (r.kind) {
         case 'expired':

@@ -38,6 +38,7 @@ export const LOG_EVENTS = {
   'intake.lease_lost': 'another instance took this consumer name: its pending entries are no longer ours',
   'intake.lease_lapsed': 'the consumer lease ran out before it was renewed (a stall, or Redis away); others may have taken over entries',
   'intake.group_recreated': 'the intake consumer group was missing (Redis restarted empty, failover) and was created again',
+  'carrier.breaker': "a carrier's circuit breaker changed state (from, to, why): open takes it out of routing for its cool-down, half open lets probes through, closed puts it back",
   'dispatch.failover': 'a carrier could not take a message, or gave it a temporary error that moves it on (carriers[].failoverAfter, submitErrors failover); the next carrier on the route is tried',
   'dispatch.resubmit': 'a message whose earlier submit may have reached the carrier (restart, takeover, retry, lapsed lease) is sent again; counted in qasid_resubmits_total',
   'dispatch.gave_up': 'an intake entry whose handling kept failing was ended for good (failed or dead-lettered internal_error)',

@@ -19,6 +19,7 @@ export const METRICS = {
   windowInFlight: { name: 'qasid_window_in_flight', type: 'gauge', help: 'Requests sent and not yet answered, per session.', labels: ['carrier', 'session'] },
   windowSize: { name: 'qasid_window_size', type: 'gauge', help: 'Configured window per session.', labels: ['carrier', 'session'] },
   reconnects: { name: 'qasid_session_reconnects_total', type: 'counter', help: 'Connections lost, by carrier and reason code (SMPP_ENQUIRE_LINK_TIMEOUT, ...).', labels: ['carrier', 'reason'] },
+  breakerState: { name: 'qasid_carrier_breaker_state', type: 'gauge', help: "The carrier's circuit breaker: 0 closed (in routing), 1 open (out of routing after a burst of errors or timeouts), 2 half open (letting probes through).", labels: ['carrier'] },
   pduFaults: { name: 'qasid_carrier_pdu_faults_total', type: 'counter', help: 'PDUs a carrier got wrong that the session survived, by carrier and kind (undecodable, tlv_skipped, stray_response, unexpected).', labels: ['carrier', 'reason'] },
   throttled: { name: 'qasid_throttled_total', type: 'counter', help: 'ESME_RTHROTTLED / ESME_RMSGQFUL answers, by carrier.', labels: ['carrier'] },
   carrierTps: { name: 'qasid_carrier_tps', type: 'gauge', help: "A carrier's current pacing rate (lowered after throttling), messages per second.", labels: ['carrier'] },

@@ -45,6 +45,7 @@ export class Metrics {
   readonly receiptStates: Counter<L<'receiptStates'>>;
   readonly sessionUp: Gauge<L<'sessionUp'>>;
   readonly sessionState: Gauge<L<'sessionState'>>;
+  readonly breakerState: Gauge<L<'breakerState'>>;
   readonly reconnects: Counter<L<'reconnects'>>;
   readonly throttled: Counter<L<'throttled'>>;
   readonly pduFaults: Counter<L<'pduFaults'>>;
@@ -74,6 +75,7 @@ export class Metrics {
     this.receiptStates = counter('receiptStates');
     this.sessionUp = new Gauge({ name: METRICS.sessionUp.name, help: METRICS.sessionUp.help, labelNames: [...METRICS.sessionUp.labels], registers: r });
     this.sessionState = new Gauge({ name: METRICS.sessionState.name, help: METRICS.sessionState.help, labelNames: [...METRICS.sessionState.labels], registers: r });
+    this.breakerState = new Gauge({ name: METRICS.breakerState.name, help: METRICS.breakerState.help, labelNames: [...METRICS.breakerState.labels], registers: r });
     this.reconnects = counter('reconnects');
     this.throttled = counter('throttled');
     this.pduFaults = counter('pduFaults');

@@ -96,3 +96,43 @@ test('every carrier of the route erring: each is tried once per pass, the pass r
   assert.equal(events.filter((e) => e.status === 'deferred').length, 1, 'one wait between the two passes');
   assert.deepEqual([a.stats.submits, b.stats.submits], [2, 2]);
 });
+
+test('circuit breaker: an erring carrier is taken out of routing after a burst (its messages go straight to the next carrier), then probed and put back once it recovers', async () => {
+  const flaky = await sim({ submitError: SYSERR });
+  const happy = await sim();
+  const config = testConfig(redis.url, [
+    { id: 'flaky', port: flaky.port, breaker: { minSubmits: 5, errorShare: 0.5, windowSec: 10, coolDownSec: 1, probes: 2 } },
+    { id: 'happy', port: happy.port },
+  ]);
+  const { app, r, lines } = await startGateway(redis.url, config, cleanups, { level: 'info' });
+  const send = async (prefix: string, n: number): Promise<void> => {
+    for (let i = 0; i < n; i++) await r.xadd(app.keys.intake, '*', 'data', JSON.stringify({ v: 1, id: `${prefix}${i}`, to: '03001234567', from: 'QASID', text: `hello ${prefix}${i}` }));
+  };
+  const finals = async (): Promise<StatusEvent[]> => (await readEvents(r, app.keys.events)).filter((e) => e.final);
+  // A burst: those on their way before the fifth error came back are tried on the erring
+  // carrier first and fail over; then the breaker opens.
+  await send('a', 10);
+  await until(async () => (await finals()).length >= 10, 15_000, 'the first 10 to end');
+  const burst = flaky.stats.submits;
+  assert.ok(burst >= 5 && burst <= 10, `${burst} tries on the erring carrier`);
+  assert.equal(app.dispatcher.breakerStates().flaky, 'open');
+  // While it is open, messages go straight to the next carrier.
+  await send('b', 30);
+  await until(async () => (await finals()).length >= 40, 15_000, 'the next 30 to end');
+  assert.ok((await finals()).every((e) => e.status === 'delivered' && e.carrier === 'happy'));
+  assert.equal(flaky.stats.submits, burst, 'the open carrier saw none of the next 30');
+  assert.ok(lines.some((l) => l.event === 'carrier.breaker' && l.to === 'open' && l.carrier === 'flaky'));
+
+  // It recovers; after the cool-down, probes go to it one at a time and it is back.
+  flaky.setBehaviour({ submitError: null });
+  await new Promise((res) => setTimeout(res, 1_200));
+  const before = flaky.stats.submits;
+  await send('c', 40);
+  await until(async () => (await finals()).length >= 80, 15_000, 'the next 40 to end');
+  assert.equal(app.dispatcher.breakerStates().flaky, 'closed');
+  assert.ok(flaky.stats.submits - before >= 2, 'probes and then traffic reached it again');
+  assert.ok(lines.some((l) => l.event === 'carrier.breaker' && l.to === 'half_open'));
+  assert.ok(lines.some((l) => l.event === 'carrier.breaker' && l.to === 'closed'));
+  const text = await app.metrics.render();
+  assert.match(text, /qasid_carrier_breaker_state\{carrier="flaky"\} 0/);
+});
