@@ -2,7 +2,8 @@
  * A circuit breaker per carrier. Closed, it counts the outcomes of the carrier's recent
  * submits; when, within `windowSec`, at least `minSubmits` were tried and `errorShare` of
  * them failed (a temporary error, or no answer), it opens: the carrier is out of routing
- * (messages fail over past it, or wait in the due set) for `coolDownSec`. Then it is half
+ * (messages go to the route's next carrier; the dispatcher still tries it when it is the
+ * last one left) for `coolDownSec`. Then it is half
  * open: `probes` messages may go, one at a time; if they are all accepted it closes,
  * and at the first failure it opens again for another cool-down. Permanent rejections
  * (the message's fault) and slow-downs (the pacer's business) do not count. Pure: the
@@ -12,7 +13,7 @@ import type { BreakerConfig } from '../config/types.js';
 
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
-export const DEFAULT_BREAKER: Readonly<BreakerConfig> = Object.freeze({ enabled: true, windowSec: 10, minSubmits: 20, errorShare: 0.5, coolDownSec: 30, probes: 5 });
+export const DEFAULT_BREAKER: Readonly<BreakerConfig> = Object.freeze({ enabled: true, windowSec: 10, minSubmits: 20, errorShare: 0.5, coolDownSec: 10, probes: 5 });
 
 export class CarrierBreaker {
   private current: BreakerState = 'closed';

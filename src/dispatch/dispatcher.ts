@@ -608,9 +608,13 @@ export class Dispatcher implements Lifecycle {
       }
       const enc = encodeMessage(text, { method: carrier.concat, ref: refFor(recId), maxParts: cfg.messages.maxParts });
       if ('error' in enc) return this.finish(recId, rec, src, 'rejected', { reason: 'too_long' });
-      // Out of routing while its breaker is open (a probe at a time while half open).
-      const breaker = this.breakers.get(carrierId);
-      if (breaker !== undefined && !breaker.allow(Date.now())) continue;
+      // Out of routing while its breaker is open (a probe at a time while half open) — when
+      // the route has another carrier that could take it. The last one left is tried
+      // anyway: waiting in the due set would not get the message there sooner. Only what
+      // the breaker let through is counted by it.
+      const allowed = this.breakers.get(carrierId)?.allow(Date.now()) ?? true;
+      if (!allowed && order.slice(index + 1).some((id) => this.canTake(id))) continue;
+      const breaker = allowed ? this.breakers.get(carrierId) : undefined;
       tried++;
       const rN = receiptParts(enc.parts.length, carrier.receiptOnPart).filter(Boolean).length;
       // Written right before the first part goes (submitToCarrier's `submitting`): a crash
