@@ -22,7 +22,7 @@ import { maskMsisdn, normaliseMsisdn } from '../routing/index.js';
 import type { MessageStore, TerminalStatus } from '../queue/store.js';
 import { bodyBuffer, bodyNumber, bodyString, type Pdu } from '../smpp/codec.js';
 import type { DeliverHandler, LateResponseHandler, SessionInfo } from '../smpp/session.js';
-import { OWED_AFTER_MS, writeOwedEvent } from '../queue/final-event.js';
+import { OWED_AFTER_MS, partStatus, writeOwedEvent } from '../queue/final-event.js';
 import type { MappingStore, ParkedReceipt } from './mappings.js';
 
 interface StoredReceipt {
@@ -254,9 +254,10 @@ export class ReceiptHandler {
 
   /** `mapping` is `${recId}:${part}:${parts}[:${acceptedAt base 36}]` (see dispatch/submit.ts). */
   private async apply(mapping: string, r: StoredReceipt, carrierId: string): Promise<void> {
-    const [recId = '', , parts, acceptedAt] = mapping.split(':');
+    const [recId = '', part, parts, acceptedAt] = mapping.split(':');
     const now = this.now();
-    const outcome = await this.d.store.applyReceipt(recId, r.state, r.final, now, r.err);
+    // Part states are kept only for long messages (a one-part message's is its status).
+    const outcome = await this.d.store.applyReceipt(recId, r.state, r.final, now, r.err, part === undefined || part === '' || Number(parts ?? 1) <= 1 ? undefined : Number(part));
     if (outcome.outcome !== 'final') {
       if (outcome.outcome === 'late' || outcome.outcome === 'gone') {
         this.counts.late++;
@@ -278,6 +279,9 @@ export class ReceiptHandler {
       ...(outcome.error && status !== 'delivered' ? { error: outcome.error } : {}),
       at: new Date(now).toISOString(),
     };
+    // A long message: each receipt-bearing part's state.
+    const perPart = partStatus(outcome.partStates, Number(parts ?? 1));
+    if (perPart !== undefined) e.partStatus = perPart;
     // Event first, then off the watch set: a crash in between leaves the watch entry, and
     // whoever meets it again writes the event from the record.
     await this.d.outputs.event(e, outcome.entryId);

@@ -49,6 +49,8 @@ export function owedEvent(rec: Partial<RecordFields>, now: number): StatusEvent 
     if (rec.car !== undefined) own.carrier = rec.car;
     if (rec.parts !== undefined) own.parts = Number(rec.parts);
     if (rec.rErr !== undefined && rec.term !== 'delivered') own.error = rec.rErr;
+    const parts = partStatus(rec.pS, Number(rec.parts ?? 1));
+    if (parts !== undefined) own.partStatus = parts;
   }
   return { v: EVENT_VERSION, status: rec.term as StatusEvent['status'], final: true, ...eventIds(rec), ...own };
 }
@@ -60,4 +62,20 @@ export async function writeOwedEvent(outputs: Outputs, log: Logger, rec: Partial
   log.warn({ event: 'dispatch.event_recovered', gatewayId: rec.gw, status: e.status }, 'final event written after a crash cut it off');
   await outputs.event(e, rec.eid);
   return true;
+}
+
+/**
+ * A long message's part states as its final event gives them (part number from 1 →
+ * receipt state), from the record's `pS` ("<part, 0-based>:<state>,…"); undefined for a
+ * message of one part or without any.
+ */
+export function partStatus(pS: string | undefined, parts: number): Record<string, string> | undefined {
+  if (pS === undefined || pS === '' || !(parts > 1)) return undefined;
+  const out: Record<string, string> = {};
+  for (const item of pS.split(',')) {
+    const at = item.indexOf(':');
+    const part = Number(item.slice(0, at));
+    if (at > 0 && Number.isInteger(part)) out[String(part + 1)] = item.slice(at + 1);
+  }
+  return Object.keys(out).length === 0 ? undefined : out;
 }

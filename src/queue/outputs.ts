@@ -26,7 +26,8 @@ export type EventStatus =
 /**
  * One status change of one message. `final: true` on exactly one event per intake entry.
  * Version 2 (the events of version 1, plus): a duplicate has a gateway id of its own and
- * names the original's in `duplicateOf`; every rejection names its intake entry (`entryId`).
+ * names the original's in `duplicateOf`; every rejection names its intake entry (`entryId`);
+ * the final event of a long message settled by receipts carries each part's (`partStatus`).
  */
 export const EVENT_VERSION = 2;
 
@@ -49,6 +50,8 @@ export interface StatusEvent {
   entryId?: string;
   /** For a rejected duplicate: the gateway id of the message whose client id it repeated. */
   duplicateOf?: string;
+  /** The final event of a long message: each receipt-bearing part's receipt (part number from 1 → state). */
+  partStatus?: Record<string, string>;
   at: string;
   meta?: unknown;
 }

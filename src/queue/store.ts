@@ -64,6 +64,8 @@ export interface RecordFields {
   rErr?: string;
   /** temporary submit errors so far, per carrier (JSON {carrier: count}): who to fail over from */
   tErr?: string;
+  /** each receipt-bearing part's receipt state, "<part, 0-based>:<state>,…" (queue/final-event.ts partStatus) */
+  pS?: string;
 }
 
 export type CreateResult =
@@ -184,20 +186,21 @@ for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], ARGV[3], id) end
 return ids`;
 
 // KEYS: records. ARGV per record: receipt state, '1' when that state is final, now (ms),
-// the receipt's error code ('' when none). Rolls the parts of a long message up into
-// one status. Returns per record:
-//   {'final', status, ids, rErr, eid} when this receipt settles the message (`ids` is the
-//   record's `i` field: what its event echoes, so no second round trip; rErr the error of
-//   the part that decided a non-delivered outcome, or ''; eid the intake entry id, whose
-//   time part is when the message was queued),
+// the receipt's error code ('' when none), the part it is for (0-based; '' when not
+// known). Rolls the parts of a long message up into one status, and keeps each part's in
+// `pS` ("<part>:<state>,…"). Returns per record:
+//   {'final', status, ids, rErr, eid, pS} when this receipt settles the message (`ids` is
+//   the record's `i` field: what its event echoes, so no second round trip; rErr the
+//   error of the part that decided a non-delivered outcome, or ''; eid the intake entry
+//   id, whose time part is when the message was queued; pS the parts' states, or ''),
 //   {'partial'} when more receipts are expected, {'late', tAt} when it was already
 //   terminal (tAt: when a receipt made it so, or ''), {'gone'} when the record no longer exists.
 const LUA_RECEIPT = `${EACH}
 local out = {}
 for i = 1, #KEYS do
   local k = KEYS[i]
-  local a = (i - 1) * 4
-  local state, final, now, err = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+  local a = (i - 1) * 5
+  local state, final, now, err, part = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
   out[i] = each(function()
     local f = redis.call('HMGET', k, 'term', 'tAt', 'st')
     if not f[1] and not f[3] then return {'gone'} end
@@ -206,13 +209,17 @@ for i = 1, #KEYS do
     if state ~= 'delivered' and redis.call('HSETNX', k, 'rBad', state) == 1 and err ~= '' then
       redis.call('HSET', k, 'rErr', err)
     end
+    if part ~= '' then
+      local ps = redis.call('HGET', k, 'pS')
+      redis.call('HSET', k, 'pS', (ps and (ps .. ',') or '') .. part .. ':' .. state)
+    end
     local done = redis.call('HINCRBY', k, 'rDone', 1)
     local want = tonumber(redis.call('HGET', k, 'rN') or '1')
     if done < want then return {'partial'} end
     local status = redis.call('HGET', k, 'rBad') or 'delivered'
     redis.call('HSET', k, 'term', status, 'st', status, 'tAt', now)
-    local g = redis.call('HMGET', k, 'i', 'rErr', 'eid')
-    return {'final', status, g[1] or '{}', g[2] or '', g[3] or ''}
+    local g = redis.call('HMGET', k, 'i', 'rErr', 'eid', 'pS')
+    return {'final', status, g[1] or '{}', g[2] or '', g[3] or '', g[4] or ''}
   end)
 end
 return out`;
@@ -401,9 +408,11 @@ export class MessageStore {
     final: boolean,
     now: number,
     err: string | undefined,
-  ): Promise<{ outcome: 'final'; status: TerminalStatus; fields: Partial<RecordFields>; error?: string; entryId?: string } | { outcome: 'late'; terminalAt?: number } | { outcome: 'partial' | 'gone' }> {
-    const r = await this.receipts.add(this.keys.recordTag, { keys: [this.keys.record(recId)], argv: [state, final ? '1' : '0', String(Math.round(now)), err ?? ''] });
-    if (r[0] === 'final') return { outcome: 'final', status: r[1] as TerminalStatus, fields: unpackJson(r[2]), ...(r[3] ? { error: r[3] } : {}), ...(r[4] ? { entryId: r[4] } : {}) };
+    /** The part the receipt is for (0-based), when the mapping says. */
+    part?: number,
+  ): Promise<{ outcome: 'final'; status: TerminalStatus; fields: Partial<RecordFields>; error?: string; entryId?: string; partStates?: string } | { outcome: 'late'; terminalAt?: number } | { outcome: 'partial' | 'gone' }> {
+    const r = await this.receipts.add(this.keys.recordTag, { keys: [this.keys.record(recId)], argv: [state, final ? '1' : '0', String(Math.round(now)), err ?? '', part === undefined || !Number.isInteger(part) ? '' : String(part)] });
+    if (r[0] === 'final') return { outcome: 'final', status: r[1] as TerminalStatus, fields: unpackJson(r[2]), ...(r[3] ? { error: r[3] } : {}), ...(r[4] ? { entryId: r[4] } : {}), ...(r[5] ? { partStates: r[5] } : {}) };
     if (r[0] === 'late') return r[1] ? { outcome: 'late', terminalAt: Number(r[1]) } : { outcome: 'late' };
     return { outcome: r[0] as 'partial' | 'gone' };
   }
