@@ -18,7 +18,8 @@ import type { IntakeEntry, IntakeReader } from '../queue/intake.js';
 import type { ConsumerLease } from '../queue/ownership.js';
 import { decodeMessage, type DecodeLimits, type MtMessage } from '../queue/message.js';
 import { EVENT_VERSION, eventIds, type EventStatus, type Outputs, type StatusEvent } from '../queue/outputs.js';
-import type { MessageStore, RecordFields, TerminalStatus } from '../queue/store.js';
+import type { MessageStore } from '../queue/store.js';
+import { isDue, isFinal, isSettledForNow, isWatched, mayHaveBeenSent, type RecordFields, type TerminalStatus } from '../queue/record.js';
 import { normaliseMsisdn, selectRoute, type CompiledRoutes, type MessageClass } from '../routing/index.js';
 import type { ClassPolicy } from '../privacy/policy.js';
 import type { SubscriberStore } from '../privacy/subscribers.js';
@@ -305,7 +306,7 @@ export class Dispatcher implements Lifecycle {
       const rec = await this.d.store.get(recId);
       if (rec !== undefined && rec.eid === entry.id) {
         this.log.error({ event: 'dispatch.gave_up', entry: entry.id, gatewayId: rec.gw }, 'message handling kept failing; the message ends failed');
-        if (rec.term !== undefined) {
+        if (isFinal(rec)) {
           if (rec.ev !== undefined) await writeOwedEvent(this.d.outputs, this.log, rec, this.now());
           this.d.intake.done(entry.id);
           return;
@@ -490,19 +491,19 @@ export class Dispatcher implements Lifecycle {
       }
       // Our own entry, read again after a crash: carry on from the recorded state.
       rec = created.fields;
-      if (rec.term !== undefined || rec.st === 'accepted' || rec.st === 'unknown' || rec.st === 'retry') {
+      if (isFinal(rec) || isSettledForNow(rec)) {
         // Ended by this dispatcher (`ev`), and the entry was not released: the crash may
         // have come before the final event was written. (An ending by a receipt is the
         // watch set's business: this entry was released when the carrier accepted it.)
-        if (rec.term !== undefined && rec.ev !== undefined) await writeOwedEvent(this.d.outputs, this.log, rec, this.now());
+        if (isFinal(rec) && rec.ev !== undefined) await writeOwedEvent(this.d.outputs, this.log, rec, this.now());
         // The state was written, the schedule that goes with it maybe not (a crash between
         // the two): make sure it is there before the entry goes.
-        if (rec.term === undefined) await this.ensureScheduled(recId, rec);
+        if (!isFinal(rec)) await this.ensureScheduled(recId, rec);
         this.d.intake.done(entry.id);
         return;
       }
       // Submitting: it may have left for the carrier before the crash (queued: it had not).
-      if (again !== undefined && rec.st === 'submitting') src.again = again;
+      if (again !== undefined && mayHaveBeenSent(rec)) src.again = again;
     }
     if (notBefore !== undefined && notBefore > now) {
       // Not checked against policy until it is due, but held from now on: erasure and export must find it.
@@ -516,16 +517,16 @@ export class Dispatcher implements Lifecycle {
 
   private async handleDue(recId: string): Promise<void> {
     const rec = await this.d.store.get(recId);
-    if (!rec || rec.term !== undefined || rec.st === 'accepted' || rec.st === 'unknown') {
+    if (!rec || isFinal(rec) || isWatched(rec)) {
       // Ended by this dispatcher but never taken off the due set: its handler died between the steps.
-      if (rec?.term !== undefined && rec.ev !== undefined) await writeOwedEvent(this.d.outputs, this.log, rec, this.now());
+      if (rec !== undefined && isFinal(rec) && rec.ev !== undefined) await writeOwedEvent(this.d.outputs, this.log, rec, this.now());
       // Accepted (or unknown) but perhaps never watched: the handler died between the two writes.
-      if (rec !== undefined && rec.term === undefined) await this.ensureScheduled(recId, rec);
+      if (rec !== undefined && !isFinal(rec)) await this.ensureScheduled(recId, rec);
       await this.d.store.unschedule('due', recId);
       return;
     }
     // Leased again while it said `submitting`: the instance that took it last died mid-submit.
-    await this.process(recId, rec, rec.st === 'submitting' ? { kind: 'due', again: 'lease' } : { kind: 'due' });
+    await this.process(recId, rec, mayHaveBeenSent(rec) ? { kind: 'due', again: 'lease' } : { kind: 'due' });
   }
 
   /**
@@ -535,8 +536,8 @@ export class Dispatcher implements Lifecycle {
    * keeps its time.
    */
   private async ensureScheduled(recId: string, rec: Partial<RecordFields>): Promise<void> {
-    if (rec.st === 'accepted' || rec.st === 'unknown') await this.d.store.scheduleIfAbsent('watch', recId, Number(rec.vu) + this.d.config.messages.receiptGraceSec * 1000);
-    else if (rec.st === 'retry') await this.d.store.scheduleIfAbsent('due', recId, this.now());
+    if (isWatched(rec)) await this.d.store.scheduleIfAbsent('watch', recId, Number(rec.vu) + this.d.config.messages.receiptGraceSec * 1000);
+    else if (isDue(rec)) await this.d.store.scheduleIfAbsent('due', recId, this.now());
   }
 
   /** Route, encode and submit one message, then settle it. */
@@ -806,7 +807,7 @@ export class Dispatcher implements Lifecycle {
   /** A message accepted (or of unknown outcome) whose receipt never came. */
   private async expireWatched(recId: string): Promise<void> {
     const rec = await this.d.store.get(recId);
-    if (rec && rec.term === undefined) {
+    if (rec && !isFinal(rec)) {
       const status: TerminalStatus = rec.st === 'unknown' ? 'unknown' : 'expired';
       const e = this.event(status, true, { ...eventIds(rec), carrier: rec.car, parts: numberOr(rec.parts), reason: rec.st === 'unknown' ? (rec.err ?? 'no_response') : 'no_receipt' });
       const first = await this.d.store.finalise(recId, status, { err: 'no_receipt', ev: pendingFields(e) });

@@ -12,7 +12,7 @@
  */
 import type { Logger } from '../log/logger.js';
 import { EVENT_VERSION, eventIds, type Outputs, type StatusEvent } from './outputs.js';
-import type { RecordFields } from './store.js';
+import { isFinal, type RecordFields } from './record.js';
 
 /**
  * A receipt delivered again finds its record terminal and still watched. Younger than
@@ -35,7 +35,7 @@ export function pendingFields(e: StatusEvent): string {
  * record is not terminal.
  */
 export function owedEvent(rec: Partial<RecordFields>, now: number): StatusEvent | undefined {
-  if (rec.term === undefined) return undefined;
+  if (!isFinal(rec)) return undefined;
   let own: PendingEvent | undefined;
   if (rec.ev !== undefined) {
     try {

@@ -7,7 +7,7 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
 import type { FieldSealer } from './sealing.js';
-import type { RecordFields } from './store.js';
+import type { RecordFields } from './record.js';
 import { streamIdMs } from './streams.js';
 import { BATCH_ORDER, TickBatcher } from './batch.js';
 

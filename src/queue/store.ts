@@ -10,63 +10,9 @@ import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
 import type { FieldSealer } from './sealing.js';
 import { BATCH_ORDER, LUA_EACH, TickBatcher } from './batch.js';
+import type { RecordFields, TerminalStatus } from './record.js';
 
-/** Terminal statuses: every intake entry ends in exactly one of these. */
-export type TerminalStatus = 'delivered' | 'undeliverable' | 'expired' | 'rejected' | 'failed' | 'unknown' | 'accepted' | 'deleted' | 'blocked';
-
-/** The fields of a message record (a Redis HASH; every value a string). */
-export interface RecordFields {
-  /** gateway id */
-  gw: string;
-  /** client id */
-  cid: string;
-  ten?: string;
-  to: string;
-  from: string;
-  txt: string;
-  cls: string;
-  pri: string;
-  /** valid until, ms since epoch */
-  vu: string;
-  /** receipt wanted: '1' | '0' */
-  rc: string;
-  meta?: string;
-  /** intake stream entry id that created it */
-  eid: string;
-  /** state: queued | submitting | retry | accepted | unknown | <terminal> */
-  st: string;
-  /** consent reference given with a marketing message */
-  con?: string;
-  /** not before, ms since epoch (scheduled sends) */
-  nb?: string;
-  at: string;
-  att?: string;
-  car?: string;
-  parts?: string;
-  /** parts that requested a receipt */
-  rN?: string;
-  rDone?: string;
-  rBad?: string;
-  /** the terminal status, set exactly once */
-  term?: string;
-  err?: string;
-  /** carrier message ids (normalised, comma-separated) of the accepted parts: erasure deletes their mappings */
-  mids?: string;
-  /** '1' once the subscriber's frequency cap has counted this message */
-  cap?: string;
-  /** set by unpack when the sealed data could not be opened (key missing or data tampered) */
-  sealErr?: string;
-  /** the final event's own fields (JSON), set with `term` when the dispatcher ends a message (queue/final-event.ts) */
-  ev?: string;
-  /** when a receipt made the record terminal (ms since epoch) */
-  tAt?: string;
-  /** the receipt error code of the part that decided a non-delivered outcome */
-  rErr?: string;
-  /** temporary submit errors so far, per carrier (JSON {carrier: count}): who to fail over from */
-  tErr?: string;
-  /** each receipt-bearing part's receipt state, "<part, 0-based>:<state>,…" (queue/final-event.ts partStatus) */
-  pS?: string;
-}
+export type { RecordFields, TerminalStatus } from './record.js';
 
 export type CreateResult =
   | { created: true }

@@ -1,0 +1,96 @@
+/**
+ * The message record: its fields (a Redis HASH; every value a string; the store packs the
+ * ones that never change into `i` and a sealed `d`), its states, and the predicates and
+ * transitions the message path reads and writes it by. The store (queue/store.ts) owns
+ * how it is kept; this module says what it means.
+ *
+ *   queued ─▶ submitting ─▶ accepted ─▶ <final, by a receipt or the watch deadline>
+ *                 │    └──▶ unknown  ─▶ <final, by a late receipt or the deadline>
+ *                 └──▶ retry (due set) ─▶ submitting …
+ *   any live state ─▶ <final, by the dispatcher: rejected, blocked, failed, expired, accepted>
+ */
+
+/** Terminal statuses: every intake entry ends in exactly one of these. */
+export type TerminalStatus = 'delivered' | 'undeliverable' | 'expired' | 'rejected' | 'failed' | 'unknown' | 'accepted' | 'deleted' | 'blocked';
+
+/** A live record's state (`st` before `term` is set). */
+export type LiveState = 'queued' | 'submitting' | 'retry' | 'accepted' | 'unknown';
+
+/** The fields of a message record (a Redis HASH; every value a string). */
+export interface RecordFields {
+  /** gateway id */
+  gw: string;
+  /** client id */
+  cid: string;
+  ten?: string;
+  to: string;
+  from: string;
+  txt: string;
+  cls: string;
+  pri: string;
+  /** valid until, ms since epoch */
+  vu: string;
+  /** receipt wanted: '1' | '0' */
+  rc: string;
+  meta?: string;
+  /** intake stream entry id that created it */
+  eid: string;
+  /** state: queued | submitting | retry | accepted | unknown | <terminal> */
+  st: string;
+  /** consent reference given with a marketing message */
+  con?: string;
+  /** not before, ms since epoch (scheduled sends) */
+  nb?: string;
+  at: string;
+  att?: string;
+  car?: string;
+  parts?: string;
+  /** parts that requested a receipt */
+  rN?: string;
+  rDone?: string;
+  rBad?: string;
+  /** the terminal status, set exactly once */
+  term?: string;
+  err?: string;
+  /** carrier message ids (normalised, comma-separated) of the accepted parts: erasure deletes their mappings */
+  mids?: string;
+  /** '1' once the subscriber's frequency cap has counted this message */
+  cap?: string;
+  /** set by unpack when the sealed data could not be opened (key missing or data tampered) */
+  sealErr?: string;
+  /** the final event's own fields (JSON), set with `term` when the dispatcher ends a message (queue/final-event.ts) */
+  ev?: string;
+  /** when a receipt made the record terminal (ms since epoch) */
+  tAt?: string;
+  /** the receipt error code of the part that decided a non-delivered outcome */
+  rErr?: string;
+  /** temporary submit errors so far, per carrier (JSON {carrier: count}): who to fail over from */
+  tErr?: string;
+  /** each receipt-bearing part's receipt state, "<part, 0-based>:<state>,…" (queue/final-event.ts partStatus) */
+  pS?: string;
+}
+
+/** Ended: `term` is set (exactly once), whoever ended it. */
+export function isFinal(rec: Partial<RecordFields>): boolean {
+  return rec.term !== undefined;
+}
+
+/** Live and waiting for a receipt or its deadline (on the watch set): accepted, or of unknown outcome. */
+export function isWatched(rec: Partial<RecordFields>): boolean {
+  return !isFinal(rec) && (rec.st === 'accepted' || rec.st === 'unknown');
+}
+
+/** Live and waiting for a retry or a scheduled send (on the due set). */
+export function isDue(rec: Partial<RecordFields>): boolean {
+  return !isFinal(rec) && rec.st === 'retry';
+}
+
+/** Its first part may have reached the carrier (marked right before it was written): sending it again is a resubmit. */
+export function mayHaveBeenSent(rec: Partial<RecordFields>): boolean {
+  return rec.st === 'submitting';
+}
+
+/** Live and settled for now, so its intake entry was (or may be) released: accepted, unknown or waiting for a retry. */
+export function isSettledForNow(rec: Partial<RecordFields>): boolean {
+  return isWatched(rec) || isDue(rec);
+}
