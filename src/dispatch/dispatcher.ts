@@ -19,7 +19,7 @@ import type { ConsumerLease } from '../queue/ownership.js';
 import { decodeMessage, type DecodeLimits, type MtMessage } from '../queue/message.js';
 import { EVENT_VERSION, eventIds, type EventStatus, type Outputs, type StatusEvent } from '../queue/outputs.js';
 import type { MessageStore } from '../queue/store.js';
-import { isDue, isFinal, isSettledForNow, isWatched, mayHaveBeenSent, type RecordFields, type TerminalStatus } from '../queue/record.js';
+import { isDue, isFinal, isSettledForNow, isWatched, mayHaveBeenSent, transition, type RecordFields, type TerminalStatus } from '../queue/record.js';
 import { normaliseMsisdn, selectRoute, type CompiledRoutes, type MessageClass } from '../routing/index.js';
 import type { ClassPolicy } from '../privacy/policy.js';
 import type { SubscriberStore } from '../privacy/subscribers.js';
@@ -621,7 +621,7 @@ export class Dispatcher implements Lifecycle {
       // Written right before the first part goes (submitToCarrier's `submitting`): a crash
       // after it counts the next send as a resubmit, one before it does not. It also tells
       // the receipt roll-up how many receipts to expect before part 1's can arrive.
-      const sending: Partial<RecordFields> = { st: 'submitting', car: carrierId, parts: String(enc.parts.length), rN: String(rN) };
+      const sending = transition.submitting(carrierId, enc.parts.length, rN);
       if (src.again !== undefined && tried === 1) {
         // Counted once per message, on the carrier it goes to first.
         this.log.warn({ event: 'dispatch.resubmit', reason: src.again, carrier: carrierId, gatewayId: rec.gw }, 'sending a message whose earlier submit may have reached the carrier; the handset may see it twice');
@@ -647,7 +647,7 @@ export class Dispatcher implements Lifecycle {
           // With a receipt wanted: accepted and watched in one step, then the accepted
           // event, and only then the last mapping, which lets a receipt match — so no
           // receipt finds the record unwatched, and no final event comes before `accepted`.
-          accepted: rec.rc === '1' ? (ids) => this.accepted(recId, rec, { ...sending, st: 'accepted', mids: ids.join(',') }, carrierId, enc.parts.length) : undefined,
+          accepted: rec.rc === '1' ? (ids) => this.accepted(recId, rec, transition.accepted(sending, ids), carrierId, enc.parts.length) : undefined,
           // Asked again after the wait for a token: the wait can outlast a short validity.
           expired: () => this.now() >= validUntil,
           validity: { until: validUntil, now: this.now },
@@ -704,7 +704,7 @@ export class Dispatcher implements Lifecycle {
           return this.finish(recId, rec, src, 'rejected', { ...done, reason: r.partsSent > 0 ? 'partially_sent' : 'carrier_rejected', error: r.error });
         case 'unknown':
           // No answer: only a receipt can settle it now, and without an id none can match.
-          await this.d.store.update(recId, { st: 'unknown', err: r.error });
+          await this.d.store.update(recId, transition.unknown(r.error));
           await this.d.store.schedule('watch', recId, Number(rec.vu) + cfg.messages.receiptGraceSec * 1000);
           await this.release(recId, src);
           return;
@@ -782,7 +782,7 @@ export class Dispatcher implements Lifecycle {
   }
 
   private async defer(recId: string, rec: Partial<RecordFields>, src: Source, at: number, reason: string, error: string | undefined, announce: boolean, carrier?: string): Promise<void> {
-    await this.d.store.update(recId, { st: 'retry', att: rec.att ?? '0', ...(rec.tErr !== undefined ? { tErr: rec.tErr } : {}) });
+    await this.d.store.update(recId, transition.deferred(rec));
     await this.d.store.schedule('due', recId, at);
     if (announce || reason === 'scheduled') {
       await this.d.outputs.event(this.event('deferred', false, { ...eventIds(rec), carrier, reason, error, retryAt: new Date(at).toISOString() }));

@@ -20,7 +20,7 @@ import type { SubscriberStore } from '../privacy/subscribers.js';
 import type { Vault } from '../privacy/vault.js';
 import { maskMsisdn, normaliseMsisdn } from '../routing/index.js';
 import type { MessageStore } from '../queue/store.js';
-import type { TerminalStatus } from '../queue/record.js';
+import { transition, type TerminalStatus } from '../queue/record.js';
 import { bodyBuffer, bodyNumber, bodyString, type Pdu } from '../smpp/codec.js';
 import type { DeliverHandler, LateResponseHandler, SessionInfo } from '../smpp/session.js';
 import { OWED_AFTER_MS, partStatus, writeOwedEvent } from '../queue/final-event.js';
@@ -142,7 +142,7 @@ export class ReceiptHandler {
     const normId = normaliseId(raw, carrier?.messageIds.submitResp ?? 'verbatim') ?? raw;
     const recId = tag.slice(0, tag.indexOf(':'));
     void (async () => {
-      await this.d.store.update(recId, { st: 'accepted' });
+      await this.d.store.update(recId, transition.acceptedLate());
       const parked = await this.d.mappings.map(session.carrier, normId, tag, this.d.lateMappingTtlMs);
       if (parked !== null) await this.apply(tag, JSON.parse(parked) as StoredReceipt, session.carrier);
     })().catch((e: unknown) => this.log.warn({ event: 'redis.error', err: errorMessage(e) }, 'could not record a late submit_sm_resp'));

@@ -94,3 +94,30 @@ export function mayHaveBeenSent(rec: Partial<RecordFields>): boolean {
 export function isSettledForNow(rec: Partial<RecordFields>): boolean {
   return isWatched(rec) || isDue(rec);
 }
+
+/**
+ * The field sets each transition of a live record writes (the store applies them, and a
+ * record a receipt already ended keeps its state: MessageStore.update / accept).
+ */
+export const transition = {
+  /** About to go to `carrier` (written right before the first part leaves): how many parts, how many receipts to expect. */
+  submitting(carrier: string, parts: number, receipts: number): Partial<RecordFields> {
+    return { st: 'submitting', car: carrier, parts: String(parts), rN: String(receipts) };
+  },
+  /** Every part accepted: the carrier ids erasure must find. */
+  accepted(submitting: Partial<RecordFields>, carrierIds: readonly string[]): Partial<RecordFields> {
+    return { ...submitting, st: 'accepted', mids: carrierIds.join(',') };
+  },
+  /** Accepted, learnt from a submit_sm_resp that came after its deadline. */
+  acceptedLate(): Partial<RecordFields> {
+    return { st: 'accepted' };
+  },
+  /** Sent, and no answer came. */
+  unknown(error: string): Partial<RecordFields> {
+    return { st: 'unknown', err: error };
+  },
+  /** Waiting in the due set: the attempts spent, and the temporary errors per carrier. */
+  deferred(rec: Partial<RecordFields>): Partial<RecordFields> {
+    return { st: 'retry', att: rec.att ?? '0', ...(rec.tErr !== undefined ? { tErr: rec.tErr } : {}) };
+  },
+} as const;

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isDue, isFinal, isSettledForNow, isWatched, mayHaveBeenSent } from '../../src/queue/record.js';
+import { isDue, isFinal, isSettledForNow, isWatched, mayHaveBeenSent, transition } from '../../src/queue/record.js';
 
 test('each state answers the predicates as the message path reads it', () => {
   const rows: Array<[string, Record<string, string>, { final: boolean; watched: boolean; due: boolean; settled: boolean; sent: boolean }]> = [
@@ -25,4 +25,18 @@ test('each state answers the predicates as the message path reads it', () => {
       name,
     );
   }
+});
+
+test('transitions write the fields their states need, and their states answer the predicates', () => {
+  const sending = transition.submitting('jazz', 3, 1);
+  assert.deepEqual(sending, { st: 'submitting', car: 'jazz', parts: '3', rN: '1' });
+  assert.ok(mayHaveBeenSent(sending));
+  const accepted = transition.accepted(sending, ['a1', 'a2', 'a3']);
+  assert.deepEqual(accepted, { st: 'accepted', car: 'jazz', parts: '3', rN: '1', mids: 'a1,a2,a3' });
+  assert.ok(isWatched(accepted) && !isDue(accepted));
+  assert.ok(isWatched(transition.unknown('SMPP_RESPONSE_TIMEOUT')));
+  assert.ok(isWatched(transition.acceptedLate()));
+  assert.deepEqual(transition.deferred({ att: '2', tErr: '{"jazz":1}' }), { st: 'retry', att: '2', tErr: '{"jazz":1}' });
+  assert.deepEqual(transition.deferred({}), { st: 'retry', att: '0' });
+  assert.ok(isDue(transition.deferred({})));
 });
