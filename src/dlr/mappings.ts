@@ -8,6 +8,7 @@
 import type { Redis } from 'ioredis';
 import { BATCH_ORDER, LUA_EACH, TickBatcher } from '../queue/batch.js';
 import type { Keys } from '../queue/keys.js';
+import { LUA_TAKE_DUE } from '../queue/store.js';
 
 /** A receipt that arrived before its part's mapping: the mapping value and the receipt JSON. */
 export interface ParkedReceipt {
@@ -46,14 +47,6 @@ for i = 1, #KEYS, 2 do
 end
 return out`;
 
-// KEYS[1] the parked index; ARGV[1] now, ARGV[2] limit, ARGV[3] lease until. Takes the
-// members whose park time has run out and moves them to the lease time, atomically, so
-// two instances never sweep the same one and a dead instance's lease runs out.
-const LUA_TAKE_OVERDUE = `
-local ids = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARGV[2])
-for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], ARGV[3], id) end
-return ids`;
-
 interface ScriptedRedis extends Redis {
   qasidMapMany(numKeys: number, keys: string[], argv: string[]): Promise<Array<string | Error>>;
   qasidMatchMany(numKeys: number, keys: string[], argv: string[]): Promise<Array<string | Error>>;
@@ -86,7 +79,8 @@ export class MappingStore {
   ) {
     redis.defineCommand('qasidMapMany', { lua: LUA_MAP });
     redis.defineCommand('qasidMatchMany', { lua: LUA_MATCH });
-    redis.defineCommand('qasidTakeOverdueParked', { numberOfKeys: 1, lua: LUA_TAKE_OVERDUE });
+    // The due set's lease script: members whose park time ran out, leased so two instances never sweep the same one.
+    redis.defineCommand('qasidTakeOverdueParked', { numberOfKeys: 1, lua: LUA_TAKE_DUE });
     this.redis = redis as ScriptedRedis;
     const r = this.redis;
     const args = (items: readonly Item[]): { keys: string[]; argv: string[] } => {

@@ -63,27 +63,33 @@ for i = 1, #KEYS do
 end
 return out`;
 
+// The Lua helper both live-state writes share: sets the field/value items ARGV[from..to] on
+// record k — all but `st` when the record is already terminal (its receipt won the race) —
+// and returns 1 when the record was live and took them, 0 when it is terminal or gone.
+const SET_LIVE = `
+local function setLive(k, from, to)
+  local f = redis.call('HMGET', k, 'term', 'st')
+  if not f[1] and not f[2] then return 0 end
+  if f[1] then
+    for j = from, to, 2 do
+      if ARGV[j] ~= 'st' then redis.call('HSET', k, ARGV[j], ARGV[j + 1]) end
+    end
+    return 0
+  end
+  redis.call('HSET', k, unpack(ARGV, from, to))
+  return 1
+end
+`;
+
 // KEYS: records. ARGV per record: n, then n field/value items. Like HSET, but a record
 // that is already terminal (its receipt won the race) keeps its state. Returns per record
 // 1 when set, 0 when it was terminal or gone.
-const LUA_UPDATE_LIVE = `${EACH}
+const LUA_UPDATE_LIVE = `${EACH}${SET_LIVE}
 local out = {}
 local a = 1
 for i = 1, #KEYS do
   local n = tonumber(ARGV[a])
-  local k = KEYS[i]
-  out[i] = each(function()
-    local term = redis.call('HMGET', k, 'term', 'st')
-    if not term[1] and not term[2] then return 0 end
-    if term[1] then
-      for j = a + 1, a + n, 2 do
-        if ARGV[j] ~= 'st' then redis.call('HSET', k, ARGV[j], ARGV[j + 1]) end
-      end
-      return 0
-    end
-    redis.call('HSET', k, unpack(ARGV, a + 1, a + n))
-    return 1
-  end)
+  out[i] = each(function() return setLive(KEYS[i], a + 1, a + n) end)
   a = a + 1 + n
 end
 return out`;
@@ -94,22 +100,13 @@ return out`;
 // (its mapping is written next), and whatever settles it finds it watched. A record a
 // receipt already settled (a part's receipt came first) keeps its state and is not
 // watched again. Returns per record 1 when accepted and watched, else 0.
-const LUA_ACCEPT = `${EACH}
+const LUA_ACCEPT = `${EACH}${SET_LIVE}
 local out = {}
 local a = 1
 for i = 2, #KEYS do
-  local k = KEYS[i]
   local n = tonumber(ARGV[a + 2])
   out[i - 1] = each(function()
-    local term = redis.call('HMGET', k, 'term', 'st')
-    if not term[1] and not term[2] then return 0 end
-    if term[1] then
-      for j = a + 3, a + 2 + n, 2 do
-        if ARGV[j] ~= 'st' then redis.call('HSET', k, ARGV[j], ARGV[j + 1]) end
-      end
-      return 0
-    end
-    redis.call('HSET', k, unpack(ARGV, a + 3, a + 2 + n))
+    if setLive(KEYS[i], a + 3, a + 2 + n) == 0 then return 0 end
     redis.call('ZADD', KEYS[1], ARGV[a + 1], ARGV[a])
     return 1
   end)
@@ -125,8 +122,9 @@ return 1`;
 
 // KEYS[1] a ZSET scored by time; ARGV[1] now, ARGV[2] limit, ARGV[3] lease until.
 // Takes the members whose time has come and moves them to the lease time, atomically,
-// so two instances never take the same one and a dead instance's lease runs out.
-const LUA_TAKE_DUE = `
+// so two instances never take the same one and a dead instance's lease runs out. (The
+// due and watch sets here; the parked-receipt index in dlr/mappings.ts.)
+export const LUA_TAKE_DUE = `
 local ids = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARGV[2])
 for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], ARGV[3], id) end
 return ids`;
