@@ -11,9 +11,8 @@ import assert from 'node:assert/strict';
 import { QasidClient } from '../../src/client/index.js';
 import { startSimulator } from '../../src/sim/index.js';
 import { redisForFile } from '../helpers/redis.js';
-import { readEvents } from '../helpers/events.js';
+import { readEvents, untilFinals } from '../helpers/events.js';
 import { startGateway, testConfig } from '../helpers/app.js';
-import { until } from '../helpers/until.js';
 
 const redis = redisForFile();
 const cleanups = redis.cleanups;
@@ -32,7 +31,7 @@ test('with receipts sent at once, every accepted event comes before its final an
     batch.push({ id: `ord-${i}`, to: `+92300${String(2_000_000 + i).padStart(7, '0')}`, from: 'QASID', text: i % 4 === 0 ? 'Two parts, please. '.repeat(10) : `Hello ${i}` });
   }
   await client.sendMany(batch);
-  await until(async () => (await readEvents(r, app.keys.events)).filter((e) => e.final).length >= N, 30_000, 'every message to end');
+  await untilFinals(r, app.keys.events, N, 30_000, 'every message to end');
   // Whatever is still in flight settles (a stale watch member would stay).
   await new Promise((res) => setTimeout(res, 300));
   const events = await readEvents(r, app.keys.events);

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSimulator, type SimServer } from '../../src/sim/index.js';
 import { redisForFile } from '../helpers/redis.js';
-import { readEvents, type StatusEvent } from '../helpers/events.js';
+import { readEvents, untilFinals, type StatusEvent } from '../helpers/events.js';
 import { startGateway, testConfig, type RawCarrier } from '../helpers/app.js';
 import { until } from '../helpers/until.js';
 
@@ -25,15 +25,7 @@ async function run(carriers: RawCarrier[], ids: string[]): Promise<StatusEvent[]
   const config = testConfig(redis.url, carriers);
   const { app, r } = await startGateway(redis.url, config, cleanups);
   for (const id of ids) await r.xadd(app.keys.intake, '*', 'data', JSON.stringify({ v: 1, id, to: '03001234567', from: 'QASID', text: `hello ${id}` }));
-  let events: StatusEvent[] = [];
-  await until(
-    async () => {
-      events = await readEvents(r, app.keys.events);
-      return events.filter((e) => e.final).length >= ids.length;
-    },
-    15_000,
-    'every message to end',
-  );
+  const events = await untilFinals(r, app.keys.events, ids.length, 15_000, 'every message to end');
   await app.stop();
   return events;
 }

@@ -9,9 +9,8 @@ import assert from 'node:assert/strict';
 import { startSimulator } from '../../src/sim/index.js';
 import { owedEvent } from '../../src/queue/final-event.js';
 import { redisForFile } from '../helpers/redis.js';
-import { readEvents, type StatusEvent } from '../helpers/events.js';
+import { untilFinals, type StatusEvent } from '../helpers/events.js';
 import { startGateway, testConfig } from '../helpers/app.js';
-import { until } from '../helpers/until.js';
 
 const redis = redisForFile();
 const cleanups = redis.cleanups;
@@ -22,15 +21,7 @@ test('a three-part message whose third receipt says UNDELIV ends undeliverable, 
   const config = testConfig(redis.url, [{ id: 'jazz', port: sim.port, receiptOnPart: 'all' }]);
   const { app, r } = await startGateway(redis.url, config, cleanups);
   await r.xadd(app.keys.intake, '*', 'data', JSON.stringify({ v: 1, id: 'long', to: '03001234567', from: 'QASID', text: 'Three parts of text, each of them long enough. '.repeat(8) }));
-  let events: StatusEvent[] = [];
-  await until(
-    async () => {
-      events = await readEvents(r, app.keys.events);
-      return events.some((e) => e.final);
-    },
-    10_000,
-    'the long message to end',
-  );
+  const events = await untilFinals(r, app.keys.events, 1, 10_000, 'the long message to end');
   const final = events.find((e) => e.final) as StatusEvent;
   assert.equal(final.parts, 3);
   assert.equal(final.status, 'undeliverable');
@@ -43,8 +34,7 @@ test('a three-part message whose third receipt says UNDELIV ends undeliverable, 
   assert.deepEqual(rebuilt?.partStatus, final.partStatus);
 
   await r.xadd(app.keys.intake, '*', 'data', JSON.stringify({ v: 1, id: 'short', to: '03001234567', from: 'QASID', text: 'One part' }));
-  await until(async () => (await readEvents(r, app.keys.events)).filter((e) => e.final).length >= 2, 10_000, 'the short one to end');
-  const short = (await readEvents(r, app.keys.events)).find((e) => e.final && e.clientId === 'short');
+  const short = (await untilFinals(r, app.keys.events, 2, 10_000, 'the short one to end')).find((e) => e.final && e.clientId === 'short');
   assert.equal(short?.status, 'delivered');
   assert.equal(short?.partStatus, undefined);
 });

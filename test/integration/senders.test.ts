@@ -7,9 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSimulator, type SubmitSeen } from '../../src/sim/index.js';
 import { redisForFile } from '../helpers/redis.js';
-import { readEvents, type StatusEvent } from '../helpers/events.js';
+import { untilFinals, type StatusEvent } from '../helpers/events.js';
 import { startGateway, testConfig } from '../helpers/app.js';
-import { until } from '../helpers/until.js';
 
 const redis = redisForFile();
 const cleanups = redis.cleanups;
@@ -27,15 +26,7 @@ async function run(carrier: { id: string } & Record<string, unknown>, messages: 
   const config = testConfig(redis.url, [{ ...carrier, port: sim.port }], overrides);
   const { app, r } = await startGateway(redis.url, config, cleanups);
   for (const m of messages) await r.xadd(app.keys.intake, '*', 'data', JSON.stringify({ v: 1, id: m.id, to: '03001234567', from: m.from, text: `from ${m.from}`, ...(m.tenant ? { tenant: m.tenant } : {}) }));
-  let events: StatusEvent[] = [];
-  await until(
-    async () => {
-      events = await readEvents(r, app.keys.events);
-      return events.filter((e) => e.final).length >= messages.length;
-    },
-    15_000,
-    'every message to end',
-  );
+  const events = await untilFinals(r, app.keys.events, messages.length, 15_000, 'every message to end');
   await app.stop();
   return { seen, events };
 }
