@@ -6,6 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { GcTrace } from './gc-trace.js';
+import { stopChild } from '../../src/cli/local-redis.js';
 
 /** Compiles a checkout's src/ to dist/ with its own tsc and tsconfig.json. */
 export function build(root: string): void {
@@ -24,17 +25,9 @@ export interface Child {
   stop(): Promise<void>;
 }
 
+/** Stops a round's process: SIGTERM, SIGKILL after 10 s. */
 function stopper(child: ChildProcess): () => Promise<void> {
-  return () =>
-    new Promise<void>((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      child.once('exit', () => {
-        clearTimeout(kill);
-        resolve();
-      });
-      child.kill('SIGTERM');
-    });
+  return () => stopChild(child, 10_000);
 }
 
 /** `qasid sim` with the named listeners (`name=port:Preset`); resolves with each one's port. */

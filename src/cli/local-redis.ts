@@ -145,10 +145,11 @@ function waitReady(child: ChildProcess): Promise<Ready> {
   });
 }
 
-function stopChild(child: ChildProcess): Promise<void> {
+/** SIGTERM a child process, SIGKILL it after `graceMs`; resolves once it has exited (at once if it already had). */
+export function stopChild(child: ChildProcess, graceMs = 3000): Promise<void> {
   return new Promise<void>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const kill = setTimeout(() => child.kill('SIGKILL'), 3000);
+    const kill = setTimeout(() => child.kill('SIGKILL'), graceMs);
     child.once('exit', () => {
       clearTimeout(kill);
       resolve();
