@@ -21,6 +21,7 @@ export const FLAGS: Readonly<Record<BehaviourOption, string>> = {
   'receipts.stat': 'receipt-stat',
   'receipts.undeliverableEvery': 'undeliverable-every',
   'receipts.early': 'early-receipts',
+  'receipts.spread': 'spread-receipts',
   'receipts.textIdFormat': 'receipt-text-id-format',
   'receipts.zeroLengthStateEvery': 'zero-length-state-every',
   tps: 'tps',
@@ -49,6 +50,7 @@ const BEHAVIOUR_HELP: ReadonlyArray<[string, string]> = [
   [`--${FLAGS['receipts.stat']} STAT`, `receipt state: DELIVRD EXPIRED DELETED UNDELIV ACCEPTD UNKNOWN REJECTD ENROUTE (default ${d.receipts.stat})`],
   [`--${FLAGS['receipts.undeliverableEvery']} N`, 'every Nth receipt reports UNDELIV err:001 (default 0 = off)'],
   [`--${FLAGS['receipts.early']}`, 'write each receipt before its submit_sm_resp, in the same flush'],
+  [`--${FLAGS['receipts.spread']}`, 'spread receipts over every receiving session of the system_id, not the one the submit came on'],
   [`--${FLAGS['receipts.textIdFormat']} same|decimal|hex`, `message id in the receipt text when it differs from the TLV's; decimal/hex rewrite the same number (default ${d.receipts.textIdFormat})`],
   [`--${FLAGS['receipts.zeroLengthStateEvery']} N`, 'every Nth receipt writes message_state with length 0 (the text still says id and stat); delivered again on each bind until answered (default 0 = off)'],
   [`--${FLAGS.tps} N`, 'cap submit_sm per second per listener (token bucket); over it: ESME_RTHROTTLED 0x58 (default 0 = no cap)'],
@@ -132,6 +134,7 @@ const OPTIONS = {
   'receipt-stat': { type: 'string' },
   'undeliverable-every': { type: 'string' },
   'early-receipts': { type: 'boolean' },
+  'spread-receipts': { type: 'boolean' },
   'receipt-text-id-format': { type: 'string' },
   'zero-length-state-every': { type: 'string' },
   tps: { type: 'string' },
@@ -178,6 +181,7 @@ function behaviourFrom(v: Values): SimBehaviourPatch {
   if (v['receipt-stat'] !== undefined) receipts.stat = v['receipt-stat'].toUpperCase() as SimReceiptBehaviour['stat'];
   if (v['undeliverable-every'] !== undefined) receipts.undeliverableEvery = num('undeliverable-every', v['undeliverable-every']);
   if (v['early-receipts']) receipts.early = true;
+  if (v['spread-receipts']) receipts.spread = true;
   if (v['receipt-text-id-format'] !== undefined) receipts.textIdFormat = v['receipt-text-id-format'] as SimReceiptBehaviour['textIdFormat'];
   if (v['zero-length-state-every'] !== undefined) receipts.zeroLengthStateEvery = num('zero-length-state-every', v['zero-length-state-every']);
   const patch: SimBehaviourPatch = { receipts };

@@ -38,6 +38,12 @@ export interface SimReceiptBehaviour {
   /** Write the receipt BEFORE the submit_sm_resp, in the same flush (some SMSCs do; the gateway must park it). */
   early: boolean;
   /**
+   * Spread receipts round robin over every receiving session of the system_id instead of
+   * the one the submit came on (Infobip sends them "equally over all sessions"): with
+   * several gateway instances, most receipts arrive at an instance that did not submit.
+   */
+  spread: boolean;
+  /**
    * The id in the receipt text when it differs from the TLV's: 'same' writes the TLV's id
    * (see idFormat), 'decimal' / 'hex' the same number in that base (a carrier with hex in
    * receipted_message_id and decimal in `id:`). Ignored for uuid ids.
@@ -107,7 +113,7 @@ export type SimBehaviourPatch = Omit<Partial<SimBehaviour>, 'receipts'> & { rece
 /** The HappySMSC: immediate answers, decimal ids, receipts (TLV + text) 10 ms after the response. */
 export const DEFAULT_BEHAVIOUR: Readonly<SimBehaviour> = Object.freeze({
   messageIdFormat: 'decimal',
-  receipts: Object.freeze({ enabled: true, delayMs: 10, format: 'both', idFormat: 'same', stat: 'DELIVRD', undeliverableEvery: 0, early: false, textIdFormat: 'same', zeroLengthStateEvery: 0 }),
+  receipts: Object.freeze({ enabled: true, delayMs: 10, format: 'both', idFormat: 'same', stat: 'DELIVRD', undeliverableEvery: 0, early: false, spread: false, textIdFormat: 'same', zeroLengthStateEvery: 0 }),
   tps: 0,
   tpsBurst: 0,
   submitError: null,

@@ -215,6 +215,8 @@ class Simulator implements SimHost, SimServer {
   }
 
   sessionBound(conn: SimConnection): void {
+    const bound = this.boundSessions().length;
+    if (bound > this.stats.boundPeak) this.stats.boundPeak = bound;
     if (!conn.canReceive) return;
     let list = this.receivers.get(conn.systemId);
     if (!list) this.receivers.set(conn.systemId, (list = []));
@@ -285,7 +287,7 @@ class Simulator implements SimHost, SimServer {
 
   /** The submitting transceiver if it can still take it, else a receiver/transceiver of the same system_id, else the hold queue. */
   private routeReceipt(receipt: PendingReceipt, origin: SimConnection): void {
-    if (origin.canReceive) {
+    if (origin.canReceive && !this.behaviour.receipts.spread) {
       origin.sendReceipt(receipt);
       return;
     }

@@ -4,6 +4,8 @@ export interface SimStats {
   connections: number;
   /** Successful binds of any mode. */
   binds: number;
+  /** Most sessions bound at once (any system_id): what a carrier counting binds per account sees. */
+  boundPeak: number;
   /** Binds answered with an error status (bindFail, wrong credentials, already bound). */
   bindFailures: number;
   /** unbind requests received from clients. */
@@ -66,6 +68,7 @@ export function newStats(): SimStats {
   return {
     connections: 0,
     binds: 0,
+    boundPeak: 0,
     bindFailures: 0,
     unbinds: 0,
     enquireLinks: 0,
