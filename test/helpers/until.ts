@@ -3,10 +3,10 @@
  * For state that settles after the event a test waited for (a set emptied after the
  * final event is written, a counter moved by a later callback).
  */
-export async function until(cond: () => Promise<boolean> | boolean, timeoutMs: number, what: string, everyMs = 10): Promise<void> {
+export async function until(cond: () => Promise<boolean> | boolean, timeoutMs: number, what: string | (() => string), everyMs = 10): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((res) => setTimeout(res, everyMs));
   }
 }

@@ -5,37 +5,22 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { startSimulator } from '../../src/sim/index.js';
 import { keysFor, recordId } from '../../src/queue/keys.js';
 import { startRedis } from '../helpers/redis.js';
 import { Keyring } from '../../src/privacy/keyring.js';
 import { within } from '../helpers/until.js';
+import { runDaemon } from '../helpers/daemon.js';
 
-const BIN = fileURLToPath(new URL('../../bin/qasid.js', import.meta.url));
 const N = 3000;
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
 });
-
-/** A `qasid run` child; `output()` is what it logged (stdout and stderr), for failure messages. */
-function runDaemon(configFile: string): { exited: Promise<number | null>; kill: (s: NodeJS.Signals) => void; output: () => string } {
-  const child = spawn(process.execPath, [BIN, 'run', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  cleanups.push(async () => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  return { exited, kill: (s) => child.kill(s), output: () => out };
-}
 
 test('SIGTERM mid-run: exit 0, no entry pending, nothing lost; a restart finishes every message', async () => {
   const redis = await startRedis();
@@ -68,7 +53,7 @@ test('SIGTERM mid-run: exit 0, no entry pending, nothing lost; a restart finishe
 
   // Every wait below is bounded so that all of them together (10 + 10 + 20 + 8 s) stay
   // inside the runner's 60 s per file: a hang fails with its diagnosis, not a timeout.
-  const first = runDaemon(configFile);
+  const first = runDaemon(configFile, cleanups);
   // Let it get going, then stop it while hundreds are queued, paced and in flight.
   const deadline = Date.now() + 10_000;
   while (sim.stats.submitOk < 300 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
@@ -88,7 +73,7 @@ test('SIGTERM mid-run: exit 0, no entry pending, nothing lost; a restart finishe
   assert.ok(finalsAfterFirst.size + due + watched + backlog >= N, `final ${finalsAfterFirst.size} + due ${due} + watched ${watched} + unread ${backlog} < ${N}`);
   assert.ok(backlog > 0, 'it stopped reading before the stream was empty');
 
-  const second = runDaemon(configFile);
+  const second = runDaemon(configFile, cleanups);
   const deadline2 = Date.now() + 20_000;
   let finals = finalsAfterFirst;
   while (finals.size < N && Date.now() < deadline2) {
