@@ -34,14 +34,14 @@ export class RetentionSweeper implements Lifecycle {
     private readonly policy: RetentionPolicy,
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
+    /** With several instances: the lease that lets one of them at a time sweep. */
+    private readonly lease?: { hold(): Promise<boolean>; giveBack(): Promise<void> },
   ) {}
 
   async start(): Promise<void> {
-    await this.sweep();
+    await this.pass();
     this.timer = setInterval(() => {
-      this.running ??= this.sweep()
-        .then(() => undefined)
-        .finally(() => (this.running = undefined));
+      this.running ??= this.pass().finally(() => (this.running = undefined));
     }, this.policy.sweepSec * 1000);
     this.timer.unref();
   }
@@ -49,6 +49,18 @@ export class RetentionSweeper implements Lifecycle {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.running;
+    await this.lease?.giveBack().catch(() => undefined);
+  }
+
+  /** A timed pass: only on the instance holding the sweep's lease. */
+  private async pass(): Promise<void> {
+    try {
+      if (this.lease && !(await this.lease.hold())) return;
+    } catch (e) {
+      this.logger.warn({ event: 'retention.failed', err: errorMessage(e) }, 'sweep lease unavailable; next pass retries');
+      return;
+    }
+    await this.sweep();
   }
 
   /** One pass over every stream; failures are logged and retried on the next pass. */
