@@ -20,12 +20,15 @@ import { keysFor, type Keys } from './queue/keys.js';
 import { Outputs, queuedAt } from './queue/outputs.js';
 import { MessageStore } from './queue/store.js';
 import { migrateKeys } from './queue/migrate.js';
+import { SweepLease } from './queue/sweep-lease.js';
 import { PortedTable } from './queue/ported.js';
 import { redisClient } from './queue/redis-options.js';
 import { compileRoutes, type CompiledRoutes } from './routing/index.js';
 import { CarrierLink, type CarrierHealth } from './smpp/link.js';
 import type { SessionObserver } from './smpp/session.js';
-import { CarrierPacer } from './throttle/pacer.js';
+import { CarrierPacer, defaultMinTps } from './throttle/pacer.js';
+import { BindSlots } from './throttle/bind-slots.js';
+import { SharedRate } from './throttle/shared-rate.js';
 import { AdminServer } from './admin/server.js';
 import { AuditLog } from './admin/audit.js';
 import { Metrics } from './metrics/registry.js';
@@ -90,6 +93,11 @@ export class App implements Lifecycle {
   private readonly retention: RetentionSweeper;
   private phase: 'starting' | 'ready' | 'draining' = 'starting';
   private readonly blocking: Redis;
+  /** Leases and shared budgets (bind slots, carrier rates): off the message path's pipeline. */
+  private readonly control: Redis;
+  private readonly bindSlots: ReadonlyMap<string, BindSlots>;
+  private readonly sharedRates: ReadonlyMap<string, SharedRate>;
+  private readonly lease: ConsumerLease;
   private readonly stops: Array<readonly [string, () => Promise<void>]> = [];
   private stopPromise: Promise<void> | undefined;
 
@@ -101,7 +109,8 @@ export class App implements Lifecycle {
     const redisOpts = { lazyConnect: true, maxRetriesPerRequest: null, enableAutoPipelining: true } as const;
     this.redis = redisClient(config.redis, { ...redisOpts, connectionName: 'qasid' });
     this.blocking = redisClient(config.redis, { lazyConnect: true, maxRetriesPerRequest: null, connectionName: 'qasid-intake' });
-    for (const r of [this.redis, this.blocking]) {
+    this.control = redisClient(config.redis, { lazyConnect: true, maxRetriesPerRequest: null, connectionName: 'qasid-control' });
+    for (const r of [this.redis, this.blocking, this.control]) {
       r.on('error', (e: Error) => logger.warn({ event: 'redis.error', err: e.message }, 'redis connection error'));
     }
     const metrics = (this.metrics = opts.metrics ?? new Metrics());
@@ -159,7 +168,26 @@ export class App implements Lifecycle {
         new CarrierLink({ carrier: c, logger, onDeliver: this.receipts.onDeliver, onLateResponse: this.receipts.onLateResponse, observer }),
       ]),
     );
-    const gates = new Map(config.carriers.map((c) => [c.id, new PacedGate(new CarrierPacer({ tps: c.tps, clock: systemClock }))]));
+    // A carrier's tps and sessions are totals across every instance on this Redis.
+    this.sharedRates = new Map(
+      config.carriers.map((c) => [c.id, new SharedRate(this.control, { key: this.keys.carrierRate(c.id), carrier: c.id, tps: c.tps, minTps: defaultMinTps(c.tps), sliceMs: config.scale.rateSliceMs, logger })]),
+    );
+    const gates = new Map(config.carriers.map((c) => [c.id, new PacedGate(new CarrierPacer({ tps: c.tps, clock: systemClock }), this.sharedRates.get(c.id))]));
+    this.bindSlots = new Map(
+      config.carriers.map((c) => {
+        const link = this.links.get(c.id) as CarrierLink;
+        const slots = new BindSlots(this.control, {
+          key: this.keys.bindSlots(c.id),
+          carrier: c.id,
+          instance: config.intake.consumer,
+          slots: c.sessions,
+          leaseMs: config.scale.bindLeaseMs,
+          logger,
+          apply: (held) => link.hold(held),
+        });
+        return [c.id, slots];
+      }),
+    );
     const intake = new IntakeReader(
       this.blocking,
       this.redis,
@@ -168,7 +196,7 @@ export class App implements Lifecycle {
       (e, count) => logger.warn({ event: 'redis.error', err: errorMessage(e), entries: count }, 'intake ack failed; the entries stay pending and will be resumed'),
       () => logger.warn({ event: 'intake.group_recreated', group: config.intake.group }, 'the consumer group was missing (Redis restarted empty, or failed over to a replica without it); created again'),
     );
-    const lease = new ConsumerLease(this.redis, { key: this.keys.intakeOwners, consumer: config.intake.consumer, leaseMs: config.intake.leaseMs, logger });
+    const lease = (this.lease = new ConsumerLease(this.redis, { key: this.keys.intakeOwners, consumer: config.intake.consumer, leaseMs: config.intake.leaseMs, logger }));
     this.dispatcher = new Dispatcher({
       config,
       store,
@@ -201,6 +229,9 @@ export class App implements Lifecycle {
       { trim: (stream, maxAgeMs, at) => outputs.trimByAge(stream, maxAgeMs, at), trimAudit: (maxAgeMs, at) => this.audit.trimOlderThan(maxAgeMs, at) },
       config.retention,
       logger,
+      Date.now,
+      // One instance at a time trims (2.5 passes: a dead holder's turn passes on within that).
+      new SweepLease(this.control, { key: this.keys.sweepLease('retention'), sweep: 'retention', instance: config.intake.consumer, ttlMs: Math.ceil(config.retention.sweepSec * 2500), logger }),
     );
     metrics.attach({
       sessions: () => [...this.links.values()].flatMap((l) => l.health().sessions.map((s) => ({ carrier: s.carrier, session: s.id, inflight: s.inflight, windowSize: s.windowSize }))),
@@ -231,7 +262,13 @@ export class App implements Lifecycle {
         rateLimit: config.admin.rateLimitPerMinute,
       },
       routes: {
-        health: () => ({ carriers: this.health(), paused: this.dispatcher.pausedCarriers, breakers: this.dispatcher.breakerStates() }),
+        health: () => ({
+          instance: config.intake.consumer,
+          carriers: this.health(),
+          paused: this.dispatcher.pausedCarriers,
+          breakers: this.dispatcher.breakerStates(),
+          binds: Object.fromEntries([...this.bindSlots].map(([id, b]) => [id, b.current])),
+        }),
         pauseCarrier: (id) => this.dispatcher.pauseCarrier(id),
         resumeCarrier: (id) => this.dispatcher.resumeCarrier(id),
         reloadRoutes: () => this.reloadRoutes(),
@@ -269,7 +306,7 @@ export class App implements Lifecycle {
     try {
       await Promise.race([
         (async () => {
-          await Promise.all([this.redis.connect(), this.blocking.connect()]);
+          await Promise.all([this.redis.connect(), this.blocking.connect(), this.control.connect()]);
           await this.redis.ping();
         })(),
         new Promise((_, reject) => {
@@ -279,11 +316,12 @@ export class App implements Lifecycle {
     } catch (e) {
       this.redis.disconnect();
       this.blocking.disconnect();
+      this.control.disconnect();
       throw new QasidError('REDIS_UNAVAILABLE', `cannot reach Redis: ${errorMessage(e)}`, {}, { cause: e });
     } finally {
       clearTimeout(timer);
     }
-    this.stops.push(['redis', async () => void (await Promise.allSettled([this.redis.quit(), this.blocking.quit()]))]);
+    this.stops.push(['redis', async () => void (await Promise.allSettled([this.redis.quit(), this.blocking.quit(), this.control.quit()]))]);
     // Before anything reads a record or a schedule: keys of an older layout move first.
     const moved = await migrateKeys(this.redis, this.config.redis.prefix, this.keys);
     if (moved && Object.values(moved).some((n) => n > 0)) log.warn({ event: 'redis.keys_migrated', ...moved }, 'moved keys of an older layout to the current one');
@@ -294,8 +332,19 @@ export class App implements Lifecycle {
     this.stops.push(['retention', () => this.retention.stop()]);
     // The receipt handler's parked-receipt sweep ends before Redis closes.
     this.stops.push(['receipts', async () => this.receipts.stop()]);
-    for (const link of this.links.values()) await link.start();
-    this.stops.push(['links', async () => void (await Promise.all([...this.links.values()].map((l) => l.stop())))]);
+    // The consumer name is this instance's identity (bind slots are leased under it): held
+    // before any bind, so a second process under the same name never binds at all.
+    await this.lease.acquire();
+    this.stops.push(['lease', () => this.lease.release()]);
+    for (const slots of this.bindSlots.values()) await slots.start();
+    this.stops.push([
+      'links',
+      async () => {
+        for (const r of this.sharedRates.values()) r.stop();
+        // Unbind, then give the slots back so other instances bind them at once.
+        await Promise.all([...this.bindSlots.values()].map((b) => b.stop()));
+      },
+    ]);
     await this.dispatcher.start();
     this.stops.push([
       'dispatcher',

@@ -177,6 +177,7 @@ export function inspectConfig(opts: LoadConfigOptions = {}): ConfigInspection {
     shutdown: { drainMs: drainMs as number, forceExitMs: forceExitMs as number },
     intake: { ...raw.intake, consumer: raw.intake.consumer === '' ? hostname() : raw.intake.consumer },
     outputs: { ...raw.outputs },
+    scale: { ...raw.scale },
     numbers: { ...raw.numbers },
     routes: { file: startup.routesFile },
     messages: { ...raw.messages },

@@ -19,6 +19,7 @@ export interface RawConfig {
   shutdown: { drainMs: number; forceExitMs: number };
   intake: { group: string; consumer: string; batch: number; blockMs: number; leaseMs: number; claimIdleMs: number; maxEntryBytes: number };
   outputs: { maxLen: number };
+  scale: { bindLeaseMs: number; rateSliceMs: number };
   numbers: { defaultRegion: string };
   routes: { file: string };
   messages: { defaultValiditySec: number; receiptGraceSec: number; maxParts: number; mappingTtlSec: number; maxScheduleSec: number };
@@ -264,6 +265,20 @@ export const configSchema: convict.Schema<RawConfig> = {
       format: intRange(256, 1_048_576),
       default: 16_384,
       env: 'QASID_INTAKE_MAX_ENTRY_BYTES',
+    },
+  },
+  scale: {
+    bindLeaseMs: {
+      doc: 'A carrier\'s sessions are a total across instances: each instance leases its bind slots in Redis for this long (ms), renewed every third of it. A dead instance\'s slots go to the others once its lease runs out; an instance that cannot renew unbinds at 80 % of it.',
+      format: intRange(1_000, 600_000),
+      default: 10_000,
+      env: 'QASID_SCALE_BIND_LEASE_MS',
+    },
+    rateSliceMs: {
+      doc: 'A carrier\'s tps is a total across instances: each instance draws the carrier\'s send time from Redis in grants of this many ms (one round trip per grant, none per message). Shorter follows a joining or dying instance faster; longer costs fewer Redis calls.',
+      format: intRange(20, 2_000),
+      default: 100,
+      env: 'QASID_SCALE_RATE_SLICE_MS',
     },
   },
   outputs: {

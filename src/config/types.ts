@@ -197,6 +197,8 @@ export interface QasidConfig {
     tenants: ReadonlyArray<{ tenant: string; quietHours?: QuietHoursConfig | null; footer?: string; senders?: readonly string[] }>;
   };
   retention: { recordsSec: number; eventsSec: number; moSec: number; deadSec: number; auditSec: number; sweepSec: number };
+  /** Several instances on one Redis: how they share each carrier's binds and rate. */
+  scale: { bindLeaseMs: number; rateSliceMs: number };
   carriers: readonly CarrierConfig[];
   shutdown: {
     /** At stop: how long in-flight messages may take to finish before the links unbind, in ms. */

@@ -8,8 +8,12 @@
  * signal it is waiting on — not one per waiter — which fails every waiter of that
  * signal when it fires. (An EventTarget's add/removeEventListener walk its listener
  * list, so a listener per waiter costs O(waiters) per message.)
+ *
+ * With a shared budget (several instances, throttle/shared-rate.ts) a message goes only
+ * when both this instance's pacer and its grant of the carrier's shared time allow it.
  */
-import type { CarrierPacer } from '../throttle/pacer.js';
+import { DEFAULT_MARGIN, type CarrierPacer } from '../throttle/pacer.js';
+import type { SharedRate } from '../throttle/shared-rate.js';
 
 interface Waiter {
   resolve: (ok: boolean) => void;
@@ -32,7 +36,12 @@ export class PacedGate {
   private readonly watches = new Map<AbortSignal, Watch>();
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(readonly pacer: CarrierPacer) {}
+  constructor(
+    readonly pacer: CarrierPacer,
+    readonly shared?: SharedRate,
+  ) {
+    if (shared) shared.onGrant = () => this.poke();
+  }
 
   get waiting(): number {
     return this.size;
@@ -41,7 +50,7 @@ export class PacedGate {
   /** Resolves true with a token taken, or false if the signal aborted first. */
   acquire(signal?: AbortSignal): Promise<boolean> {
     if (signal?.aborted) return Promise.resolve(false);
-    if (this.size === 0 && this.pacer.take()) return Promise.resolve(true);
+    if (this.size === 0 && this.take()) return Promise.resolve(true);
     return new Promise<boolean>((resolve) => {
       const w: Waiter = { resolve, signal, prev: this.tail, next: undefined };
       if (this.tail) this.tail.next = w;
@@ -51,6 +60,20 @@ export class PacedGate {
       if (signal) this.watch(signal);
       this.arm();
     });
+  }
+
+  /**
+   * The carrier throttled a submit that left in the pacer's epoch `epoch`: the pacer
+   * adapts to what this instance measured, and a cut it makes also lowers the carrier's
+   * shared rate by the margin (what the others send is not measured here, so the total
+   * is cut by the share, not to this instance's reading).
+   */
+  throttled(epoch: number): void {
+    const before = this.pacer.state().currentTps;
+    this.pacer.onThrottled(epoch);
+    const after = this.pacer.state().currentTps;
+    if (after < before) this.shared?.slowDown(DEFAULT_MARGIN);
+    this.poke();
   }
 
   /** The pacer's rate changed (e.g. after a throttle answer): re-plan the wake-up. */
@@ -106,18 +129,27 @@ export class PacedGate {
 
   private arm(): void {
     if (this.timer || this.size === 0) return;
-    const wait = this.pacer.msUntilNext();
+    const wait = Math.max(this.pacer.msUntilNext(), this.shared?.msUntil() ?? 0);
     this.timer = setTimeout(() => this.release(), Number.isFinite(wait) ? Math.max(0, Math.min(wait, 1000)) : 1000);
   }
 
   private release(): void {
     this.timer = undefined;
-    while (this.head && this.pacer.take()) {
+    while (this.head && this.take()) {
       const w = this.head;
       this.unlink(w);
       if (w.signal) this.unwatch(w.signal);
       w.resolve(true);
     }
     this.arm();
+  }
+
+  /** Both the pacer and the shared budget allow a message now: take from each. */
+  private take(): boolean {
+    const shared = this.shared;
+    if (shared && !shared.ready()) return false;
+    if (!this.pacer.take()) return false;
+    shared?.consume();
+    return true;
   }
 }

@@ -182,8 +182,7 @@ export async function submitToCarrier(ctx: SubmitContext, enc: EncodedMessage): 
       const r = await ctx.link.submit(body, ctx.signal, mapping, beforeSend);
       const action = r.kind === 'rejected' ? submitErrorAction(c, r.status, r.statusName, r.action) : undefined;
       if (r.kind === 'rejected' && action === 'slowdown') {
-        ctx.gate.pacer.onThrottled(epoch);
-        ctx.gate.poke();
+        ctx.gate.throttled(epoch);
         continue;
       }
       if (r.kind === 'accepted') {

@@ -63,6 +63,12 @@ export interface Keys {
    * together with another key; its TTL covers its newest member.
    */
   readonly parkedIndex: string;
+  /** HASH of one carrier's bind-slot leases and the instances sharing them (throttle/bind-slots.ts); in its carrier's tag. */
+  bindSlots(carrier: string): string;
+  /** HASH of one carrier's shared send budget across instances (throttle/shared-rate.ts); in its carrier's tag. */
+  carrierRate(carrier: string): string;
+  /** STRING lease of one sweep (retention, …): the instance that runs it now. */
+  sweepLease(name: string): string;
 }
 
 export function keysFor(prefix: string): Keys {
@@ -90,6 +96,9 @@ export function keysFor(prefix: string): Keys {
     carrierId: (carrier, id) => `${prefix}:cid:${carrierTag(carrier)}:${id}`,
     parked: (carrier, id) => `${prefix}:park:${carrierTag(carrier)}:${id}`,
     parkedIndex: `${prefix}:parked`,
+    bindSlots: (carrier) => `${prefix}:binds:${carrierTag(carrier)}`,
+    carrierRate: (carrier) => `${prefix}:rate:${carrierTag(carrier)}`,
+    sweepLease: (name) => `${prefix}:sweep:${name}`,
   };
 }
 

@@ -80,6 +80,7 @@ export class ConsumerLease {
    * live instance: INTAKE_CONSUMER_IN_USE.
    */
   async acquire(): Promise<void> {
+    if (this.held || this.timer) return;
     const deadline = Date.now() + this.o.leaseMs + 1_000;
     let logged = false;
     for (;;) {

@@ -25,6 +25,8 @@ export interface CarrierHealth {
   sessionsBound: number;
   sessionsTotal: number;
   freeSlots: number;
+  /** The carrier's bind slots this instance holds (its `sessions` are a total across instances). */
+  slots: number[];
   sessions: SessionHealth[];
 }
 
@@ -42,16 +44,21 @@ export interface CarrierLinkOptions {
 
 export class CarrierLink implements Lifecycle {
   readonly name: string;
-  readonly sessions: readonly SmppSession[];
-  private readonly transmitters: readonly SmppSession[];
   private readonly log: Logger;
+  private readonly make: (slot: number) => SmppSession[];
+  /** The sessions of each bind slot this link runs (slot = session index); undefined = not held here. */
+  private readonly slots: Array<SmppSession[] | undefined>;
+  private all: readonly SmppSession[] = [];
+  private transmitters: readonly SmppSession[] = [];
+  /** Session stops in progress, so a slot is bound again only once its old session closed. */
+  private readonly stopping = new Map<number, Promise<void>>();
   private next = 0;
 
   constructor(private readonly opts: CarrierLinkOptions) {
     const c = opts.carrier;
     this.name = `link:${c.id}`;
     this.log = opts.logger.child({ carrier: c.id });
-    const make = (bindType: SmppSession['bindType'], index: number): SmppSession =>
+    const session = (bindType: SmppSession['bindType'], index: number): SmppSession =>
       new SmppSession({
         carrier: c,
         index,
@@ -63,28 +70,71 @@ export class CarrierLink implements Lifecycle {
         random: opts.random,
         faultLogIntervalMs: opts.faultLogIntervalMs,
       });
-    const sessions: SmppSession[] = [];
-    for (let i = 0; i < c.sessions; i++) {
-      if (c.bindMode === 'trx') sessions.push(make('transceiver', i));
-      else sessions.push(make('transmitter', i), make('receiver', i));
-    }
-    this.sessions = sessions;
-    this.transmitters = sessions.filter((s) => s.bindType !== 'receiver');
+    this.make = (i) => (c.bindMode === 'trx' ? [session('transceiver', i)] : [session('transmitter', i), session('receiver', i)]);
+    this.slots = new Array<SmppSession[] | undefined>(c.sessions).fill(undefined);
   }
 
   get carrierId(): string {
     return this.opts.carrier.id;
   }
 
+  /** The sessions of the slots this link holds now. */
+  get sessions(): readonly SmppSession[] {
+    return this.all;
+  }
+
+  /** Bind slots held here, ascending. */
+  get heldSlots(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.slots.length; i++) if (this.slots[i]) out.push(i);
+    return out;
+  }
+
+  /** Bind every slot: one instance alone (tests, tools). The daemon leases slots and calls hold(). */
   async start(): Promise<void> {
-    for (const s of this.sessions) s.start();
-    this.log.info({ event: 'link.started', sessions: this.sessions.length, bindMode: this.opts.carrier.bindMode }, 'carrier link started');
+    await this.hold(this.slots.map((_, i) => i));
+    this.log.info({ event: 'link.started', sessions: this.all.length, bindMode: this.opts.carrier.bindMode }, 'carrier link started');
   }
 
   /** Unbind every session politely, in parallel. */
   async stop(): Promise<void> {
-    await Promise.all(this.sessions.map((s) => s.stop()));
+    await this.hold([]);
     this.log.info({ event: 'link.stopped' }, 'carrier link stopped');
+  }
+
+  /**
+   * Run exactly the sessions of `slots`: start those not running, stop the others
+   * politely (in-flight requests finish, then unbind). Resolves once the stopped ones
+   * are closed, so a caller may give their slots to another instance after.
+   */
+  async hold(slots: readonly number[]): Promise<void> {
+    const wanted = new Set(slots.filter((i) => i >= 0 && i < this.slots.length));
+    const stops: Promise<void>[] = [];
+    for (let i = 0; i < this.slots.length; i++) {
+      const running = this.slots[i];
+      if (running && !wanted.has(i)) {
+        this.slots[i] = undefined;
+        const stop = Promise.all(running.map((s) => s.stop())).then(() => undefined);
+        this.stopping.set(i, stop);
+        stops.push(stop.finally(() => this.stopping.delete(i)));
+      }
+    }
+    this.refresh();
+    for (const i of wanted) {
+      if (this.slots[i]) continue;
+      await this.stopping.get(i);
+      if (this.slots[i]) continue;
+      const made = this.make(i);
+      this.slots[i] = made;
+      for (const s of made) s.start();
+    }
+    this.refresh();
+    await Promise.all(stops);
+  }
+
+  private refresh(): void {
+    this.all = this.slots.flatMap((s) => s ?? []);
+    this.transmitters = this.all.filter((s) => s.bindType !== 'receiver');
   }
 
   /** At least one session can submit. */
@@ -141,6 +191,7 @@ export class CarrierLink implements Lifecycle {
       sessionsBound: sessions.filter((s) => s.state === 'bound').length,
       sessionsTotal: sessions.length,
       freeSlots: this.capacity(),
+      slots: this.heldSlots,
       sessions,
     };
   }
