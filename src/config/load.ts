@@ -185,7 +185,7 @@ export function inspectConfig(opts: LoadConfigOptions = {}): ConfigInspection {
     routes: { file: startup.routesFile },
     messages: { ...raw.messages },
     dispatch: { ...raw.dispatch, retryScheduleMs: [...raw.dispatch.retryScheduleMs] },
-    admin: { ...raw.admin, tls: adminTlsFiles, tokens: raw.admin.tokens.map((t) => ({ ...t })), allowList: [...raw.admin.allowList], trustedProxies: [...raw.admin.trustedProxies], rateLimitPerMinute: { ...raw.admin.rateLimitPerMinute } },
+    admin: { ...raw.admin, tls: adminTlsFiles, tokens: raw.admin.tokens.map((t) => ({ ...t })), allowList: [...raw.admin.allowList], trustedProxies: [...raw.admin.trustedProxies], rateLimitPerMinute: { ...raw.admin.rateLimitPerMinute }, accessLog: { ...raw.admin.accessLog } },
     privacy: startup.privacy,
     policy: structuredClone(raw.policy),
     retention: { ...raw.retention },

@@ -32,6 +32,7 @@ export interface RawConfig {
     allowList: string[];
     trustedProxies: string[];
     rateLimitPerMinute: { perIp: number; perToken: number };
+    accessLog: { probes: boolean };
   };
   privacy: { keyring: string; keyringFile: string; hashKeyring: string; hashKeyringFile: string };
   policy: {
@@ -45,7 +46,7 @@ export interface RawConfig {
     footer: string;
     tenants: TenantPolicy[];
   };
-  retention: { recordsSec: number; eventsSec: number; moSec: number; deadSec: number; auditSec: number; sweepSec: number };
+  retention: { recordsSec: number; eventsSec: number; moSec: number; deadSec: number; auditSec: number; accessSec: number; sweepSec: number };
   carriers: unknown[];
 }
 
@@ -439,6 +440,14 @@ export const configSchema: convict.Schema<RawConfig> = {
         env: 'QASID_ADMIN_RATE_PER_TOKEN',
       },
     },
+    accessLog: {
+      probes: {
+        doc: 'Write /livez, /readyz and /metrics requests to the admin access log (<prefix>:access) too. Off by default: a kubelet and Prometheus call them every few seconds and would bury the requests people make. Denied probes are written either way.',
+        format: Boolean,
+        default: false,
+        env: 'QASID_ADMIN_ACCESS_LOG_PROBES',
+      },
+    },
   },
   privacy: {
     keyring: {
@@ -541,6 +550,7 @@ export const configSchema: convict.Schema<RawConfig> = {
     moSec: { doc: 'MO stream entries older than this are trimmed, in seconds.', format: intRange(60, 31_536_000), default: 604_800, env: 'QASID_RETAIN_MO_SEC' },
     deadSec: { doc: 'Dead-letter stream entries older than this are trimmed, in seconds.', format: intRange(60, 31_536_000), default: 2_592_000, env: 'QASID_RETAIN_DEAD_SEC' },
     auditSec: { doc: 'Audit stream entries older than this are trimmed, in seconds; 0 keeps them for ever. `qasid audit verify` checks the chain from the oldest entry kept.', format: intRange(0, 315_360_000), default: 0, env: 'QASID_RETAIN_AUDIT_SEC' },
+    accessSec: { doc: 'Admin access log entries (<prefix>:access) older than this are trimmed, in seconds.', format: intRange(60, 31_536_000), default: 604_800, env: 'QASID_RETAIN_ACCESS_SEC' },
     sweepSec: { doc: 'How often the retention sweeper trims the streams, in seconds.', format: intRange(1, 86_400), default: 60, env: 'QASID_RETENTION_SWEEP_SEC' },
   },
   carriers: {

@@ -180,6 +180,8 @@ export interface QasidConfig {
     allowList: readonly string[];
     trustedProxies: readonly string[];
     rateLimitPerMinute: { perIp: number; perToken: number };
+    /** `probes`: also write /livez, /readyz and /metrics to the access log. */
+    accessLog: { probes: boolean };
   };
   privacy: {
     /** Keyring JSON from config/env ('' when not set), or the absolute path of a file holding it. */
@@ -211,7 +213,7 @@ export interface QasidConfig {
       caps?: Readonly<Partial<Record<PolicyClass, readonly CapWindow[]>>>;
     }>;
   };
-  retention: { recordsSec: number; eventsSec: number; moSec: number; deadSec: number; auditSec: number; sweepSec: number };
+  retention: { recordsSec: number; eventsSec: number; moSec: number; deadSec: number; auditSec: number; accessSec: number; sweepSec: number };
   carriers: readonly CarrierConfig[];
   shutdown: {
     /** At stop: how long in-flight messages may take to finish before the links unbind, in ms. */

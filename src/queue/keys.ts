@@ -35,6 +35,8 @@ export interface Keys {
   readonly layout: string;
   /** HASH E.164 (without '+') → operator id: numbers ported away from their prefix's operator. */
   readonly ported: string;
+  /** The admin access log: one entry per admin API request (method, route, role, address, status, latency). */
+  readonly access: string;
   /** The append-only, hash-chained audit stream of admin changes. */
   readonly audit: string;
   /** Where the audit chain starts after retention trimmed its oldest entries (HASH id, prev). */
@@ -82,6 +84,7 @@ export function keysFor(prefix: string): Keys {
     due: `${prefix}:due:${recordTag}`,
     watch: `${prefix}:watch:${recordTag}`,
     ported: `${prefix}:ported`,
+    access: `${prefix}:access`,
     audit: `${prefix}:audit`,
     auditAnchor: `${prefix}:audit:anchor`,
     dncGeneration: `${prefix}:dnc:gen`,
