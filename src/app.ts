@@ -31,6 +31,7 @@ import { BindSlots } from './throttle/bind-slots.js';
 import { SharedRate } from './throttle/shared-rate.js';
 import { AdminServer } from './admin/server.js';
 import { AuditLog } from './admin/audit.js';
+import { AccessStream } from './queue/access.js';
 import { Metrics } from './metrics/registry.js';
 import { statusName } from './smpp/codec.js';
 import { Vault, loadKeyring } from './privacy/vault.js';
@@ -89,8 +90,11 @@ export class App implements Lifecycle {
   readonly vault: Vault;
   readonly subscribers: SubscriberStore;
   readonly audit: AuditLog;
+  /** The admin access log (`<prefix>:access`). */
+  readonly access: AccessStream;
   readonly subjects: SubjectRequests;
-  private readonly retention: RetentionSweeper;
+  /** Trims the streams by age; a test may sweep() at a moved time. */
+  readonly retention: RetentionSweeper;
   private phase: 'starting' | 'ready' | 'draining' = 'starting';
   private readonly blocking: Redis;
   /** Leases and shared budgets (bind slots, carrier rates): off the message path's pipeline. */
@@ -223,10 +227,14 @@ export class App implements Lifecycle {
     // Every carrier's breaker series exists from the start (closed).
     for (const c of config.carriers) metrics.breakerState.set({ carrier: c.id }, 0);
     this.audit = new AuditLog(this.redis, this.keys.audit);
+    const access = (this.access = new AccessStream(this.redis, this.keys.access, { maxLen: config.outputs.maxLen, logger }));
     const subs = this.subscribers;
     this.subjects = new SubjectRequests({ redis: this.redis, keys: this.keys, vault, store, subscribers: subs, outputs, intakeGroup: config.intake.group, defaultRegion: config.numbers.defaultRegion, now });
     this.retention = new RetentionSweeper(
-      { trim: (stream, maxAgeMs, at) => outputs.trimByAge(stream, maxAgeMs, at), trimAudit: (maxAgeMs, at) => this.audit.trimOlderThan(maxAgeMs, at) },
+      {
+        trim: (stream, maxAgeMs, at) => (stream === 'access' ? access.trimByAge(maxAgeMs, at) : outputs.trimByAge(stream, maxAgeMs, at)),
+        trimAudit: (maxAgeMs, at) => this.audit.trimOlderThan(maxAgeMs, at),
+      },
       config.retention,
       logger,
       Date.now,
@@ -254,6 +262,7 @@ export class App implements Lifecycle {
       port: config.admin.port,
       logger,
       denied: (reason) => metrics.adminDenied.inc({ reason }),
+      access: { record: (line) => access.record(line), probes: config.admin.accessLog.probes },
       tls: config.admin.tls.certFile === '' ? undefined : { cert: readFileSync(config.admin.tls.certFile), key: readFileSync(config.admin.tls.keyFile) },
       security: {
         tokens: config.admin.tokens,
@@ -328,6 +337,9 @@ export class App implements Lifecycle {
     // Denials held for their summary are audited while Redis is still there (the admin
     // server itself stops last, so /readyz can say "draining").
     this.stops.push(['admin-denials', () => this.admin.denials.flush()]);
+    // The access lines of requests answered until now; later ones (probes while draining,
+    // mostly) would find the connection closed and are not written.
+    this.stops.push(['admin-access', () => this.access.stop()]);
     await this.retention.start();
     this.stops.push(['retention', () => this.retention.stop()]);
     // The receipt handler's parked-receipt sweep ends before Redis closes.

@@ -45,6 +45,12 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Set by registerSecurity when a valid bearer token was presented on a role route. */
     actor?: Actor;
+    /**
+     * What registerSecurity found, for the access log (access.ts): the client address, the
+     * token's owner when the token was valid (even if the request was then denied), and the
+     * denial reason when it was denied.
+     */
+    access?: { address: string; actor?: Actor; denied?: DenialReason };
   }
 }
 
@@ -217,8 +223,12 @@ export function registerSecurity(app: FastifyInstance, opts: SecurityOptions): v
     const xff = request.headers['x-forwarded-for'];
     const ip = clientIp(request.socket.remoteAddress ?? '', Array.isArray(xff) ? xff.join(',') : xff, trusted);
     const url = request.routeOptions.url;
+    const access: NonNullable<FastifyRequest['access']> = { address: ip };
+    request.access = access;
     /** Report the denial and answer it, the reason being the body's code. */
     const deny = (reason: DenialReason, actor?: Actor): FastifyReply => {
+      access.denied = reason;
+      if (actor) access.actor = actor;
       onDenied?.({ reason, status: ADMIN_ERRORS[reason].status, address: ip, method: request.method, route: url ?? UNMATCHED_ROUTE, ...(actor ? { actor: { id: actor.id, role: actor.role } } : {}) });
       return sendError(reply, reason);
     };
@@ -249,5 +259,6 @@ export function registerSecurity(app: FastifyInstance, opts: SecurityOptions): v
     }
     if (!roleAtLeast(actor.role, role)) return deny('insufficient_role', actor);
     request.actor = actor;
+    access.actor = actor;
   });
 }

@@ -3,11 +3,14 @@
  * limits, but still behind the IP allow-list), and the admin API (bearer tokens with roles,
  * default deny, rate limits, every change written to the hash-chained audit stream). Every
  * denied request is counted, and logged and audited in aggregate (denials.ts); every error
- * is answered with a catalogued code and no host detail (errors.ts).
+ * is answered with a catalogued code and no host detail (errors.ts). Every answered
+ * request, denied ones too, is one line of the access log (access.ts).
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Lifecycle } from '../core/lifecycle.js';
 import type { Logger } from '../log/logger.js';
+import type { AccessLine } from '../queue/access.js';
+import { registerAccessLog } from './access.js';
 import { registerSecurity, type SecurityOptions } from './auth.js';
 import { DenialReporter, type DenialReason } from './denials.js';
 import { registerErrorHandler } from './errors.js';
@@ -24,6 +27,11 @@ export interface AdminDeps {
   denied?(reason: DenialReason): void;
   /** Aggregation window of denial reports, ms; 60 s by default. */
   denialIntervalMs?: number;
+  /**
+   * Where each answered request's access line goes (the access log, `<prefix>:access`);
+   * `probes`: the probes and the scrape too.
+   */
+  access?: { record(line: AccessLine): void; probes: boolean };
   /** PEM key and certificate: serve HTTPS. */
   tls?: { key: Buffer; cert: Buffer };
   /** 'starting' and 'draining' answer 503 on /readyz. */
@@ -56,6 +64,7 @@ export class AdminServer implements Lifecycle {
     });
     registerErrorHandler(this.app, d.logger);
     registerSecurity(this.app, { ...d.security, onDenied: (x) => this.denials.report(x) });
+    if (d.access) registerAccessLog(this.app, { record: (line) => d.access?.record(line), probes: d.access.probes });
     registerAdminRoutes(this.app, d.routes);
     this.app.get('/livez', async () => ({ ok: true }));
     this.app.get('/readyz', async (_req, reply) => {

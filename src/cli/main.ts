@@ -25,6 +25,8 @@ Usage:
   qasid config print [FILE]        print the effective config, secrets masked
   qasid token new ROLE [--id ID]   make an admin API token (viewer, operator, admin); config keeps its hash
   qasid audit verify [--config F]  recompute the audit chain; exit 1 naming the first broken entry
+  qasid audit access [--since 1h] [--json]
+                                   print the admin access log (one line per admin API request)
   qasid keys new [--hash] [--id ID]
                                    make a key for privacy.keyring (--hash: privacy.hashKeyring), with what to do with it
   qasid keys rotate [--config F]   re-encrypt what Redis holds under the keyring's current key

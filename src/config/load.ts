@@ -12,6 +12,7 @@ import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import convict from 'convict';
 import { Secret } from '../core/secret.js';
+import { migrateCaps, migrateCapsEnv } from './caps.js';
 import { resolveCarriers, unreadable } from './carriers.js';
 import { configError, problem, type ConfigProblem } from './problems.js';
 import { configSchema, schemaLeaves, type RawConfig, type SchemaLeaf, type TenantPolicy } from './schema.js';
@@ -79,11 +80,12 @@ export interface StartupInputs {
  * JSON) still throws CONFIG_INVALID at once, since nothing in it can be judged.
  */
 export function inspectConfig(opts: LoadConfigOptions = {}): ConfigInspection {
-  const env = opts.env ?? process.env;
+  // The single-window caps of earlier versions (env vars and file) are read as lists.
+  const { env, problems: capEnvProblems } = migrateCapsEnv(opts.env ?? process.env);
   const fromEnv = env[CONFIG_FILE_ENV];
   const file = opts.file ?? (fromEnv === undefined || fromEnv === '' ? undefined : fromEnv);
   const leaves = schemaLeaves();
-  const problems: ConfigProblem[] = [];
+  const problems: ConfigProblem[] = [...capEnvProblems];
 
   const { env: convictEnv, problems: envProblems } = checkEnv(env, leaves);
   problems.push(...envProblems);
@@ -92,12 +94,14 @@ export function inspectConfig(opts: LoadConfigOptions = {}): ConfigInspection {
 
   if (file !== undefined) {
     const data = readConfigFile(file);
+    problems.push(...migrateCaps(data));
     problems.push(...stripMistypedScalars(data, leaves, ''));
     conf.load(data);
   }
   const overridden = new Set<string>();
   if (opts.overrides !== undefined) {
     const data = structuredClone(opts.overrides) as Record<string, unknown>;
+    problems.push(...migrateCaps(data, ' (in overrides)'));
     problems.push(...stripMistypedScalars(data, leaves, ' (in overrides)'));
     for (const [key, value] of flatten(data)) {
       conf.set(key, value);
@@ -182,7 +186,7 @@ export function inspectConfig(opts: LoadConfigOptions = {}): ConfigInspection {
     routes: { file: startup.routesFile },
     messages: { ...raw.messages },
     dispatch: { ...raw.dispatch, retryScheduleMs: [...raw.dispatch.retryScheduleMs] },
-    admin: { ...raw.admin, tls: adminTlsFiles, tokens: raw.admin.tokens.map((t) => ({ ...t })), allowList: [...raw.admin.allowList], trustedProxies: [...raw.admin.trustedProxies], rateLimitPerMinute: { ...raw.admin.rateLimitPerMinute } },
+    admin: { ...raw.admin, tls: adminTlsFiles, tokens: raw.admin.tokens.map((t) => ({ ...t })), allowList: [...raw.admin.allowList], trustedProxies: [...raw.admin.trustedProxies], rateLimitPerMinute: { ...raw.admin.rateLimitPerMinute }, accessLog: { ...raw.admin.accessLog } },
     privacy: startup.privacy,
     policy: structuredClone(raw.policy),
     retention: { ...raw.retention },

@@ -8,6 +8,7 @@
  */
 import type convict from 'convict';
 import { carriersSchemaProblems } from './carriers.js';
+import { DEFAULT_CAPS, capWindows, capsEnv, dncClasses, tenantCapsProblem, type CapWindow, type PolicyClass } from './caps.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -32,6 +33,7 @@ export interface RawConfig {
     allowList: string[];
     trustedProxies: string[];
     rateLimitPerMinute: { perIp: number; perToken: number };
+    accessLog: { probes: boolean };
   };
   privacy: { keyring: string; keyringFile: string; hashKeyring: string; hashKeyringFile: string };
   policy: {
@@ -40,11 +42,12 @@ export interface RawConfig {
     transactionalHonoursStop: boolean;
     marketingNeedsConsent: boolean;
     quietHours: { start: string; end: string; timeZone: string; jitterSec: number };
-    caps: Record<'marketing' | 'otp' | 'transactional', { limit: number; windowSec: number }>;
+    caps: Record<PolicyClass, CapWindow[]>;
+    dnc: { classes: PolicyClass[] };
     footer: string;
     tenants: TenantPolicy[];
   };
-  retention: { recordsSec: number; eventsSec: number; moSec: number; deadSec: number; auditSec: number; sweepSec: number };
+  retention: { recordsSec: number; eventsSec: number; moSec: number; deadSec: number; auditSec: number; accessSec: number; sweepSec: number };
   carriers: unknown[];
 }
 
@@ -56,6 +59,8 @@ export interface TenantPolicy {
   footer?: string;
   /** The sender ids (masks, short codes) this tenant may use; absent = any. */
   senders?: string[];
+  /** Frequency caps of this tenant's own messages, per class, on top of policy.caps. */
+  caps?: Partial<Record<PolicyClass, CapWindow[]>>;
 }
 
 /** A convict format that accepts an integer in [min, max]. */
@@ -111,8 +116,10 @@ function hhmm(v: unknown): void {
   if (typeof v !== 'string' || !/^([01][0-9]|2[0-3]):[0-5][0-9]$/.test(v)) throw new Error('must be a local time HH:MM (00:00 to 23:59)');
 }
 
+const TENANT_KEYS = new Set(['tenant', 'quietHours', 'footer', 'senders', 'caps']);
+
 function tenantPolicies(v: unknown): void {
-  if (!Array.isArray(v)) throw new Error('must be a list of { tenant, quietHours?, footer?, senders? }');
+  if (!Array.isArray(v)) throw new Error('must be a list of { tenant, quietHours?, footer?, senders?, caps? }');
   const seen = new Set<string>();
   v.forEach((t: unknown, i) => {
     const o = t as Record<string, unknown>;
@@ -120,8 +127,12 @@ function tenantPolicies(v: unknown): void {
     if (typeof o.tenant !== 'string' || o.tenant.length === 0 || o.tenant.length > 64) throw new Error(`[${i}].tenant must be a string of 1 to 64 characters`);
     if (seen.has(o.tenant)) throw new Error(`[${i}].tenant "${o.tenant}" is listed twice`);
     seen.add(o.tenant);
-    const extra = Object.keys(o).filter((k) => k !== 'tenant' && k !== 'quietHours' && k !== 'footer' && k !== 'senders');
+    const extra = Object.keys(o).filter((k) => !TENANT_KEYS.has(k));
     if (extra.length > 0) throw new Error(`[${i}] has unknown key ${extra[0] as string}`);
+    if (o.caps !== undefined) {
+      const why = tenantCapsProblem(o.caps);
+      if (why !== undefined) throw new Error(`[${i}].caps${why.startsWith('.') ? '' : ' '}${why}`);
+    }
     if (o.footer !== undefined && (typeof o.footer !== 'string' || o.footer.length > 160)) throw new Error(`[${i}].footer must be a string of at most 160 characters`);
     if (o.senders !== undefined && (!Array.isArray(o.senders) || o.senders.length === 0 || o.senders.length > 1000 || !o.senders.every((x) => typeof x === 'string' && x.length > 0 && x.length <= 20))) {
       throw new Error(`[${i}].senders must be a non-empty list of sender ids (1 to 20 characters each)`);
@@ -444,6 +455,14 @@ export const configSchema: convict.Schema<RawConfig> = {
         env: 'QASID_ADMIN_RATE_PER_TOKEN',
       },
     },
+    accessLog: {
+      probes: {
+        doc: 'Write /livez, /readyz and /metrics requests to the admin access log (<prefix>:access) too. Off by default: a kubelet and Prometheus call them every few seconds and would bury the requests people make. Denied probes are written either way.',
+        format: Boolean,
+        default: false,
+        env: 'QASID_ADMIN_ACCESS_LOG_PROBES',
+      },
+    },
   },
   privacy: {
     keyring: {
@@ -487,7 +506,7 @@ export const configSchema: convict.Schema<RawConfig> = {
       env: 'QASID_START_KEYWORDS',
     },
     transactionalHonoursStop: {
-      doc: "OTP and transactional messages honour the subscriber's STOP to that sender (they never honour the marketing do-not-contact list).",
+      doc: "OTP and transactional messages honour the subscriber's STOP to that sender (which classes the do-not-contact list holds back is policy.dnc.classes).",
       format: Boolean,
       default: true,
       env: 'QASID_TRANSACTIONAL_HONOURS_STOP',
@@ -506,16 +525,20 @@ export const configSchema: convict.Schema<RawConfig> = {
     },
     caps: {
       marketing: {
-        limit: { doc: 'Most marketing messages one subscriber gets per caps.marketing.windowSec (sliding window); 0 = no cap. The next ends blocked with reason frequency_cap.', format: intRange(0, 1_000_000), default: 3, env: 'QASID_CAP_MARKETING' },
-        windowSec: { doc: 'Window of the marketing cap, in seconds.', format: intRange(1, 2_592_000), default: 86_400, env: 'QASID_CAP_MARKETING_WINDOW_SEC' },
+        doc: 'Frequency caps of marketing per subscriber: a list of sliding windows [{ "limit": 150, "windowSec": 900 }, { "limit": 1000, "windowSec": 86400 }]; the message that would go over any of them ends blocked frequency_cap. [] = no cap. The older single window { "limit", "windowSec" } is still read (limit 0 = no cap).',
+        format: capWindows,
+        default: DEFAULT_CAPS.marketing,
+        env: capsEnv('marketing'),
       },
-      otp: {
-        limit: { doc: 'Most OTP messages one subscriber gets per caps.otp.windowSec; 0 = no cap.', format: intRange(0, 1_000_000), default: 5, env: 'QASID_CAP_OTP' },
-        windowSec: { doc: 'Window of the OTP cap, in seconds.', format: intRange(1, 2_592_000), default: 600, env: 'QASID_CAP_OTP_WINDOW_SEC' },
-      },
-      transactional: {
-        limit: { doc: 'Most transactional messages one subscriber gets per caps.transactional.windowSec; 0 = no cap.', format: intRange(0, 1_000_000), default: 0, env: 'QASID_CAP_TRANSACTIONAL' },
-        windowSec: { doc: 'Window of the transactional cap, in seconds.', format: intRange(1, 2_592_000), default: 3_600, env: 'QASID_CAP_TRANSACTIONAL_WINDOW_SEC' },
+      otp: { doc: 'Frequency caps of OTP per subscriber, as policy.caps.marketing.', format: capWindows, default: DEFAULT_CAPS.otp, env: capsEnv('otp') },
+      transactional: { doc: 'Frequency caps of transactional messages per subscriber, as policy.caps.marketing.', format: capWindows, default: DEFAULT_CAPS.transactional, env: capsEnv('transactional') },
+    },
+    dnc: {
+      classes: {
+        doc: 'The classes the do-not-contact list (qasid dnc import) applies to: a message of one of them to a listed number ends blocked dnc. Marketing only by default ("no promotional messages"); add otp or transactional to hold those back too.',
+        format: dncClasses,
+        default: ['marketing'],
+        env: 'QASID_DNC_CLASSES',
       },
     },
     footer: {
@@ -525,7 +548,7 @@ export const configSchema: convict.Schema<RawConfig> = {
       env: 'QASID_MARKETING_FOOTER',
     },
     tenants: {
-      doc: 'Per-tenant overrides: [{ "tenant": "acme", "quietHours": {"start":"22:00","end":"08:00","timeZone":"Asia/Karachi"} or null for none, "footer": "STOP bhejein 8555", "senders": ["ACME", "8555"] (the sender ids it may use: others end blocked sender_not_allowed) }].',
+      doc: 'Per-tenant overrides: [{ "tenant": "acme", "quietHours": {"start":"22:00","end":"08:00","timeZone":"Asia/Karachi"} or null for none, "footer": "STOP bhejein 8555", "senders": ["ACME", "8555"] (the sender ids it may use: others end blocked sender_not_allowed), "caps": { "marketing": [{ "limit": 2, "windowSec": 86400 }] } (windows counting only this tenant\'s messages, on top of policy.caps) }].',
       format: tenantPolicies,
       default: [],
       env: 'QASID_TENANT_POLICIES',
@@ -542,6 +565,7 @@ export const configSchema: convict.Schema<RawConfig> = {
     moSec: { doc: 'MO stream entries older than this are trimmed, in seconds.', format: intRange(60, 31_536_000), default: 604_800, env: 'QASID_RETAIN_MO_SEC' },
     deadSec: { doc: 'Dead-letter stream entries older than this are trimmed, in seconds.', format: intRange(60, 31_536_000), default: 2_592_000, env: 'QASID_RETAIN_DEAD_SEC' },
     auditSec: { doc: 'Audit stream entries older than this are trimmed, in seconds; 0 keeps them for ever. `qasid audit verify` checks the chain from the oldest entry kept.', format: intRange(0, 315_360_000), default: 0, env: 'QASID_RETAIN_AUDIT_SEC' },
+    accessSec: { doc: 'Admin access log entries (<prefix>:access) older than this are trimmed, in seconds.', format: intRange(60, 31_536_000), default: 604_800, env: 'QASID_RETAIN_ACCESS_SEC' },
     sweepSec: { doc: 'How often the retention sweeper trims the streams, in seconds.', format: intRange(1, 86_400), default: 60, env: 'QASID_RETENTION_SWEEP_SEC' },
   },
   carriers: {

@@ -3,6 +3,9 @@
  * src/app.ts hands slices of it to modules; modules never read config themselves.
  */
 import type { Secret } from '../core/secret.js';
+import type { CapWindow, PolicyClass } from './caps.js';
+
+export type { CapWindow, PolicyClass } from './caps.js';
 
 export type BindMode = 'trx' | 'tx+rx';
 /** How a carrier writes message ids: in submit_sm_resp and in receipts they may differ. */
@@ -177,6 +180,8 @@ export interface QasidConfig {
     allowList: readonly string[];
     trustedProxies: readonly string[];
     rateLimitPerMinute: { perIp: number; perToken: number };
+    /** `probes`: also write /livez, /readyz and /metrics to the access log. */
+    accessLog: { probes: boolean };
   };
   privacy: {
     /** Keyring JSON from config/env ('' when not set), or the absolute path of a file holding it. */
@@ -191,12 +196,24 @@ export interface QasidConfig {
     transactionalHonoursStop: boolean;
     marketingNeedsConsent: boolean;
     quietHours: QuietHoursConfig & { jitterSec: number };
-    caps: Readonly<Record<'marketing' | 'otp' | 'transactional', { limit: number; windowSec: number }>>;
+    /** Per class, the sliding windows of the per-subscriber frequency cap (none = no cap). */
+    caps: Readonly<Record<PolicyClass, readonly CapWindow[]>>;
+    /** The classes the do-not-contact list holds back. */
+    dnc: { classes: readonly PolicyClass[] };
     footer: string;
-    /** Per-tenant overrides; `senders`: the sender ids a tenant may use (absent = any). */
-    tenants: ReadonlyArray<{ tenant: string; quietHours?: QuietHoursConfig | null; footer?: string; senders?: readonly string[] }>;
+    /**
+     * Per-tenant overrides; `senders`: the sender ids a tenant may use (absent = any);
+     * `caps`: windows counting only the tenant's own messages, on top of `caps`.
+     */
+    tenants: ReadonlyArray<{
+      tenant: string;
+      quietHours?: QuietHoursConfig | null;
+      footer?: string;
+      senders?: readonly string[];
+      caps?: Readonly<Partial<Record<PolicyClass, readonly CapWindow[]>>>;
+    }>;
   };
-  retention: { recordsSec: number; eventsSec: number; moSec: number; deadSec: number; auditSec: number; sweepSec: number };
+  retention: { recordsSec: number; eventsSec: number; moSec: number; deadSec: number; auditSec: number; accessSec: number; sweepSec: number };
   /** Several instances on one Redis: how they share each carrier's binds and rate. */
   scale: { bindLeaseMs: number; rateSliceMs: number };
   carriers: readonly CarrierConfig[];

@@ -569,7 +569,9 @@ export class Dispatcher implements Lifecycle {
       now,
     });
     if (verdict.kind === 'blocked') {
-      this.log.info({ event: 'policy.blocked', reason: verdict.reason, gatewayId: rec.gw, ...this.d.vault.logFields(num.e164) }, 'message blocked by policy');
+      // Which window was full: the event carries only the reason, the log line says which.
+      const cap = verdict.cap === undefined ? {} : { capScope: verdict.cap.scope, capLimit: verdict.cap.limit, capWindowSec: verdict.cap.windowSec };
+      this.log.info({ event: 'policy.blocked', reason: verdict.reason, ...cap, gatewayId: rec.gw, ...this.d.vault.logFields(num.e164) }, 'message blocked by policy');
       return this.finish(recId, rec, src, 'blocked', { reason: verdict.reason });
     }
     if (verdict.kind === 'quiet' && opensAt !== undefined) {

@@ -58,9 +58,10 @@ export const LOG_EVENTS = {
   'carrier.resumed': 'an operator put a paused carrier back into routing',
   'admin.denied': 'admin API requests were denied (reason, route, method, address, count): the first of an address and reason at once, the rest summed once a minute',
   'admin.audit_failed': 'denied admin requests could not be written to the audit stream; the admin.denied line stands',
+  'admin.access_log_failed': 'admin access log lines could not be written (reason write_failed: Redis refused or is away; buffer_full: too many waiting) and are lost; the requests themselves were answered; at most one line per reason per 10 s with a suppressed count',
   'admin.request_failed': 'an admin API request failed unexpectedly: answered 500 internal_error, the detail only in this line',
   // privacy
-  'policy.blocked': 'a message was blocked by policy (opt_out, dnc, blocklist, no_consent, frequency_cap); masked number and keyed hash only',
+  'policy.blocked': 'a message was blocked by policy (opt_out, dnc, blocklist, no_consent, frequency_cap, with the window that was full); masked number and keyed hash only',
   'subscriber.opted_out': 'an MO opt-out keyword (STOP …) opted its sender out of that short code',
   'subscriber.opted_in': 'an MO opt-in keyword (START …) undid an opt-out',
   'keys.reloaded': 'the keyrings were re-read (SIGHUP); new data goes under the current key',

@@ -1,8 +1,9 @@
 /**
- * The retention sweeper: trims the output streams by age, per data class. Keys that
+ * The retention sweeper: trims the output streams and the admin access log by age, per data class. Keys that
  * carry their own TTL (records, mappings, parked receipts, caps, the held index) need no
  * sweep; the streams cannot expire entry by entry, so they are trimmed here (XTRIM
- * MINID, approximate to whole macro-nodes, so an entry may outlive its age by a little).
+ * MINID; for the output streams approximate to whole macro-nodes, so an entry may outlive
+ * its age by a little; the audit stream and the access log exactly).
  */
 import type { Lifecycle } from '../core/lifecycle.js';
 import { errorMessage } from '../core/errors.js';
@@ -10,7 +11,7 @@ import type { Logger } from '../log/logger.js';
 
 export interface RetentionTargets {
   /** Trim one stream to entries newer than maxAgeMs; returns how many were removed. */
-  trim(stream: 'events' | 'mo' | 'dead', maxAgeMs: number, now: number): Promise<number>;
+  trim(stream: 'events' | 'mo' | 'dead' | 'access', maxAgeMs: number, now: number): Promise<number>;
   /** Trim the audit stream, keeping its chain verifiable from the oldest entry kept. */
   trimAudit(maxAgeMs: number, now: number): Promise<number>;
 }
@@ -21,6 +22,8 @@ export interface RetentionPolicy {
   deadSec: number;
   /** 0 keeps the audit trail for ever. */
   auditSec: number;
+  /** The admin access log. */
+  accessSec: number;
   sweepSec: number;
 }
 
@@ -63,14 +66,14 @@ export class RetentionSweeper implements Lifecycle {
     await this.sweep();
   }
 
-  /** One pass over every stream; failures are logged and retried on the next pass. */
-  async sweep(): Promise<Record<string, number>> {
-    const now = this.now();
+  /** One pass over every stream, judging age at `now`; failures are logged and retried on the next pass. */
+  async sweep(now = this.now()): Promise<Record<string, number>> {
     const removed: Record<string, number> = {};
     const jobs: Array<[string, () => Promise<number>]> = [
       ['events', () => this.targets.trim('events', this.policy.eventsSec * 1000, now)],
       ['mo', () => this.targets.trim('mo', this.policy.moSec * 1000, now)],
       ['dead', () => this.targets.trim('dead', this.policy.deadSec * 1000, now)],
+      ['access', () => this.targets.trim('access', this.policy.accessSec * 1000, now)],
     ];
     if (this.policy.auditSec > 0) jobs.push(['audit', () => this.targets.trimAudit(this.policy.auditSec * 1000, now)]);
     for (const [stream, job] of jobs) {

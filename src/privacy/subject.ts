@@ -19,7 +19,6 @@ import { normaliseMsisdn } from '../routing/index.js';
 import type { SubscriberStore } from './subscribers.js';
 import type { Vault } from './vault.js';
 
-const CLASSES = ['marketing', 'otp', 'transactional'] as const;
 const SCAN_BATCH = 1000;
 
 export interface SubjectChoices {
@@ -51,7 +50,10 @@ export interface SubjectExport {
   /** Entries to the number still in the intake stream: not read yet, or read and not finished. */
   queued: Array<{ entry: string; clientId?: string; tenant?: string; from?: string; text?: string; class?: string }>;
   deadLetters: Array<{ id: string; reason?: string; at: string }>;
-  /** Messages counted against each class's frequency cap right now. */
+  /**
+   * Messages counted against each class's frequency cap right now (its longest window),
+   * and against a tenant's own cap of a class as `<class>:tenant:<tenant>`.
+   */
   frequency: Record<string, number>;
 }
 
@@ -123,9 +125,10 @@ export class SubjectRequests {
         if (rec === undefined) continue;
         out.messages.push(messageView(rec));
       }
-      for (const cls of CLASSES) {
-        const n = await redis.zcard(keys.cap(h, cls));
-        if (n > 0) out.frequency[cls] = (out.frequency[cls] ?? 0) + n;
+      for (const { key, cls, tenant } of this.d.subscribers.capKeys(h)) {
+        const n = await redis.zcard(key);
+        const name = tenant === undefined ? cls : `${cls}:tenant:${tenant}`;
+        if (n > 0) out.frequency[name] = (out.frequency[name] ?? 0) + n;
       }
     }
     for (const { entry, message: m } of await this.queuedTo(e164)) {
@@ -167,7 +170,7 @@ export class SubjectRequests {
         report.records += await redis.del(keys.record(member));
         erasedRecords.add(member);
       }
-      await redis.del(keys.held(h), ...CLASSES.map((c) => keys.cap(h, c)));
+      await redis.del(keys.held(h), ...this.d.subscribers.capKeys(h).map((c) => c.key));
       // Consent goes with the data; the objections stay.
       const sub = await redis.hkeys(keys.subscriber(h));
       const consent = sub.filter((f) => f.startsWith('i:'));

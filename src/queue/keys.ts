@@ -35,6 +35,8 @@ export interface Keys {
   readonly layout: string;
   /** HASH E.164 (without '+') → operator id: numbers ported away from their prefix's operator. */
   readonly ported: string;
+  /** The admin access log: one entry per admin API request (method, route, role, address, status, latency). */
+  readonly access: string;
   /** The append-only, hash-chained audit stream of admin changes. */
   readonly audit: string;
   /** Where the audit chain starts after retention trimmed its oldest entries (HASH id, prev). */
@@ -47,8 +49,10 @@ export interface Keys {
    * `i:t:<tenant>` opted in. Kept without a TTL: an objection must outlive the data.
    */
   subscriber(hash: string): string;
-  /** Sliding-window frequency cap of one subscriber for one class (ZSET record id → time). */
+  /** Sliding-window frequency cap of one subscriber for one class (ZSET record id → time, ms), every window of it. */
   cap(hash: string, cls: string): string;
+  /** The same, counting only one tenant's messages (its own windows, policy.tenants[].caps). */
+  tenantCap(hash: string, cls: string, tenant: string): string;
   /** What Qasid holds about one subscriber (ZSET: record ids and `mo:<entry id>`), for erasure and export. */
   held(hash: string): string;
   /** The message record (a HASH), in the shard's slot. */
@@ -86,11 +90,13 @@ export function keysFor(prefix: string): Keys {
     due: `${prefix}:due:${recordTag}`,
     watch: `${prefix}:watch:${recordTag}`,
     ported: `${prefix}:ported`,
+    access: `${prefix}:access`,
     audit: `${prefix}:audit`,
     auditAnchor: `${prefix}:audit:anchor`,
     dncGeneration: `${prefix}:dnc:gen`,
     subscriber: (h) => `${prefix}:sub:{${h}}`,
     cap: (h, cls) => `${prefix}:cap:{${h}}:${cls}`,
+    tenantCap: (h, cls, tenant) => `${prefix}:cap:{${h}}:${cls}:t:${tenant}`,
     held: (h) => `${prefix}:held:{${h}}`,
     record: (recId) => `${prefix}:msg:${recordTag}:${recId}`,
     carrierId: (carrier, id) => `${prefix}:cid:${carrierTag(carrier)}:${id}`,

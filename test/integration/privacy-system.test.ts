@@ -123,7 +123,7 @@ test('after a mixed run no number or text is in clear in Redis or the logs, and 
 
   // Keys without a TTL: only those the README lists, each for a reason.
   const allowed = [
-    /:mt$/, /:events$/, /:mo$/, /:dead$/, /:audit$/, // streams: trimmed by age (retention.*Sec)
+    /:mt$/, /:events$/, /:mo$/, /:dead$/, /:audit$/, /:access$/, // streams: trimmed by age (retention.*Sec)
     /:due:\{[^}]+\}$/, /:watch:\{[^}]+\}$/, // schedules: members removed when settled
     /:layout$/, // which key layout this Redis holds (queue/migrate.ts)
     /:\{[^}]+:mt\}:owners$/, // intake consumers' leases: removed at stop, or once a dead consumer holds nothing

@@ -135,6 +135,7 @@ test('quiet hours: marketing at 20:59:59 PKT is sent, at 21:00:00 deferred to 09
 
 test('frequency cap: the N+1th OTP to one subscriber inside the window ends blocked frequency_cap', async () => {
   const s = await sim();
+  // The single-window form of earlier versions, still read (several windows: caps.test.ts).
   const { app, r } = await gateway(s, { policy: { ...NO_QUIET, caps: { otp: { limit: 3, windowSec: 600 } } } });
   const submits = s.stats.submits;
   for (let i = 1; i <= 4; i++) {
