@@ -1,15 +1,18 @@
 /**
  * Redis Sentinel and Redis Cluster in the config (redis.sentinels, redis.sentinelName,
- * redis.sentinelPassword, redis.cluster.nodes).
+ * redis.sentinelPassword, redis.cluster.nodes) and the clients redisConnection() builds
+ * from them — options only, nothing connects (lazyConnect).
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Cluster, ClusterOptions, Redis } from 'ioredis';
 import { isQasidError, type QasidError } from '../../src/core/errors.js';
 import { formatConfig, loadConfig } from '../../src/config/load.js';
 import { parseHostPort } from '../../src/config/schema.js';
+import { redisConnection, urlCredentials } from '../../src/queue/redis-options.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'qasid-topology-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -101,4 +104,78 @@ test('the rules between the keys: a master name with sentinels, sentinel keys on
   assert.match(db.message, /a Redis Cluster has only db 0/);
   assert.equal(loadConfig({ file: file({ redis: { url: 'redis://h:6379/0', cluster: { nodes: ['n1:6379'] } } }), env: {} }).redis.topology, 'cluster');
   assert.equal(loadConfig({ file: file({ redis: { url: 'redis://h:6379/4', sentinels: ['s1:26379'], sentinelName: 'm' } }), env: {} }).redis.topology, 'sentinel');
+});
+
+test('urlCredentials: user, password (percent-decoded) and db from redis.url', () => {
+  assert.deepEqual(urlCredentials('rediss://app:p%40ss@h:6380/2'), { username: 'app', password: 'p@ss', db: 2 });
+  assert.deepEqual(urlCredentials('redis://:pw@h'), { password: 'pw' });
+  assert.deepEqual(urlCredentials('redis://h:6379'), {});
+});
+
+test('redisConnection: a Cluster of masters with redis.url credentials and TLS on every node', () => {
+  const ca = join(dir, 'ca.pem');
+  writeFileSync(ca, 'ca-pem');
+  const cfg = loadConfig({ file: file({ redis: { url: 'rediss://app:clusterpw@ignored:6380', tls: { caFile: ca, servername: 'redis.internal' }, cluster: { nodes: ['10.0.1.1:6380', '10.0.1.2:6380'] } } }), env: {} });
+  const retryStrategy = (): null => null;
+  const c = redisConnection(cfg.redis, { lazyConnect: true, enableAutoPipelining: true, maxRetriesPerRequest: null, connectionName: 'qasid', retryStrategy }) as Cluster;
+  try {
+    assert.equal(c.isCluster, true);
+    const o = c.options as ClusterOptions;
+    assert.deepEqual((c as unknown as { startupNodes: unknown[] }).startupNodes, [{ host: '10.0.1.1', port: 6380 }, { host: '10.0.1.2', port: 6380 }]);
+    assert.equal(o.scaleReads, 'master');
+    assert.equal(o.enableAutoPipelining, true);
+    assert.equal(o.lazyConnect, true);
+    assert.equal(o.clusterRetryStrategy, retryStrategy);
+    const node = o.redisOptions ?? {};
+    assert.equal(node.username, 'app');
+    assert.equal(node.password, 'clusterpw');
+    assert.equal(node.maxRetriesPerRequest, null);
+    assert.equal(node.connectionName, 'qasid');
+    assert.equal('db' in node, false);
+    assert.equal('lazyConnect' in node || 'enableAutoPipelining' in node || 'retryStrategy' in node, false);
+    assert.equal(String(node.tls?.ca), 'ca-pem');
+    assert.equal(node.tls?.servername, 'redis.internal');
+    assert.equal(node.tls?.rejectUnauthorized, true);
+  } finally {
+    c.disconnect();
+  }
+  const plain = redisConnection(loadConfig({ env: { QASID_REDIS_CLUSTER_NODES: 'n1:6379' } }).redis, { lazyConnect: true }) as Cluster;
+  assert.equal(plain.options.redisOptions?.tls, undefined);
+  plain.disconnect();
+});
+
+test('redisConnection: Sentinel with the master name, the sentinels, redis.url credentials and TLS for both', () => {
+  const ca = join(dir, 'ca2.pem');
+  writeFileSync(ca, 'ca2-pem');
+  const cfg = loadConfig({
+    file: file({ redis: { url: 'rediss://:masterpw@ignored:6380/3', tls: { caFile: ca }, sentinels: ['10.0.0.1:26379', '10.0.0.2:26379'], sentinelName: 'mymaster', sentinelPassword: 'spw' } }),
+    env: {},
+  });
+  const r = redisConnection(cfg.redis, { lazyConnect: true, maxRetriesPerRequest: null }) as Redis;
+  try {
+    const o = r.options;
+    assert.equal(r.isCluster, false);
+    assert.deepEqual(o.sentinels, [{ host: '10.0.0.1', port: 26379 }, { host: '10.0.0.2', port: 26379 }]);
+    assert.equal(o.name, 'mymaster');
+    assert.equal(o.sentinelPassword, 'spw');
+    assert.equal(o.password, 'masterpw');
+    assert.equal(o.db, 3);
+    assert.equal(o.maxRetriesPerRequest, null);
+    assert.equal(o.enableTLSForSentinelMode, true);
+    assert.equal(String(o.tls?.ca), 'ca2-pem');
+    assert.equal(String(o.sentinelTLS?.ca), 'ca2-pem');
+  } finally {
+    r.disconnect();
+  }
+  const plain = redisConnection(loadConfig({ env: { QASID_REDIS_SENTINELS: 's:26379', QASID_REDIS_SENTINEL_NAME: 'm' } }).redis, { lazyConnect: true }) as Redis;
+  assert.equal(plain.options.tls, undefined);
+  assert.equal(plain.options.enableTLSForSentinelMode, false);
+  assert.equal(plain.options.sentinelPassword, undefined);
+  plain.disconnect();
+});
+
+test('redisConnection: standalone is redisClient() for redis.url', () => {
+  const r = redisConnection(loadConfig({ env: { QASID_REDIS_URL: 'redis://:pw@10.9.9.9:6390/1' } }).redis, { lazyConnect: true }) as Redis;
+  assert.deepEqual([r.isCluster, r.options.host, r.options.port, r.options.password, r.options.db, r.options.sentinels], [false, '10.9.9.9', 6390, 'pw', 1, null]);
+  r.disconnect();
 });
