@@ -1,7 +1,9 @@
 /**
  * A Redis for the demo: the one at `url` when it answers PING within a second, else a
  * throw-away redis-server on a free loopback port with no persistence (no RDB, no AOF),
- * stopped again by `stop()`. Tests start one with TLS too (`startRedisServer({ tls })`).
+ * stopped again by `stop()`. Tests start one with TLS too (`startRedisServer({ tls })`),
+ * and the nodes of a Redis Cluster or a Sentinel set-up (test/helpers/topologies.ts) with
+ * their own arguments, a config file, or in sentinel mode.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
@@ -49,7 +51,8 @@ export async function reachable(url: string, timeoutMs: number, options: RedisOp
   }
 }
 
-async function freePort(): Promise<number> {
+/** A port nothing listens on now, from the OS's ephemeral range (so parallel test files do not pick the same). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);
@@ -76,11 +79,34 @@ export class RedisTlsUnsupportedError extends Error {
   }
 }
 
+/** How startRedisServer() runs its redis-server, beyond a free loopback port and no persistence. */
+export interface RedisServerOptions {
+  /** Listen only for TLS (plain port 0 = off), at a rediss:// URL. */
+  tls?: RedisServerTls;
+  /** A config file read first, e.g. a sentinel's (which Sentinel rewrites, so it must be writable). */
+  configFile?: string;
+  /** Run as Redis Sentinel (`--sentinel`); it is ready once it has said its Sentinel ID. */
+  sentinel?: boolean;
+  /**
+   * More arguments, given the port chosen: cluster mode, --replicaof, a cluster bus port.
+   * Called again with each new port when one is taken.
+   */
+  args?: (port: number) => string[] | Promise<string[]>;
+}
+
+/** A redis-server that startRedisServer() started. */
+export interface StartedRedis extends LocalRedis {
+  /** Its loopback port (the TLS port with `tls`). */
+  port: number;
+  /** SIGKILL it (a crash: no shutdown, no goodbye to replicas) and wait until it has exited. */
+  kill(): Promise<void>;
+}
+
 /**
  * A throw-away redis-server on a free loopback port, without persistence (tests and the
  * demo). With `tls` it listens only for TLS (plain port 0 = off), at a rediss:// URL.
  */
-export async function startRedisServer(opts: { tls?: RedisServerTls } = {}): Promise<LocalRedis> {
+export async function startRedisServer(opts: RedisServerOptions = {}): Promise<StartedRedis> {
   let lastOutput = '';
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
@@ -88,12 +114,19 @@ export async function startRedisServer(opts: { tls?: RedisServerTls } = {}): Pro
     const listen = t === undefined
       ? ['--port', String(port)]
       : ['--port', '0', '--tls-port', String(port), '--tls-cert-file', t.certFile, '--tls-key-file', t.keyFile, '--tls-ca-cert-file', t.caFile, '--tls-auth-clients', t.authClients ? 'yes' : 'no'];
+    const extra = opts.args === undefined ? [] : await opts.args(port);
     const child = spawn(
       'redis-server',
-      [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes', '--daemonize', 'no'],
+      [
+        ...(opts.configFile === undefined ? [] : [opts.configFile]),
+        ...(opts.sentinel === true ? ['--sentinel'] : []),
+        ...listen,
+        '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes', '--daemonize', 'no',
+        ...extra,
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
-    const ready = await waitReady(child);
+    const ready = await waitReady(child, opts.sentinel === true ? 'Sentinel ID is' : 'Ready to accept connections');
     if (ready.kind === 'missing') {
       throw new Error(`redis-server is not installed (needed by the demo when no Redis is reachable). Install it with:\n  ${INSTALL_HINT}\nor point QASID_REDIS_URL at a running Redis.`);
     }
@@ -110,9 +143,14 @@ export async function startRedisServer(opts: { tls?: RedisServerTls } = {}): Pro
       process.once('exit', onExit);
       return {
         url: `${t === undefined ? 'redis' : 'rediss'}://127.0.0.1:${port}`,
+        port,
         started: true,
         stop: async () => {
           await stopChild(child);
+          process.removeListener('exit', onExit);
+        },
+        kill: async () => {
+          await stopChild(child, 0, 'SIGKILL');
           process.removeListener('exit', onExit);
         },
       };
@@ -125,7 +163,8 @@ export async function startRedisServer(opts: { tls?: RedisServerTls } = {}): Pro
 
 type Ready = { kind: 'ready' } | { kind: 'missing' } | { kind: 'failed'; output: string };
 
-function waitReady(child: ChildProcess): Promise<Ready> {
+/** Waits for `marker` in the server's log (10 s at most). */
+function waitReady(child: ChildProcess, marker: string): Promise<Ready> {
   return new Promise((resolve) => {
     let out = '';
     const finish = (r: Ready): void => {
@@ -135,7 +174,7 @@ function waitReady(child: ChildProcess): Promise<Ready> {
     const timer = setTimeout(() => finish({ kind: 'failed', output: out }), 10_000);
     child.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
-      if (out.includes('Ready to accept connections')) finish({ kind: 'ready' });
+      if (out.includes(marker)) finish({ kind: 'ready' });
     });
     child.stderr?.on('data', (d: Buffer) => {
       out += d.toString();
@@ -145,8 +184,11 @@ function waitReady(child: ChildProcess): Promise<Ready> {
   });
 }
 
-/** SIGTERM a child process, SIGKILL it after `graceMs`; resolves once it has exited (at once if it already had). */
-export function stopChild(child: ChildProcess, graceMs = 3000): Promise<void> {
+/**
+ * Send `signal` (SIGTERM) to a child process, SIGKILL it after `graceMs`; resolves once it
+ * has exited (at once if it already had).
+ */
+export function stopChild(child: ChildProcess, graceMs = 3000, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   return new Promise<void>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve();
     const kill = setTimeout(() => child.kill('SIGKILL'), graceMs);
@@ -154,6 +196,6 @@ export function stopChild(child: ChildProcess, graceMs = 3000): Promise<void> {
       clearTimeout(kill);
       resolve();
     });
-    child.kill('SIGTERM');
+    child.kill(signal);
   });
 }

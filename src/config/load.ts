@@ -15,8 +15,8 @@ import { Secret } from '../core/secret.js';
 import { migrateCaps, migrateCapsEnv } from './caps.js';
 import { resolveCarriers, unreadable } from './carriers.js';
 import { configError, problem, type ConfigProblem } from './problems.js';
-import { configSchema, schemaLeaves, type RawConfig, type SchemaLeaf, type TenantPolicy } from './schema.js';
-import type { CarrierConfig, QasidConfig, RedisTls } from './types.js';
+import { HOST_PORT_LIST_KEYS, configSchema, parseHostPort, schemaLeaves, type RawConfig, type SchemaLeaf, type TenantPolicy } from './schema.js';
+import type { CarrierConfig, QasidConfig, RedisNode, RedisTls, RedisTopology } from './types.js';
 
 export interface LoadConfigOptions {
   /** Config file (JSON). Relative paths inside it resolve against its directory. */
@@ -139,6 +139,7 @@ export function inspectConfig(opts: LoadConfigOptions = {}): ConfigInspection {
   const adminTlsFiles = adminTls(group(admin, 'tls'), baseDir, problems);
   const rawRedis = group(raw, 'redis');
   const redisTlsFiles = redisTls(rawRedis.url, rawRedis.tls, baseDir, problems);
+  const topology = redisTopology(rawRedis, invalid, problems);
   const policy = group(raw, 'policy');
   const tenants = Array.isArray(policy.tenants) ? (policy.tenants as Array<Partial<TenantPolicy> | null>) : [];
   const zones: Array<readonly [string, unknown]> = [
@@ -177,7 +178,16 @@ export function inspectConfig(opts: LoadConfigOptions = {}): ConfigInspection {
 
   const config = deepFreeze<QasidConfig>({
     log: { level: raw.log.level, pretty: raw.log.pretty },
-    redis: { url: new Secret(raw.redis.url), prefix: raw.redis.prefix, tls: redisTlsFiles },
+    redis: {
+      url: new Secret(raw.redis.url),
+      prefix: raw.redis.prefix,
+      tls: redisTlsFiles,
+      topology,
+      sentinels: raw.redis.sentinels.map(node),
+      sentinelName: raw.redis.sentinelName,
+      sentinelPassword: new Secret(raw.redis.sentinelPassword),
+      cluster: { nodes: raw.redis.cluster.nodes.map(node) },
+    },
     shutdown: { drainMs: drainMs as number, forceExitMs: forceExitMs as number },
     intake: { ...raw.intake, consumer: raw.intake.consumer === '' ? hostname() : raw.intake.consumer },
     outputs: { ...raw.outputs },
@@ -268,11 +278,55 @@ function redisTls(url: unknown, given: unknown, baseDir: string, problems: Confi
 }
 
 /**
+ * Which topology the redis keys name, and the rules between them: sentinels or cluster
+ * nodes, not both; a master name with sentinels, and sentinel keys only with them; db 0
+ * in redis.url for a cluster (it has no other). Keys already reported are not judged.
+ */
+function redisTopology(given: Record<string, unknown>, invalid: ReadonlySet<string>, problems: ConfigProblem[]): RedisTopology {
+  const listed = (key: string, v: unknown): boolean => !invalid.has(key) && Array.isArray(v) && v.length > 0;
+  const sentinels = listed('redis.sentinels', given.sentinels);
+  const cluster = listed('redis.cluster.nodes', group(given, 'cluster').nodes);
+  if (sentinels && cluster) {
+    problems.push(problem('redis.cluster.nodes', 'set redis.sentinels (Redis Sentinel) or redis.cluster.nodes (Redis Cluster), not both'));
+    return 'standalone';
+  }
+  const name = text(given.sentinelName);
+  if (sentinels && name === '' && !invalid.has('redis.sentinelName')) problems.push(problem('redis.sentinelName', 'is required with redis.sentinels: the master name the sentinels monitor'));
+  if (!sentinels) {
+    for (const key of ['sentinelName', 'sentinelPassword'] as const) {
+      if (text(given[key]) !== '' && !invalid.has('redis.sentinels')) problems.push(problem(`redis.${key}`, 'only applies with redis.sentinels (Redis Sentinel)'));
+    }
+  }
+  if (cluster) {
+    let db = '';
+    try {
+      db = new URL(text(given.url)).pathname.replace(/^\//, '');
+    } catch {
+      // An unusable URL is reported by its own format check.
+    }
+    if (db !== '' && db !== '0') problems.push(problem('redis.url', `names db ${db}, but a Redis Cluster has only db 0 (with redis.cluster.nodes)`));
+  }
+  return sentinels ? 'sentinel' : cluster ? 'cluster' : 'standalone';
+}
+
+/** A host:port the schema has already checked. */
+function node(s: string): RedisNode {
+  return parseHostPort(s) as RedisNode;
+}
+
+/** `host:port` again, as the config file writes it (`[addr]:port` for IPv6). */
+function hostPort(n: RedisNode): string {
+  return `${n.host.includes(':') ? `[${n.host}]` : n.host}:${n.port}`;
+}
+
+/**
  * The effective config as pretty JSON, safe to print: every Secret shows `[secret]`
- * (carrier passwords included) and redis.url keeps its host but not its credentials.
+ * (carrier passwords and redis.sentinelPassword included), redis.url keeps its host but
+ * not its credentials, and Redis nodes read host:port as in the file.
  */
 export function formatConfig(cfg: QasidConfig): string {
-  const view = { ...cfg, redis: { ...cfg.redis, url: maskRedisUrl(cfg.redis.url.reveal()) } };
+  const r = cfg.redis;
+  const view = { ...cfg, redis: { ...r, url: maskRedisUrl(r.url.reveal()), sentinels: r.sentinels.map(hostPort), cluster: { nodes: r.cluster.nodes.map(hostPort) } } };
   return JSON.stringify(view, null, 2);
 }
 
@@ -352,6 +406,9 @@ function checkEnv(env: NodeJS.ProcessEnv, leaves: readonly SchemaLeaf[]): { env:
     } else if (leaf.kind === 'number') {
       if (/^-?\d+(\.\d+)?$/.test(value.trim())) out[leaf.env] = value.trim();
       else bad('must be a number');
+    } else if (leaf.kind === 'array' && HOST_PORT_LIST_KEYS.has(leaf.key) && !value.trim().startsWith('[')) {
+      // `10.0.0.1:26379,10.0.0.2:26379`: the addresses, commas between, spaces ignored.
+      out[leaf.env] = JSON.stringify(value.split(',').map((a) => a.trim()).filter((a) => a !== ''));
     } else if (leaf.kind === 'array') {
       let parsed: unknown;
       try {

@@ -16,7 +16,15 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 /** The config as convict holds it: carriers still raw (validated and typed in carriers.ts). */
 export interface RawConfig {
   log: { level: LogLevel; pretty: boolean };
-  redis: { url: string; prefix: string; tls: { caFile: string; certFile: string; keyFile: string; servername: string; rejectUnauthorized: boolean } };
+  redis: {
+    url: string;
+    prefix: string;
+    tls: { caFile: string; certFile: string; keyFile: string; servername: string; rejectUnauthorized: boolean };
+    sentinels: string[];
+    sentinelName: string;
+    sentinelPassword: string;
+    cluster: { nodes: string[] };
+  };
   shutdown: { drainMs: number; forceExitMs: number };
   intake: { group: string; consumer: string; batch: number; blockMs: number; leaseMs: number; claimIdleMs: number; maxEntryBytes: number };
   outputs: { maxLen: number };
@@ -83,6 +91,35 @@ function redisUrl(v: unknown): void {
   }
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new Error('must use the redis:// or rediss:// (TLS) scheme');
   if (url.hostname === '') throw new Error('must name a host');
+}
+
+/**
+ * `host:port`, `[ipv6]:port`: a DNS name, an IPv4 or a bracketed IPv6 address, and a port
+ * from 1 to 65535; undefined when `s` is not one.
+ */
+export function parseHostPort(s: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)):([0-9]{1,5})$/.exec(s);
+  if (m === null) return undefined;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65_535) return undefined;
+  return { host: (m[1] ?? m[2]) as string, port };
+}
+
+/** The host:port list keys, whose env vars may also be written comma-separated. */
+export const HOST_PORT_LIST_KEYS: ReadonlySet<string> = new Set(['redis.sentinels', 'redis.cluster.nodes']);
+
+/** A list of at most `maxItems` distinct host:port addresses (Sentinel, Cluster nodes). */
+function hostPortList(maxItems: number): (v: unknown) => void {
+  return (v) => {
+    if (!Array.isArray(v)) throw new Error('must be a list of host:port');
+    if (v.length > maxItems) throw new Error(`must list at most ${maxItems} addresses`);
+    const seen = new Set<string>();
+    v.forEach((x: unknown, i) => {
+      if (typeof x !== 'string' || parseHostPort(x) === undefined) throw new Error(`[${i}] ${JSON.stringify(x)} must be host:port (a name or address, and a port from 1 to 65535; IPv6 as [addr]:port)`);
+      if (seen.has(x)) throw new Error(`[${i}] ${x} is listed twice`);
+      seen.add(x);
+    });
+  };
 }
 
 function redisPrefix(v: unknown): void {
@@ -217,6 +254,33 @@ export const configSchema: convict.Schema<RawConfig> = {
         format: Boolean,
         default: true,
         env: 'QASID_REDIS_TLS_REJECT_UNAUTHORIZED',
+      },
+    },
+    sentinels: {
+      doc: "Redis Sentinel: the sentinels to ask for the current master, as host:port (env: comma-separated or a JSON array); empty = no Sentinel. With them, redis.url's host and port are not used: its user, password and db are the master's, rediss:// with redis.tls applies to the master and the sentinels alike. Not with redis.cluster.nodes.",
+      format: hostPortList(32),
+      default: [],
+      env: 'QASID_REDIS_SENTINELS',
+    },
+    sentinelName: {
+      doc: 'The master name the sentinels monitor (their `sentinel monitor <name> ...`); required with redis.sentinels.',
+      format: maxLen(128),
+      default: '',
+      env: 'QASID_REDIS_SENTINEL_NAME',
+    },
+    sentinelPassword: {
+      doc: "Password of the sentinels themselves (their requirepass), when they have one; empty = none. The master's password is redis.url's. Printed masked.",
+      format: maxLen(1024),
+      default: '',
+      env: 'QASID_REDIS_SENTINEL_PASSWORD',
+      sensitive: true,
+    },
+    cluster: {
+      nodes: {
+        doc: "Redis Cluster: some of its nodes as host:port, from which the others are discovered (env: comma-separated or a JSON array); empty = no Cluster. With them, redis.url's host and port are not used: its user and password are every node's, its db must be 0 (a cluster has no other), rediss:// with redis.tls applies to every node. Not with redis.sentinels.",
+        format: hostPortList(64),
+        default: [],
+        env: 'QASID_REDIS_CLUSTER_NODES',
       },
     },
   },

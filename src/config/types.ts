@@ -150,9 +150,32 @@ export interface RedisTls {
   rejectUnauthorized: boolean;
 }
 
+/** One Redis node or sentinel, as `host:port` in the config file. */
+export interface RedisNode {
+  host: string;
+  port: number;
+}
+
+/** Which Redis the daemon talks to: the one at redis.url, a master found through sentinels, or a cluster. */
+export type RedisTopology = 'standalone' | 'sentinel' | 'cluster';
+
 export interface QasidConfig {
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'; pretty: boolean };
-  redis: { url: Secret; prefix: string; tls: RedisTls };
+  redis: {
+    /** The standalone server; with sentinels or cluster nodes, only its scheme (TLS) and its user, password and db are used. */
+    url: Secret;
+    prefix: string;
+    tls: RedisTls;
+    /** Resolved from the keys below: sentinel when `sentinels` is non-empty, cluster when `cluster.nodes` is, else standalone. */
+    topology: RedisTopology;
+    /** The sentinels to ask for the master named `sentinelName`; empty unless topology is sentinel. */
+    sentinels: readonly RedisNode[];
+    sentinelName: string;
+    /** The sentinels' own password (requirepass); '' = none. */
+    sentinelPassword: Secret;
+    /** Cluster nodes the others are discovered from; empty unless topology is cluster. */
+    cluster: { nodes: readonly RedisNode[] };
+  };
   intake: {
     group: string;
     /** Resolved: never empty (the host name when not configured). */

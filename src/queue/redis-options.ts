@@ -15,11 +15,16 @@
  * failed handshake, then the peer's alert when the client is closed right after (App
  * start-up closing both connections when one is refused). The second would be an
  * uncaught exception; each TLS socket the client opens keeps one more listener for it.
+ *
+ * redisConnection() builds the client of the configured topology (redis.topology):
+ * the standalone server at redis.url (as redisClient), the master that Redis Sentinel
+ * names, or a Redis Cluster; in the last two redis.url lends its user, password, db and
+ * TLS to every node, and the same socket guard covers every node's sockets.
  */
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
-import { Redis, type RedisOptions } from 'ioredis';
-import type { RedisTls } from '../config/types.js';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { RedisNode, RedisTls, RedisTopology } from '../config/types.js';
 import type { Secret } from '../core/secret.js';
 import { QasidError, errorMessage } from '../core/errors.js';
 
@@ -71,19 +76,111 @@ function readPem(name: 'caFile' | 'certFile' | 'keyFile', path: string): Buffer 
  */
 export function redisClient(redis: RedisEndpoint, options: RedisOptions, url: string = redis.url.reveal()): Redis {
   const client = new Redis(url, { ...redisClientOptions(redis, url), ...options });
-  if (isTlsUrl(url)) {
-    const guarded = new WeakSet<object>();
-    // 'connecting' is emitted before the socket exists; one turn of the event loop later it
-    // does, and no TLS handshake can have failed yet (that takes the server's answer).
-    client.on('connecting', () =>
-      setImmediate(() => {
-        const socket = client.stream as NodeJS.EventEmitter | undefined;
-        if (socket === undefined || guarded.has(socket)) return;
-        guarded.add(socket);
-        // The first error reaches ioredis (and the client's 'error' event) as before.
-        socket.on('error', () => undefined);
-      }),
-    );
-  }
+  if (isTlsUrl(url)) guardTlsSockets(client);
   return client;
+}
+
+/** Every TLS socket `client` opens keeps a listener for the errors ioredis no longer hears (see above). */
+function guardTlsSockets(client: Redis): void {
+  const guarded = new WeakSet<object>();
+  // 'connecting' is emitted before the socket exists; one turn of the event loop later it
+  // does, and no TLS handshake can have failed yet (that takes the server's answer).
+  client.on('connecting', () =>
+    setImmediate(() => {
+      const socket = client.stream as NodeJS.EventEmitter | undefined;
+      if (socket === undefined || guarded.has(socket)) return;
+      guarded.add(socket);
+      // The first error reaches ioredis (and the client's 'error' event) as before.
+      socket.on('error', () => undefined);
+    }),
+  );
+}
+
+/** A connection to Redis, whichever the topology: a Cluster speaks the same commands, keys in one slot per command. */
+export type RedisConn = Redis | Cluster;
+
+/** What redisConnection() needs from the config's `redis` section (all of it, but the prefix). */
+export interface RedisTopologyEndpoint extends RedisEndpoint {
+  topology: RedisTopology;
+  sentinels: readonly RedisNode[];
+  sentinelName: string;
+  sentinelPassword: Secret;
+  cluster: { nodes: readonly RedisNode[] };
+}
+
+/** The user, password and db that redis.url's userinfo and path give (ioredis' own reading of a URL). */
+export function urlCredentials(url: string): Pick<RedisOptions, 'username' | 'password' | 'db'> {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return {};
+  }
+  const out: Pick<RedisOptions, 'username' | 'password' | 'db'> = {};
+  if (u.username !== '') out.username = decodeURIComponent(u.username);
+  if (u.password !== '') out.password = decodeURIComponent(u.password);
+  const db = u.pathname.replace(/^\//, '');
+  if (/^[0-9]+$/.test(db)) out.db = Number(db);
+  return out;
+}
+
+/**
+ * Options that belong to the Cluster itself, not to its node connections (ClusterOptions):
+ * the offline queue and lazy connect are the cluster's, and its retryStrategy (reconnect
+ * after every node was lost) is clusterRetryStrategy. Everything else goes to each node.
+ */
+const CLUSTER_LEVEL = ['lazyConnect', 'enableAutoPipelining', 'autoPipeliningIgnoredCommands', 'enableOfflineQueue', 'enableReadyCheck', 'scripts'] as const;
+
+/**
+ * The client of redis.topology with `options` (lazyConnect, maxRetriesPerRequest,
+ * connectionName, enableAutoPipelining...):
+ * - standalone: redisClient() for redis.url;
+ * - sentinel: a Redis that asks redis.sentinels for the master `sentinelName` at each
+ *   (re)connect and follows a failover (ioredis reconnects when the old master closes the
+ *   connection, or when the sentinel announces +switch-master), authenticated with
+ *   redis.url's user/password/db; with rediss:// TLS to the sentinels and the master;
+ * - cluster: a Cluster from redis.cluster.nodes, reads and writes on masters only
+ *   (scaleReads 'master': a replica may lag behind a script's write), each node
+ *   authenticated and TLS-wrapped as redis.url says.
+ * Throws CONFIG_INVALID naming the key when a TLS file cannot be read.
+ */
+export function redisConnection(redis: RedisTopologyEndpoint, options: RedisOptions): RedisConn {
+  if (redis.topology === 'standalone') return redisClient(redis, options);
+  const url = redis.url.reveal();
+  const tls = redisClientOptions(redis, url).tls;
+  const auth = urlCredentials(url);
+  if (redis.topology === 'sentinel') {
+    const sentinelPassword = redis.sentinelPassword.reveal();
+    const client = new Redis({
+      ...auth,
+      ...options,
+      sentinels: redis.sentinels.map((n) => ({ host: n.host, port: n.port })),
+      name: redis.sentinelName,
+      ...(sentinelPassword === '' ? {} : { sentinelPassword }),
+      ...(tls === undefined ? {} : { tls, sentinelTLS: tls, enableTLSForSentinelMode: true }),
+    });
+    if (tls !== undefined) guardTlsSockets(client);
+    return client;
+  }
+  const { retryStrategy, ...rest } = options;
+  const clusterLevel: ClusterOptions = {};
+  const nodeLevel: Record<string, unknown> = { ...auth, ...rest };
+  for (const key of CLUSTER_LEVEL) {
+    if (rest[key] === undefined) continue;
+    Object.assign(clusterLevel, { [key]: rest[key] });
+    delete nodeLevel[key];
+  }
+  // ioredis sends SELECT for any db it is given, which a cluster refuses (the config allows only 0).
+  delete nodeLevel['db'];
+  const cluster = new Cluster(
+    redis.cluster.nodes.map((n) => ({ host: n.host, port: n.port })),
+    {
+      ...clusterLevel,
+      scaleReads: 'master',
+      ...(retryStrategy === undefined ? {} : { clusterRetryStrategy: retryStrategy }),
+      redisOptions: { ...(nodeLevel as NonNullable<ClusterOptions['redisOptions']>), ...(tls === undefined ? {} : { tls }) },
+    },
+  );
+  if (tls !== undefined) cluster.on('+node', (node: Redis) => guardTlsSockets(node));
+  return cluster;
 }
