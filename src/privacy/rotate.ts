@@ -17,6 +17,7 @@
  * hold (or that fails to authenticate) is counted `failed` and left as it is. A second
  * run moves nothing.
  */
+import { scanKeys } from '../queue/scan.js';
 import type { Redis } from 'ioredis';
 import { fieldOf, streamPages } from '../queue/streams.js';
 import type { Keys } from '../queue/keys.js';
@@ -185,10 +186,7 @@ async function sweepRecords({ redis, keys, keyring, batch, report, remains, prog
     remains(d !== null && isEnvelope(d) ? envelopeKeyId(d) : undefined);
   };
 
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', batch);
-    cursor = next;
+  for await (const found of scanKeys(redis, pattern, batch)) {
     // SCAN may return a key twice across calls (during a rehash): a moved record then also counts as current.
     const ids = [...new Set(found)].map(idOf).filter((id): id is string => id !== undefined);
     if (ids.length === 0) continue;
@@ -204,7 +202,7 @@ async function sweepRecords({ redis, keys, keyring, batch, report, remains, prog
       }),
     );
     progress(ids.length);
-  } while (cursor !== '0');
+  }
 }
 
 const DEAD_CONTEXT: Readonly<Record<string, string>> = { data: 'dead', sealedMt: 'mt' };

@@ -305,9 +305,9 @@ export class SubscriberStore {
     let batch: string[] = [];
     let imported = 0;
     const flush = async (): Promise<void> => {
-      const p = this.redis.pipeline();
-      for (const e164 of batch) p.hset(this.keys.subscriber(this.vault.hash(e164)), 'dnc', generation);
-      await p.exec();
+      // One command each, all sent at once: each subscriber's key has its own hash slot, so
+      // one pipeline (which a Redis Cluster client keeps to one slot) cannot carry them.
+      await Promise.all(batch.map((e164) => this.redis.hset(this.keys.subscriber(this.vault.hash(e164)), 'dnc', generation)));
       imported += batch.length;
       batch = [];
     };

@@ -9,6 +9,7 @@
  * these multi-key commands are allowed. Stop every instance of an older version first:
  * one still running would go on writing layout-1 keys.
  */
+import { scanKeys } from './scan.js';
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
 
@@ -35,10 +36,7 @@ export async function migrateKeys(redis: Redis, prefix: string, keys: Keys): Pro
     [`${glob}:cid:{*}`, 'mapping'],
     [`${glob}:park:{*}`, 'mapping'],
   ] as const) {
-    let cursor = '0';
-    do {
-      const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
+    for await (const found of scanKeys(redis, pattern)) {
       const moves: Array<[from: string, to: string, what: 'records' | 'mappings' | 'parked']> = [];
       for (const key of found) {
         if (kind === 'record') {
@@ -58,7 +56,7 @@ export async function migrateKeys(redis: Redis, prefix: string, keys: Keys): Pro
         if (err && !/no such key/i.test(err.message)) throw err;
         if (moved === 1) report[(moves[i] as (typeof moves)[number])[2]]++;
       });
-    } while (cursor !== '0');
+    }
   }
   for (const set of ['due', 'watch'] as const) {
     const old = `${prefix}:${set}`;
