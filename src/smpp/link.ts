@@ -52,6 +52,10 @@ export class CarrierLink implements Lifecycle {
   private transmitters: readonly SmppSession[] = [];
   /** Session stops in progress, so a slot is bound again only once its old session closed. */
   private readonly stopping = new Map<number, Promise<void>>();
+  /** The sessions of those stops (an abrupt hold() closes them at once too). */
+  private readonly closing = new Set<SmppSession>();
+  /** Bumped by each hold(): one that waited for a close and finds a newer one stops there. */
+  private generation = 0;
   private next = 0;
 
   constructor(private readonly opts: CarrierLinkOptions) {
@@ -104,25 +108,32 @@ export class CarrierLink implements Lifecycle {
 
   /**
    * Run exactly the sessions of `slots`: start those not running, stop the others
-   * politely (in-flight requests finish, then unbind). Resolves once the stopped ones
-   * are closed, so a caller may give their slots to another instance after.
+   * politely (in-flight requests finish, then unbind) — or, `abrupt`, at once (a lost
+   * lease). Resolves once the stopped ones are closed, so a caller may give their slots
+   * to another instance after.
    */
-  async hold(slots: readonly number[]): Promise<void> {
+  async hold(slots: readonly number[], abrupt = false): Promise<void> {
+    const gen = ++this.generation;
     const wanted = new Set(slots.filter((i) => i >= 0 && i < this.slots.length));
     const stops: Promise<void>[] = [];
     for (let i = 0; i < this.slots.length; i++) {
       const running = this.slots[i];
       if (running && !wanted.has(i)) {
         this.slots[i] = undefined;
-        const stop = Promise.all(running.map((s) => s.stop())).then(() => undefined);
+        for (const s of running) this.closing.add(s);
+        const stop = Promise.all(running.map((s) => (abrupt ? s.abort() : s.stop()))).then(() => {
+          for (const s of running) this.closing.delete(s);
+        });
         this.stopping.set(i, stop);
         stops.push(stop.finally(() => this.stopping.delete(i)));
       }
     }
+    if (abrupt) for (const s of this.closing) void s.abort();
     this.refresh();
     for (const i of wanted) {
       if (this.slots[i]) continue;
       await this.stopping.get(i);
+      if (gen !== this.generation) break;
       if (this.slots[i]) continue;
       const made = this.make(i);
       this.slots[i] = made;

@@ -235,6 +235,18 @@ export class SmppSession implements SessionInfo {
     return this.stopPromise;
   }
 
+  /**
+   * Close at once, without waiting for in-flight requests or an unbind_resp: for an
+   * instance that lost its bind-slot lease, whose slot another instance may bind any
+   * moment. What was in flight is settled `unknown` (see closeWith).
+   */
+  abort(): Promise<void> {
+    this.stopping = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.conn) this.closeWith(this.conn, new QasidError('SMPP_STOPPING', 'closed: bind-slot lease lost'), false);
+    return this.stop();
+  }
+
   private async doStop(): Promise<void> {
     this.stopping = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);

@@ -97,10 +97,11 @@ export interface BindSlotsOptions {
   leaseMs: number;
   logger: Logger;
   /**
-   * Bind exactly these slots (start the missing, stop the others). Resolves once the
-   * stopped ones are closed: only then are their slots given back.
+   * Bind exactly these slots (start the missing, stop the others; `abrupt`: close them
+   * at once, the lease is lost). Resolves once the stopped ones are closed: only then
+   * are their slots given back.
    */
-  apply: (slots: readonly number[]) => Promise<void>;
+  apply: (slots: readonly number[], abrupt: boolean) => Promise<void>;
 }
 
 export interface BindSlotsState {
@@ -149,7 +150,18 @@ export class BindSlots {
     this.stopped = false;
     await this.sync(true);
     await this.applying;
-    this.timer = setInterval(() => void this.sync(false), Math.max(100, Math.floor(this.o.leaseMs / 3)));
+    // A renewal every third of the lease; between them, a look at whether the last one is
+    // too long ago — a renewal that hangs (Redis failing over, commands queued) never fails.
+    let lastSync = Date.now();
+    this.timer = setInterval(
+      () => {
+        this.fenceIfStale();
+        if (Date.now() - lastSync < this.o.leaseMs / 3) return;
+        lastSync = Date.now();
+        void this.sync(false);
+      },
+      Math.max(20, Math.floor(this.o.leaseMs / 20)),
+    );
     this.timer.unref();
   }
 
@@ -186,14 +198,8 @@ export class BindSlots {
       reply = await this.redis.qasidBindSync(this.o.key, this.o.instance, this.o.leaseMs, this.o.slots);
     } catch (e) {
       if (first) throw e;
-      // Others may take these slots once the lease runs out: unbind before that can happen.
-      const since = Date.now() - this.renewedAt;
       this.o.logger.warn({ event: 'redis.error', err: errorMessage(e), carrier: this.o.carrier }, 'bind-slot lease renewal failed; retried');
-      if (since >= this.o.leaseMs * 0.8 && this.target !== '') {
-        this.o.logger.error({ event: 'carrier.binds_fenced', carrier: this.o.carrier, slots: this.state.held.length }, 'bind-slot leases could not be renewed in time; unbinding so no other instance doubles them');
-        this.state = { ...this.state, held: [] };
-        this.queue([]);
-      }
+      this.fenceIfStale();
       return;
     }
     this.renewedAt = Date.now();
@@ -211,16 +217,28 @@ export class BindSlots {
     }
   }
 
+  /**
+   * Others may take this instance's slots once its leases run out (in Redis' clock, from
+   * before the last renewal's answer came): unbind at 80 % of the lease without one.
+   */
+  private fenceIfStale(): void {
+    if (this.stopped || this.target === '' || Date.now() - this.renewedAt < this.o.leaseMs * 0.8) return;
+    this.o.logger.error({ event: 'carrier.binds_fenced', carrier: this.o.carrier, slots: this.state.held.length }, 'bind-slot leases could not be renewed in time; unbinding so no other instance doubles them');
+    this.state = { ...this.state, held: [] };
+    this.queue([], true);
+  }
+
   /** Bind exactly `keep` once what is queued before has run; then give back what was unbound. */
-  private queue(keep: readonly number[]): void {
+  private queue(keep: readonly number[], abrupt = false): void {
     const key = keep.join(',');
     if (key === this.target) return;
     const previous = this.target.split(',').map(Number).filter(Number.isInteger);
     this.target = key;
     const dropped = previous.filter((i) => !keep.includes(i));
     for (const i of dropped) this.releasing.add(i);
-    this.applying = this.applying
-      .then(() => this.o.apply(keep))
+    // An abrupt change (a lost lease) does not wait for a polite one still unbinding.
+    const applied = abrupt ? this.o.apply(keep, true) : this.applying.then(() => this.o.apply(keep, false));
+    this.applying = Promise.all([this.applying, applied])
       .then(async () => {
         const free = dropped.filter((i) => !this.target.split(',').includes(String(i)));
         if (free.length > 0) await this.redis.qasidBindRelease(this.o.key, this.o.instance, 0, ...free);

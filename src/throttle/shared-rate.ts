@@ -28,9 +28,9 @@ import type { Logger } from '../log/logger.js';
 
 // KEYS[1] the carrier's rate hash (tat, rate, at, cut).
 // ARGV[1] messages asked for, ARGV[2] configured tps, ARGV[3] horizon ms, ARGV[4] recovery per s.
-// Returns { 1, start offset ms, interval ms } (granted: the first message may go `offset`
-// ms from now, then one every `interval`), or { 0, wait ms } (booked too far ahead).
-// Offsets and intervals are strings: Lua numbers would be cut to integers.
+// Returns { 1, start ms, interval ms, now ms } (granted: the first message may go at
+// `start` in Redis' clock, then one every `interval`), or { 0, wait ms } (booked too far
+// ahead). Times are strings: Lua numbers would be cut to integers.
 const LUA_GRANT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
@@ -46,7 +46,7 @@ if tat - now > horizon then return { 0, tostring(math.ceil(tat - now - horizon))
 local interval = 1000 / rate
 redis.call('HSET', KEYS[1], 'tat', tostring(tat + k * interval), 'rate', tostring(rate), 'at', tostring(now))
 redis.call('PEXPIRE', KEYS[1], 60000)
-return { 1, tostring(tat - now), tostring(interval) }`;
+return { 1, tostring(tat), tostring(interval), tostring(now) }`;
 
 // KEYS[1] the carrier's rate hash; ARGV[1] factor in (0, 1), ARGV[2] configured tps,
 // ARGV[3] floor tps, ARGV[4] cool-down ms, ARGV[5] recovery per s.
@@ -71,7 +71,7 @@ end
 return tostring(rate)`;
 
 interface RateRedis extends Redis {
-  qasidRateGrant(key: string, count: number, tps: number, horizonMs: number, recoveryPerSec: number): Promise<[number, string, string?]>;
+  qasidRateGrant(key: string, count: number, tps: number, horizonMs: number, recoveryPerSec: number): Promise<[number, string, string?, string?]>;
   qasidRateSlow(key: string, factor: number, tps: number, floorTps: number, coolDownMs: number, recoveryPerSec: number): Promise<string>;
 }
 
@@ -119,6 +119,14 @@ export class SharedRate {
   private retry: NodeJS.Timeout | undefined;
   private stopped = false;
   private lastError = 0;
+  /**
+   * Redis' clock minus this process's, from the answer that came back quickest lately
+   * (NTP's minimum-delay filter): its error is at most half that round trip. An answer
+   * the event loop got to late says only that it is late, so grants are placed on the
+   * timeline by the offset, not by when their answer was read.
+   */
+  private offset: { value: number; rtt: number } | undefined;
+  private readonly samples: Array<{ value: number; rtt: number }> = [];
   /** Called when a grant arrives, so whoever waits re-plans its wake-up. */
   onGrant: () => void = () => undefined;
 
@@ -207,13 +215,14 @@ export class SharedRate {
     const sent = this.now();
     this.redis
       .qasidRateGrant(this.o.key, this.count, this.o.tps, 2 * this.sliceMs, this.o.recoveryPerSec ?? 0.05)
-      .then(([ok, a, b]) => {
+      .then(([ok, a, b, d]) => {
         this.asking = false;
         if (this.stopped) return;
         if (Number(ok) === 1) {
-          // Offsets count from when Redis ran the script: about half the round trip ago.
-          const at = (sent + this.now()) / 2;
-          this.grants.push({ start: at + Number(a), interval: Number(b), count: this.count, spent: 0 });
+          const got = this.now();
+          this.clock(Number(d), sent, got);
+          const offset = (this.offset as { value: number }).value;
+          this.grants.push({ start: Number(a) - offset, interval: Number(b), count: this.count, spent: 0 });
           this.onGrant();
         } else {
           this.later(Math.max(1, Number(a)));
@@ -224,6 +233,15 @@ export class SharedRate {
         this.warn(e);
         if (!this.stopped) this.later(200);
       });
+  }
+
+  /** One more reading of Redis' clock against ours; the quickest of the last 16 counts. */
+  private clock(redisNow: number, sent: number, got: number): void {
+    this.samples.push({ value: redisNow - (sent + got) / 2, rtt: got - sent });
+    if (this.samples.length > 16) this.samples.shift();
+    let best = this.samples[0] as { value: number; rtt: number };
+    for (const x of this.samples) if (x.rtt < best.rtt) best = x;
+    this.offset = best;
   }
 
   private later(ms: number): void {

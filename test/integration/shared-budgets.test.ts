@@ -105,6 +105,7 @@ interface Member {
 function member(name: string, key: string, leaseMs: number, applyMs = 0): Member {
   const { logger } = captureLogger('warn');
   let bound: number[] = [];
+  let generation = 0;
   const slots = new BindSlots(client(), {
     key,
     carrier: 'c',
@@ -112,12 +113,15 @@ function member(name: string, key: string, leaseMs: number, applyMs = 0): Member
     slots: 4,
     leaseMs,
     logger,
-    apply: async (held) => {
-      // Unbinding takes applyMs (in-flight submits finish first); binding is at once.
+    apply: async (held, abrupt) => {
+      // Unbinding takes applyMs (in-flight submits finish first) unless abrupt (a lost
+      // lease closes at once); binding is at once. A later change overrides one still
+      // unbinding (as CarrierLink.hold does).
+      const g = ++generation;
       const dropping = bound.filter((i) => !held.includes(i));
       bound = [...new Set([...bound, ...held])].sort();
-      if (dropping.length > 0) await sleep(applyMs);
-      bound = [...held].sort();
+      if (dropping.length > 0 && !abrupt) await sleep(applyMs);
+      if (g === generation) bound = [...held].sort();
     },
   });
   return { slots, bound: () => bound };
@@ -132,7 +136,7 @@ function overlap(ms: Member[]): number[] {
 
 test('bind slots: three members share 4 slots 2/1/1, never one slot twice, also while an unbind outlasts the lease; a dead member\'s slots return', { timeout: 30_000 }, async () => {
   const key = 'binds:{t:c:c}';
-  const LEASE = 600;
+  const LEASE = 1000;
   // A slow unbind (1.5 leases): the slots it gives up must stay leased until it is done.
   const ms = ['m1', 'm2', 'm3'].map((n) => member(n, key, LEASE, LEASE * 1.5));
   let doubled: number[] = [];
