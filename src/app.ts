@@ -20,12 +20,14 @@ import { keysFor, type Keys } from './queue/keys.js';
 import { Outputs, queuedAt } from './queue/outputs.js';
 import { MessageStore } from './queue/store.js';
 import { migrateKeys } from './queue/migrate.js';
+import { tickScheduler } from './queue/batch.js';
+import { ReplicaWait } from './queue/replica-wait.js';
 import { SweepLease } from './queue/sweep-lease.js';
 import { PortedTable } from './queue/ported.js';
-import { redisClient } from './queue/redis-options.js';
+import { redisFor } from './queue/redis-options.js';
 import { compileRoutes, type CompiledRoutes } from './routing/index.js';
 import { CarrierLink, type CarrierHealth } from './smpp/link.js';
-import type { SessionObserver } from './smpp/session.js';
+import type { DeliverHandler, SessionObserver } from './smpp/session.js';
 import { CarrierPacer, defaultMinTps } from './throttle/pacer.js';
 import { BindSlots } from './throttle/bind-slots.js';
 import { SharedRate } from './throttle/shared-rate.js';
@@ -109,11 +111,18 @@ export class App implements Lifecycle {
     this.config = opts.config;
     const { config, logger } = opts;
     this.keys = keysFor(config.redis.prefix);
-    // redis.url with redis.tls (CA, client certificate) for both connections.
-    const redisOpts = { lazyConnect: true, maxRetriesPerRequest: null, enableAutoPipelining: true } as const;
-    this.redis = redisClient(config.redis, { ...redisOpts, connectionName: 'qasid' });
-    this.blocking = redisClient(config.redis, { lazyConnect: true, maxRetriesPerRequest: null, connectionName: 'qasid-intake' });
-    this.control = redisClient(config.redis, { lazyConnect: true, maxRetriesPerRequest: null, connectionName: 'qasid-control' });
+    // Standalone, Sentinel or Cluster (redis.*), with redis.tls, for each connection. The
+    // blocking intake reads have their own: a Cluster client has one connection per node.
+    // On a Redis Cluster, ioredis' auto-pipelining groups a script call by its first
+    // argument, which for a batch script is its key count, not a key (so it lands in a
+    // pipeline of the wrong node and fails): there the batchers alone do the batching,
+    // and the turn's batches go out one order after the other (TickScheduler.sequential).
+    const cluster = config.redis.topology === 'cluster';
+    if (cluster) tickScheduler.sequential = true;
+    const redisOpts = { lazyConnect: true, maxRetriesPerRequest: null, enableAutoPipelining: !cluster } as const;
+    this.redis = redisFor(config.redis, { ...redisOpts, connectionName: 'qasid' });
+    this.blocking = redisFor(config.redis, { lazyConnect: true, maxRetriesPerRequest: null, connectionName: 'qasid-intake' });
+    this.control = redisFor(config.redis, { lazyConnect: true, maxRetriesPerRequest: null, connectionName: 'qasid-control' });
     for (const r of [this.redis, this.blocking, this.control]) {
       r.on('error', (e: Error) => logger.warn({ event: 'redis.error', err: e.message }, 'redis connection error'));
     }
@@ -166,10 +175,19 @@ export class App implements Lifecycle {
       },
     });
     const observer = sessionMetrics(metrics);
+    // A receipt or MO is answered only once it is on the replicas too (redis.waitReplicas).
+    const replicas = new ReplicaWait(this.redis, config.redis.waitReplicas, config.redis.waitTimeoutMs, logger);
+    const onDeliver: DeliverHandler = replicas.enabled
+      ? async (pdu, session) => {
+          const status = await this.receipts.onDeliver(pdu, session);
+          await replicas.wait();
+          return status;
+        }
+      : this.receipts.onDeliver;
     this.links = new Map(
       config.carriers.map((c) => [
         c.id,
-        new CarrierLink({ carrier: c, logger, onDeliver: this.receipts.onDeliver, onLateResponse: this.receipts.onLateResponse, observer }),
+        new CarrierLink({ carrier: c, logger, onDeliver, onLateResponse: this.receipts.onLateResponse, observer }),
       ]),
     );
     // A carrier's tps and sessions are totals across every instance on this Redis.
@@ -187,7 +205,7 @@ export class App implements Lifecycle {
           slots: c.sessions,
           leaseMs: config.scale.bindLeaseMs,
           logger,
-          apply: (held) => link.hold(held),
+          apply: (held, abrupt) => link.hold(held, abrupt),
         });
         return [c.id, slots];
       }),
@@ -199,6 +217,7 @@ export class App implements Lifecycle {
       config.intake,
       (e, count) => logger.warn({ event: 'redis.error', err: errorMessage(e), entries: count }, 'intake ack failed; the entries stay pending and will be resumed'),
       () => logger.warn({ event: 'intake.group_recreated', group: config.intake.group }, 'the consumer group was missing (Redis restarted empty, or failed over to a replica without it); created again'),
+      replicas,
     );
     const lease = (this.lease = new ConsumerLease(this.redis, { key: this.keys.intakeOwners, consumer: config.intake.consumer, leaseMs: config.intake.leaseMs, logger }));
     this.dispatcher = new Dispatcher({

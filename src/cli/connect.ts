@@ -6,17 +6,17 @@
 import type { Redis } from 'ioredis';
 import { maskRedisUrl } from '../config/load.js';
 import { errorMessage } from '../core/errors.js';
-import { redisClient, type RedisEndpoint } from '../queue/redis-options.js';
+import { redisFor, type RedisEndpoint, type RedisTopologyEndpoint } from '../queue/redis-options.js';
 import type { CliIo } from './send.js';
 
 /**
  * The connected client, or undefined after printing `qasid <name>: cannot reach Redis at …`.
  * `url` is a command line's --redis when given; redis.tls applies to it too.
  */
-export async function connectCli(redis: RedisEndpoint, name: string, io: CliIo, url: string = redis.url.reveal()): Promise<Redis | undefined> {
+export async function connectCli(redis: RedisEndpoint | RedisTopologyEndpoint, name: string, io: CliIo, url: string = redis.url.reveal()): Promise<Redis | undefined> {
   let client: Redis;
   try {
-    client = redisClient(redis, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 1, retryStrategy: () => null, connectionName: `qasid-${name}` }, url);
+    client = redisFor(redis, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 1, retryStrategy: () => null, connectionName: `qasid-${name}` }, url);
   } catch (e) {
     io.err(`qasid ${name}: cannot reach Redis at ${maskRedisUrl(url)}: ${errorMessage(e)}`);
     return undefined;

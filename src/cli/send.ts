@@ -11,7 +11,7 @@ import { loadConfig, maskRedisUrl } from '../config/load.js';
 import type { Keyring } from '../privacy/keyring.js';
 import { loadKeyring } from '../privacy/vault.js';
 import { errorMessage } from '../core/errors.js';
-import { redisClient, type RedisEndpoint } from '../queue/redis-options.js';
+import { redisFor, type RedisEndpoint, type RedisTopologyEndpoint } from '../queue/redis-options.js';
 import { maskMsisdn, normaliseMsisdn } from '../routing/index.js';
 import { usageFailure } from './args.js';
 import type { ProgressOutput } from './progress.js';
@@ -116,7 +116,7 @@ export async function sendCommand(argv: string[], io: CliIo = consoleIo): Promis
   let region = 'PK';
   let maxEntryBytes: number | undefined;
   let keyring: Keyring | undefined;
-  let endpoint: RedisEndpoint;
+  let endpoint: RedisEndpoint | RedisTopologyEndpoint;
   try {
     const cfg = loadConfig({ file: p.config, env: io.env ?? process.env, overrides: { carriers: [] } });
     url ??= cfg.redis.url.reveal();
@@ -143,7 +143,7 @@ export async function sendCommand(argv: string[], io: CliIo = consoleIo): Promis
 
   let redis: Redis;
   try {
-    redis = redisClient(endpoint, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 1, retryStrategy: () => null, connectionName: 'qasid-send' }, url);
+    redis = redisFor(endpoint, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 1, retryStrategy: () => null, connectionName: 'qasid-send' }, url);
   } catch (e) {
     io.err(`qasid send: configuration invalid: ${errorMessage(e)}`);
     return EXIT.CONFIG;

@@ -187,6 +187,8 @@ export function inspectConfig(opts: LoadConfigOptions = {}): ConfigInspection {
       sentinelName: raw.redis.sentinelName,
       sentinelPassword: new Secret(raw.redis.sentinelPassword),
       cluster: { nodes: raw.redis.cluster.nodes.map(node) },
+      waitReplicas: raw.redis.waitReplicas >= 0 ? raw.redis.waitReplicas : topology === 'sentinel' ? 1 : 0,
+      waitTimeoutMs: raw.redis.waitTimeoutMs,
     },
     shutdown: { drainMs: drainMs as number, forceExitMs: forceExitMs as number },
     intake: { ...raw.intake, consumer: raw.intake.consumer === '' ? hostname() : raw.intake.consumer },
@@ -305,6 +307,7 @@ function redisTopology(given: Record<string, unknown>, invalid: ReadonlySet<stri
       // An unusable URL is reported by its own format check.
     }
     if (db !== '' && db !== '0') problems.push(problem('redis.url', `names db ${db}, but a Redis Cluster has only db 0 (with redis.cluster.nodes)`));
+    if (typeof given.waitReplicas === 'number' && given.waitReplicas > 0) problems.push(problem('redis.waitReplicas', 'is not available with redis.cluster.nodes: WAIT counts the replicas of one node, and a batch of writes spans several'));
   }
   return sentinels ? 'sentinel' : cluster ? 'cluster' : 'standalone';
 }

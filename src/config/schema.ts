@@ -24,6 +24,8 @@ export interface RawConfig {
     sentinelName: string;
     sentinelPassword: string;
     cluster: { nodes: string[] };
+    waitReplicas: number;
+    waitTimeoutMs: number;
   };
   shutdown: { drainMs: number; forceExitMs: number };
   intake: { group: string; consumer: string; batch: number; blockMs: number; leaseMs: number; claimIdleMs: number; maxEntryBytes: number };
@@ -282,6 +284,18 @@ export const configSchema: convict.Schema<RawConfig> = {
         default: [],
         env: 'QASID_REDIS_CLUSTER_NODES',
       },
+    },
+    waitReplicas: {
+      doc: "Before Qasid acknowledges what it was handed — a receipt or MO (deliver_sm_resp), an intake entry (XACK) — it asks Redis to WAIT until this many replicas have its writes, so a failover to a replica loses nothing it acknowledged. -1 = 1 with redis.sentinels, else 0 (off). Never more than the master has connected (right after a failover it has none). Not with redis.cluster (WAIT is per node). Replication stays asynchronous: WAIT narrows the window, it cannot close it.",
+      format: intRange(-1, 16),
+      default: -1,
+      env: 'QASID_REDIS_WAIT_REPLICAS',
+    },
+    waitTimeoutMs: {
+      doc: 'Longest one WAIT for redis.waitReplicas takes, in ms; past it Qasid acknowledges anyway and logs redis.replica_lag (availability before durability while a replica is down).',
+      format: intRange(1, 60_000),
+      default: 1_000,
+      env: 'QASID_REDIS_WAIT_TIMEOUT_MS',
     },
   },
   shutdown: {

@@ -175,6 +175,9 @@ export interface QasidConfig {
     sentinelPassword: Secret;
     /** Cluster nodes the others are discovered from; empty unless topology is cluster. */
     cluster: { nodes: readonly RedisNode[] };
+    /** Resolved: replicas a WAIT asks for before an acknowledgement (0 = none; 1 by default with Sentinel). */
+    waitReplicas: number;
+    waitTimeoutMs: number;
   };
   intake: {
     group: string;

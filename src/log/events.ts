@@ -53,6 +53,7 @@ export const LOG_EVENTS = {
   'receipt.never_matched': 'parked receipts whose park time ran out without a mapping for their id; counted unmatched (never_matched) and dropped',
   'mo.undecodable': 'an MO message text could not be decoded',
   'redis.error': 'a Redis connection reported an error (it reconnects by itself)',
+  'redis.replica_lag': 'a WAIT for redis.waitReplicas timed out (a replica down or behind): receipts and intake entries were acknowledged anyway; a failover now could lose their writes',
   'redis.keys_migrated': 'keys written by an older version were moved to the current key layout at start-up (counts per kind)',
   'carrier.paused': 'an operator took a carrier out of routing (binds stay up)',
   'carrier.resumed': 'an operator put a paused carrier back into routing',

@@ -29,22 +29,40 @@ interface Pending<I, O> {
  * lowest `order` first. It holds a batcher only while that batcher has items waiting.
  */
 export class TickScheduler {
-  private pending: Array<{ order: number; flush: () => void }> = [];
+  private pending: Array<{ order: number; flush: () => Promise<unknown> }> = [];
   private scheduled = false;
+  /**
+   * Each order's calls are answered before the next order's are sent. One connection to
+   * one server keeps the order by itself (commands go out and run in the order sent); on
+   * a Redis Cluster the batches of one turn go to different masters, so the order is kept
+   * by waiting (a round trip per order, only there).
+   */
+  sequential = false;
 
   /** A batcher has its first item of this turn. */
-  enqueue(b: { order: number; flush: () => void }): void {
+  enqueue(b: { order: number; flush: () => Promise<unknown> }): void {
     this.pending.push(b);
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => this.flush());
+    setImmediate(() => void this.flush());
   }
 
-  flush(): void {
+  flush(): Promise<void> {
     this.scheduled = false;
     const due = this.pending.sort((a, b) => a.order - b.order);
     this.pending = [];
-    for (const b of due) b.flush();
+    if (!this.sequential) {
+      for (const b of due) void b.flush();
+      return Promise.resolve();
+    }
+    return (async () => {
+      for (let i = 0; i < due.length; ) {
+        const order = (due[i] as (typeof due)[number]).order;
+        const sent: Array<Promise<unknown>> = [];
+        for (; i < due.length && (due[i] as (typeof due)[number]).order === order; i++) sent.push((due[i] as (typeof due)[number]).flush());
+        await Promise.allSettled(sent);
+      }
+    })();
   }
 }
 
@@ -114,26 +132,26 @@ export class TickBatcher<I, O> {
         this.queued = true;
         this.scheduler.enqueue(this);
       }
-      if (g.items.length >= this.maxItems) this.scheduler.flush();
+      if (g.items.length >= this.maxItems) void this.scheduler.flush();
     });
   }
 
-  /** Send everything waiting now (the scheduler calls it). */
-  flush(): void {
+  /** Send everything waiting now (the scheduler calls it); settles once every call is answered. */
+  flush(): Promise<unknown> {
     this.queued = false;
     const groups = [...this.groups];
     this.groups.clear();
-    for (const [group, g] of groups) this.send(group, g);
+    return Promise.allSettled(groups.map(([group, g]) => this.send(group, g)));
   }
 
-  private send(group: string, g: Pending<I, O>): void {
+  private send(group: string, g: Pending<I, O>): Promise<unknown> {
     let call: Promise<Array<O | Error>>;
     try {
       call = this.run(group, g.items);
     } catch (e) {
       call = Promise.reject(e);
     }
-    call.then(
+    return call.then(
       (outs) => {
         if (outs.length !== g.items.length) {
           const e = new Error(`batch returned ${outs.length} results for ${g.items.length} items`);
@@ -149,7 +167,7 @@ export class TickBatcher<I, O> {
       (e: unknown) => {
         if (g.items.length > 1 && isErrorReply(e)) {
           // One item may be what Redis refused: each goes alone, and fails alone.
-          g.items.forEach((item, i) => this.send(group, { items: [item], waiters: [g.waiters[i] as Pending<I, O>['waiters'][number]] }));
+          g.items.forEach((item, i) => void this.send(group, { items: [item], waiters: [g.waiters[i] as Pending<I, O>['waiters'][number]] }));
           return;
         }
         for (const w of g.waiters) w.reject(e);

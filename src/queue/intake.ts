@@ -6,6 +6,7 @@
  * that disappeared (Redis restarted empty, a failover to a replica without it) is created
  * again on the next read.
  */
+import type { ReplicaWait } from './replica-wait.js';
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys.js';
 
@@ -104,6 +105,8 @@ export class IntakeReader {
     private readonly onAckError: (e: unknown, count: number) => void = () => undefined,
     /** The group was missing and has been created again (Redis lost it). */
     private readonly onGroupRecreated: () => void = () => undefined,
+    /** With redis.waitReplicas: acks wait until the fates they follow are on the replicas. */
+    private readonly replicas?: ReplicaWait,
   ) {
     redis.defineCommand('qasidClaimDead', { numberOfKeys: 2, lua: LUA_CLAIM_DEAD });
     this.redis = redis as IntakeRedis;
@@ -191,6 +194,9 @@ export class IntakeReader {
     this.flushScheduled = false;
     const ids = this.pendingAcks.splice(0);
     if (ids.length === 0) return;
+    // Their fate was written (and answered) before they were handed to done(): on the
+    // replicas too before the entries go, when the config asks for it.
+    await this.replicas?.wait();
     await Promise.all([this.redis.xack(this.keys.intake, this.opts.group, ...ids), this.redis.xdel(this.keys.intake, ...ids)]);
   }
 

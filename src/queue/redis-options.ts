@@ -184,3 +184,16 @@ export function redisConnection(redis: RedisTopologyEndpoint, options: RedisOpti
   if (tls !== undefined) cluster.on('+node', (node: Redis) => guardTlsSockets(node));
   return cluster;
 }
+
+/**
+ * The client for the configured topology, typed as ioredis' Redis, which every module is
+ * written against. A Cluster client answers the same commands, `defineCommand` scripts
+ * and auto-pipelined calls — what the modules use: every script's keys share one hash
+ * slot (test/integration/script-slots.test.ts), explicit pipelines stay within one slot,
+ * and key scans go through scanKeys() (queue/scan.ts), which visits every master.
+ * A `url` other than redis.url (a command line's --redis) is a standalone server.
+ */
+export function redisFor(redis: RedisEndpoint | RedisTopologyEndpoint, options: RedisOptions, url: string = redis.url.reveal()): Redis {
+  if (!('topology' in redis) || redis.topology === 'standalone' || url !== redis.url.reveal()) return redisClient(redis, options, url);
+  return redisConnection(redis, options) as unknown as Redis;
+}
