@@ -17,10 +17,13 @@
  * burst. A grant that carries its own start time and spacing keeps every second at the
  * rate.
  *
- * A throttle answer (ESME_RTHROTTLED / RMSGQFUL) lowers the shared rate, not only this
- * instance's: the cut is stored with the timeline (at most one cut per cool-down across
- * all instances) and wins back `recoveryPerSec` per second (compounded) towards the
- * configured rate.
+ * A throttle answer (ESME_RTHROTTLED / RMSGQFUL) cuts this instance's own pacer (which
+ * measures what the carrier takes of its traffic), and, when the shared rate is what sets
+ * the pace — the instances were granted about all of it over the last second — the shared
+ * rate too, by the margin: then no instance keeps sending at the old total. The cut is
+ * stored with the timeline (at most one per second across all instances: the answers of
+ * one overload reach every instance) and wins back `recoveryPerSec` per second
+ * (compounded) towards the configured rate.
  */
 import type { Redis } from 'ioredis';
 import { errorMessage } from '../core/errors.js';
@@ -35,44 +38,58 @@ const LUA_GRANT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local k, tps, horizon, rec = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local v = redis.call('HMGET', KEYS[1], 'tat', 'rate', 'at')
+local v = redis.call('HMGET', KEYS[1], 'tat', 'rate', 'at', 'w', 'c', 'p')
 local tat = tonumber(v[1]) or 0
 local rate = tonumber(v[2]) or tps
 local at = tonumber(v[3]) or now
+local w, c, p = tonumber(v[4]) or now, tonumber(v[5]) or 0, tonumber(v[6]) or 0
 if rate < tps and now > at then rate = rate * math.exp(rec * (now - at) / 1000) end
 if rate > tps then rate = tps end
 if tat < now then tat = now end
 if tat - now > horizon then return { 0, tostring(math.ceil(tat - now - horizon)) } end
 local interval = 1000 / rate
-redis.call('HSET', KEYS[1], 'tat', tostring(tat + k * interval), 'rate', tostring(rate), 'at', tostring(now))
+-- What was granted in the last whole second and in this one: how much of the rate is used.
+if now - w >= 1000 then
+  if now - w < 2000 then p = c else p = 0 end
+  w, c = now, 0
+end
+c = c + k
+redis.call('HSET', KEYS[1], 'tat', tostring(tat + k * interval), 'rate', tostring(rate), 'at', tostring(now), 'w', tostring(w), 'c', c, 'p', p)
 redis.call('PEXPIRE', KEYS[1], 60000)
 return { 1, tostring(tat), tostring(interval), tostring(now) }`;
 
 // KEYS[1] the carrier's rate hash; ARGV[1] factor in (0, 1), ARGV[2] configured tps,
 // ARGV[3] floor tps, ARGV[4] cool-down ms, ARGV[5] recovery per s.
-// Lowers the shared rate by the factor unless another instance cut it within the
-// cool-down. Returns the rate (string).
+// Lowers the shared rate by the factor when it is what sets the pace (the instances
+// were granted about all of it over the last second; when they were not, their own
+// pacers set it, and they slow down themselves), unless another instance cut it within
+// the cool-down. Returns { 1 = cut / 0 = not, the rate (string) }.
 const LUA_SLOW = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local factor, tps, floor, cool, rec = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local v = redis.call('HMGET', KEYS[1], 'rate', 'at', 'cut')
+local v = redis.call('HMGET', KEYS[1], 'rate', 'at', 'cut', 'w', 'c', 'p')
 local rate = tonumber(v[1]) or tps
 local at = tonumber(v[2]) or now
 local cut = tonumber(v[3]) or 0
+local w, c, p = tonumber(v[4]) or now, tonumber(v[5]) or 0, tonumber(v[6]) or 0
 if rate < tps and now > at then rate = rate * math.exp(rec * (now - at) / 1000) end
 if rate > tps then rate = tps end
-if now - cut >= cool then
+local used = p
+if now - w >= 250 and now - w < 1000 then used = math.max(p, c * 1000 / (now - w)) end
+if now - w >= 2000 then used = 0 end
+if now - cut >= cool and rate <= used * 1.1 then
   rate = rate * factor
   if rate < floor then rate = floor end
   redis.call('HSET', KEYS[1], 'rate', tostring(rate), 'at', tostring(now), 'cut', tostring(now))
   redis.call('PEXPIRE', KEYS[1], 60000)
+  return { 1, tostring(rate) }
 end
-return tostring(rate)`;
+return { 0, tostring(rate) }`;
 
 interface RateRedis extends Redis {
   qasidRateGrant(key: string, count: number, tps: number, horizonMs: number, recoveryPerSec: number): Promise<[number, string, string?, string?]>;
-  qasidRateSlow(key: string, factor: number, tps: number, floorTps: number, coolDownMs: number, recoveryPerSec: number): Promise<string>;
+  qasidRateSlow(key: string, factor: number, tps: number, floorTps: number, coolDownMs: number, recoveryPerSec: number): Promise<[number, string]>;
 }
 
 export interface SharedRateOptions {
@@ -85,7 +102,7 @@ export interface SharedRateOptions {
   minTps: number;
   /** Time one grant covers, in ms. Default 100. */
   sliceMs?: number;
-  /** Cool-down between two shared cuts, in ms. Default 100. */
+  /** Cool-down between two shared cuts, in ms. Default 1000: the throttle answers of one overload reach every instance, and are one signal. */
   coolDownMs?: number;
   /** Share of the rate won back per second after a cut. Default 0.05. */
   recoveryPerSec?: number;
@@ -172,8 +189,10 @@ export class SharedRate {
   slowDown(factor: number): void {
     if (!(factor > 0 && factor < 1)) return;
     this.redis
-      .qasidRateSlow(this.o.key, factor, this.o.tps, this.o.minTps, this.o.coolDownMs ?? 100, this.o.recoveryPerSec ?? 0.05)
-      .then((rate) => this.o.logger.info({ event: 'carrier.rate_shared', carrier: this.o.carrier, tps: Number(Number(rate).toFixed(2)) }, 'shared carrier rate lowered after a throttle answer'))
+      .qasidRateSlow(this.o.key, factor, this.o.tps, this.o.minTps, this.o.coolDownMs ?? 1000, this.o.recoveryPerSec ?? 0.05)
+      .then(([cut, rate]) => {
+        if (Number(cut) === 1) this.o.logger.info({ event: 'carrier.rate_shared', carrier: this.o.carrier, tps: Number(Number(rate).toFixed(2)) }, 'shared carrier rate lowered after a throttle answer');
+      })
       .catch((e: unknown) => this.warn(e));
   }
 
