@@ -288,6 +288,8 @@ export class App implements Lifecycle {
         allowList: config.admin.allowList,
         trustedProxies: config.admin.trustedProxies,
         rateLimit: config.admin.rateLimitPerMinute,
+        // Counted in Redis, so the limits hold across instances (rate-limiter-flexible).
+        shared: { redis: this.redis, keyPrefix: `${config.redis.prefix}:adminrl` },
       },
       routes: {
         health: () => ({

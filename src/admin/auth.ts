@@ -15,6 +15,8 @@
  * - Every denial is handed to `onDenied` with its reason (denials.ts), never with the token,
  *   and answered with that reason as its code (errors.ts).
  */
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import type { Redis } from 'ioredis';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -176,14 +178,55 @@ export interface SecurityOptions {
   trustedProxies: readonly string[];
   /** Requests per minute (a token bucket: burst of that many, refilled continuously). */
   rateLimit: { perToken: number; perIp: number };
+  /**
+   * With several instances: count in Redis (rate-limiter-flexible), so the limits hold
+   * across them. Absent: each process counts alone (token buckets).
+   */
+  shared?: { redis: Redis; keyPrefix: string };
   /** Injected for tests; Date.now by default. */
   clock?: Clock;
   /** Told of every denied request (a DenialReporter aggregates them for the log and the audit stream). */
   onDenied?: (denial: Denial) => void;
 }
 
+/** Counts requests per key; resolves 0 when this one is allowed (and counted), else seconds to wait. */
+interface RequestLimiter {
+  take(key: string): number | Promise<number>;
+}
+
+/**
+ * The limits shared by every instance: rate-limiter-flexible's Redis limiter (one script
+ * call per request, a fixed one-minute window per key). Should Redis be away, each
+ * process falls back to counting alone (its insurance limiter), so the admin API stays
+ * usable for the operator trying to find out why.
+ */
+class SharedLimiter implements RequestLimiter {
+  readonly #limiter: RateLimiterRedis;
+
+  constructor(perMinute: number, redis: Redis, keyPrefix: string) {
+    this.#limiter = new RateLimiterRedis({
+      storeClient: redis,
+      keyPrefix,
+      points: perMinute,
+      duration: 60,
+      rejectIfRedisNotReady: true,
+      insuranceLimiter: new RateLimiterMemory({ keyPrefix, points: perMinute, duration: 60 }),
+    });
+  }
+
+  async take(key: string): Promise<number> {
+    try {
+      await this.#limiter.consume(key);
+      return 0;
+    } catch (e) {
+      if (e instanceof RateLimiterRes) return Math.max(1, Math.ceil(e.msBeforeNext / 1000));
+      throw e;
+    }
+  }
+}
+
 /** Buckets per key, with the idle (full) ones dropped now and then so the map stays small. */
-class Limiter {
+class Limiter implements RequestLimiter {
   readonly #buckets = new Map<string, TokenBucket>();
   #ops = 0;
 
@@ -214,8 +257,9 @@ export function registerSecurity(app: FastifyInstance, opts: SecurityOptions): v
   const allowList = new IpList(opts.allowList);
   const trusted = new IpList(opts.trustedProxies);
   const clock = opts.clock ?? systemClock;
-  const perIp = new Limiter(opts.rateLimit.perIp, clock);
-  const perToken = new Limiter(opts.rateLimit.perToken, clock);
+  const shared = opts.shared;
+  const perIp: RequestLimiter = shared ? new SharedLimiter(opts.rateLimit.perIp, shared.redis, `${shared.keyPrefix}:ip`) : new Limiter(opts.rateLimit.perIp, clock);
+  const perToken: RequestLimiter = shared ? new SharedLimiter(opts.rateLimit.perToken, shared.redis, `${shared.keyPrefix}:token`) : new Limiter(opts.rateLimit.perToken, clock);
   const tokens = [...opts.tokens];
   const onDenied = opts.onDenied;
 
@@ -238,7 +282,7 @@ export function registerSecurity(app: FastifyInstance, opts: SecurityOptions): v
     // Probes and scrapes neither wait for nor use up the address's budget.
     if (role === undefined && url !== undefined && PUBLIC_ROUTES.includes(url)) return;
 
-    const ipWait = perIp.take(`ip:${ip}`);
+    const ipWait = await perIp.take(ip);
     if (ipWait > 0) {
       reply.header('retry-after', String(ipWait));
       return deny('rate_limited_ip');
@@ -252,7 +296,7 @@ export function registerSecurity(app: FastifyInstance, opts: SecurityOptions): v
       reply.header('www-authenticate', 'Bearer');
       return deny(header === undefined ? 'no_token' : 'bad_token');
     }
-    const tokenWait = perToken.take(`token:${actor.id}`);
+    const tokenWait = await perToken.take(actor.id);
     if (tokenWait > 0) {
       reply.header('retry-after', String(tokenWait));
       return deny('rate_limited_token', actor);

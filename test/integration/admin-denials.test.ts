@@ -304,3 +304,20 @@ describe('the daemon at shutdown', () => {
     }
   });
 });
+
+test('the admin rate limit is shared through Redis: two instances together allow perIp a minute, probes never count', async () => {
+  const keyPrefix = `t${randomBytes(4).toString('hex')}:adminrl`;
+  const shared = { redis: redis.client, keyPrefix };
+  // Connected first: while the client is not ready, each instance counts alone (its insurance limiter).
+  await redis.client.ping();
+  const a = await build({ rateLimit: { perIp: 4, perToken: 1000 }, shared });
+  const b = await build({ rateLimit: { perIp: 4, perToken: 1000 }, shared });
+  const get = (x: Built, url = '/carriers'): Promise<number> => x.app.inject({ method: 'GET', url, headers: bearer(SECRETS.viewer), remoteAddress: '127.0.0.1' }).then((r) => r.statusCode);
+  // Probes first, many of them: they draw on no budget.
+  for (let i = 0; i < 10; i++) assert.equal(await get(i % 2 === 0 ? a : b, '/livez'), 200);
+  assert.deepEqual([await get(a), await get(b), await get(a), await get(b)], [200, 200, 200, 200], 'four between them');
+  assert.equal(await get(a), 429, 'the fifth, on either instance, is over the shared limit');
+  assert.equal(await get(b), 429);
+  assert.ok((await redis.client.pttl(`${keyPrefix}:ip:127.0.0.1`)) > 0, 'the count lives in Redis with a TTL');
+  await Promise.all([a.app.close(), b.app.close()]);
+});
