@@ -263,6 +263,8 @@ export class App implements Lifecycle {
     metrics.attach({
       sessions: () => [...this.links.values()].flatMap((l) => l.health().sessions.map((s) => ({ carrier: s.carrier, session: s.id, inflight: s.inflight, windowSize: s.windowSize }))),
       carrierTps: () => [...gates].map(([carrier, g]) => ({ carrier, tps: g.pacer.state().currentTps })),
+      binds: () => [...this.bindSlots].map(([carrier, b]) => ({ carrier, held: b.current.held.length, instances: b.current.members })),
+      instance: () => config.intake.consumer,
       messagesInFlight: () => this.dispatcher.messagesInFlight,
       queue: async () => {
         const [groups, due, first] = await Promise.all([

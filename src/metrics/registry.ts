@@ -10,6 +10,10 @@ import { METRICS } from './catalogue.js';
 export interface ScrapeSources {
   sessions(): Array<{ carrier: string; session: string; inflight: number; windowSize: number }>;
   carrierTps(): Array<{ carrier: string; tps: number }>;
+  /** Per carrier: the bind slots this instance holds and the instances sharing them. */
+  binds(): Array<{ carrier: string; held: number; instances: number }>;
+  /** This instance's name. */
+  instance(): string;
   messagesInFlight(): number;
   /** Intake lag, pending, the oldest entry's age (s) and the due-set size; read from Redis at scrape time. */
   queue(): Promise<QueueGauges>;
@@ -90,7 +94,7 @@ export class Metrics {
     // Gauges read at scrape time (inside collect(), `this` is the gauge).
     const src = (): ScrapeSources | undefined => this.sources;
     // A labelled gauge whose series are recomputed from `rows` at each scrape.
-    const scraped = (key: 'windowInFlight' | 'windowSize' | 'carrierTps', rows: () => Array<[Record<string, string>, number]>): void => {
+    const scraped = (key: 'windowInFlight' | 'windowSize' | 'carrierTps' | 'bindSlots' | 'bindInstances' | 'instanceInfo', rows: () => Array<[Record<string, string>, number]>): void => {
       new Gauge({
         name: METRICS[key].name,
         help: METRICS[key].help,
@@ -105,6 +109,12 @@ export class Metrics {
     scraped('windowInFlight', () => (src()?.sessions() ?? []).map((s) => [{ carrier: s.carrier, session: s.session }, s.inflight]));
     scraped('windowSize', () => (src()?.sessions() ?? []).map((s) => [{ carrier: s.carrier, session: s.session }, s.windowSize]));
     scraped('carrierTps', () => (src()?.carrierTps() ?? []).map((c) => [{ carrier: c.carrier }, c.tps]));
+    scraped('bindSlots', () => (src()?.binds() ?? []).map((b) => [{ carrier: b.carrier }, b.held]));
+    scraped('bindInstances', () => (src()?.binds() ?? []).map((b) => [{ carrier: b.carrier }, b.instances]));
+    scraped('instanceInfo', () => {
+      const s = src();
+      return s ? [[{ consumer: s.instance() }, 1]] : [];
+    });
     new Gauge({
       name: METRICS.inFlight.name,
       help: METRICS.inFlight.help,

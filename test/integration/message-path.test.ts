@@ -549,7 +549,7 @@ test('every metric family appears in /metrics, and each one a run can move does 
   const still = new Set(['qasid_blocked_total', 'qasid_resubmits_total', 'qasid_intake_claimed_total', 'qasid_carrier_pdu_faults_total']);
   // Gauges that may legitimately read the same before and after (or zero at rest).
   // (The breaker's state stays closed here: test/integration/failover.test.ts opens and closes it.)
-  const gauges = new Set(['qasid_session_up', 'qasid_session_state', 'qasid_window_in_flight', 'qasid_window_size', 'qasid_carrier_tps', 'qasid_intake_lag', 'qasid_intake_pending', 'qasid_intake_oldest_age_seconds', 'qasid_messages_in_flight', 'qasid_carrier_breaker_state']);
+  const gauges = new Set(['qasid_session_up', 'qasid_session_state', 'qasid_window_in_flight', 'qasid_window_size', 'qasid_carrier_tps', 'qasid_intake_lag', 'qasid_intake_pending', 'qasid_intake_oldest_age_seconds', 'qasid_messages_in_flight', 'qasid_carrier_breaker_state', 'qasid_carrier_bind_slots', 'qasid_carrier_instances', 'qasid_instance_info']);
   const notMoved: string[] = [];
   for (const m of Object.values(METRICS)) {
     assert.match(after, new RegExp(`^# TYPE ${m.name} ${m.type}$`, 'm'), `${m.name} is exported`);
@@ -559,4 +559,8 @@ test('every metric family appears in /metrics, and each one a run can move does 
   }
   assert.deepEqual(notMoved, []);
   assert.ok(total(after, 'qasid_session_up') >= 1 && total(after, 'qasid_window_size') > 0 && total(after, 'qasid_carrier_tps') > 0);
+  // One instance holds every bind slot of its carrier, and says its name.
+  assert.equal(total(after, 'qasid_carrier_bind_slots'), 1);
+  assert.equal(total(after, 'qasid_carrier_instances'), 1);
+  assert.match(after, new RegExp(`^qasid_instance_info\\{consumer="${app.config.intake.consumer}"\\} 1$`, 'm'));
 });
