@@ -32,6 +32,8 @@ export interface InstancesOptions {
   sessions: number;
   leaseMs: number;
   cleanups: Array<() => Promise<void>>;
+  /** More config sections, merged over the defaults (e.g. messages). */
+  extra?: Record<string, unknown>;
 }
 
 export async function startInstances(o: InstancesOptions): Promise<InstancesRun> {
@@ -56,6 +58,7 @@ export async function startInstances(o: InstancesOptions): Promise<InstancesRun>
         privacy: { keyring, hashKeyring },
         dispatch: { pollMs: 50, maxInFlight: 500 },
         carriers: [{ id: 'a', host: '127.0.0.1', port: sim.port, systemId: 'a', password: 'pw', window: 50, sessions: o.sessions, tps: o.tps, timers: { reconnectMinMs: 50, reconnectMaxMs: 500 } }],
+        ...o.extra,
       }),
     );
     return runDaemon(file, o.cleanups);

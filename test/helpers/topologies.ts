@@ -18,8 +18,10 @@ import { until } from './until.js';
 const run = promisify(execFile);
 
 export interface TestCluster {
-  /** Every master, as host:port (127.0.0.1:port), in start order. */
+  /** Every node, as host:port (127.0.0.1:port), in start order (masters and replicas). */
   nodes: string[];
+  /** The masters now, and the slot ranges each serves (CLUSTER SLOTS, asked of a live node). */
+  masters(): Promise<Array<{ node: string; slots: Array<[number, number]> }>>;
   /** SIGKILL the node at `hostPort` (with no replicas, its slots stay down: CLUSTERDOWN). */
   killNode(hostPort: string): Promise<void>;
   /** Stops every node and removes the directory; safe to call twice. */
@@ -43,10 +45,11 @@ export interface TestSentinel {
 }
 
 /**
- * A Redis Cluster of `masters` (3) masters, no replicas, all 16384 slots assigned, ready
- * on every node (cluster_state:ok, every node known to every other).
+ * A Redis Cluster of `masters` (3) masters, each with `replicas` (0) replicas, all 16384
+ * slots assigned, ready on every node (cluster_state:ok, every node known to every
+ * other). With replicas, a killed master's replica takes over after the 2 s node timeout.
  */
-export async function startRedisCluster(masters = 3): Promise<TestCluster> {
+export async function startRedisCluster(masters = 3, replicas = 0): Promise<TestCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'qasid-cluster-'));
   const servers: StartedRedis[] = [];
   const stop = once(async () => {
@@ -54,7 +57,8 @@ export async function startRedisCluster(masters = 3): Promise<TestCluster> {
     rmSync(dir, { recursive: true, force: true });
   });
   try {
-    for (let i = 0; i < masters; i++) {
+    const total = masters * (1 + replicas);
+    for (let i = 0; i < total; i++) {
       servers.push(
         await startRedisServer({
           args: async (port) => [
@@ -69,21 +73,40 @@ export async function startRedisCluster(masters = 3): Promise<TestCluster> {
       );
     }
     const nodes = servers.map((s) => `127.0.0.1:${s.port}`);
-    await run('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });
+    await run('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', String(replicas), '--cluster-yes'], { timeout: 30_000 });
     await eachNode(servers, (r) =>
       until(
         async () => {
           const info = await r.cluster('INFO');
-          return /cluster_state:ok/.test(info) && new RegExp(`cluster_known_nodes:${masters}\\b`).test(info) && /cluster_slots_ok:16384\b/.test(info);
+          return /cluster_state:ok/.test(info) && new RegExp(`cluster_known_nodes:${total}\\b`).test(info) && /cluster_slots_ok:16384\b/.test(info);
         },
         20_000,
         'cluster_state:ok on every node',
         50,
       ),
     );
+    const dead = new Set<string>();
     return {
       nodes,
+      masters: async () => {
+        const live = nodes.find((n) => !dead.has(n)) as string;
+        const r = new Redis(Number(live.split(':')[1]), '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 1 });
+        r.on('error', () => undefined);
+        try {
+          const slots = await r.cluster('SLOTS');
+          const by = new Map<string, Array<[number, number]>>();
+          for (const [from, to, master] of slots) {
+            if (master === undefined) continue;
+            const key = `${master[0]}:${master[1]}`;
+            by.set(key, [...(by.get(key) ?? []), [from, to]]);
+          }
+          return [...by].map(([node, ranges]) => ({ node, slots: ranges }));
+        } finally {
+          r.disconnect();
+        }
+      },
       killNode: async (hostPort) => {
+        dead.add(hostPort);
         const s = servers.find((x) => `127.0.0.1:${x.port}` === hostPort);
         if (s === undefined) throw new Error(`no node ${hostPort} in this cluster`);
         await s.kill();
@@ -175,8 +198,8 @@ export async function startRedisSentinel(name = 'qasid-test'): Promise<TestSenti
 }
 
 /** startRedisCluster() for the calling test file: started in `before`, stopped in `after`. */
-export function clusterForFile(masters = 3): { readonly cluster: TestCluster } {
-  return forFile(() => startRedisCluster(masters), 'cluster');
+export function clusterForFile(masters = 3, replicas = 0): { readonly cluster: TestCluster } {
+  return forFile(() => startRedisCluster(masters, replicas), 'cluster');
 }
 
 /** startRedisSentinel() for the calling test file: started in `before`, stopped in `after`. */
