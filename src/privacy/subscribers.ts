@@ -10,6 +10,7 @@
  * trimmed to the longest window, each window counted with ZCOUNT); a tenant's own
  * windows of a class count its messages in a second ZSET, also in the subscriber's tag.
  */
+import { isCluster } from '../queue/scan.js';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../queue/keys.js';
 import type { Vault } from './vault.js';
@@ -305,9 +306,15 @@ export class SubscriberStore {
     let batch: string[] = [];
     let imported = 0;
     const flush = async (): Promise<void> => {
-      // One command each, all sent at once: each subscriber's key has its own hash slot, so
-      // one pipeline (which a Redis Cluster client keeps to one slot) cannot carry them.
-      await Promise.all(batch.map((e164) => this.redis.hset(this.keys.subscriber(this.vault.hash(e164)), 'dnc', generation)));
+      if (isCluster(this.redis)) {
+        // One command each, all sent at once: each subscriber's key has its own hash slot,
+        // and a Redis Cluster client keeps one pipeline to one node.
+        await Promise.all(batch.map((e164) => this.redis.hset(this.keys.subscriber(this.vault.hash(e164)), 'dnc', generation)));
+      } else {
+        const p = this.redis.pipeline();
+        for (const e164 of batch) p.hset(this.keys.subscriber(this.vault.hash(e164)), 'dnc', generation);
+        await p.exec();
+      }
       imported += batch.length;
       batch = [];
     };

@@ -5,9 +5,14 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 
+/** Whether a client typed as Redis (queue/redis-options.ts redisFor) is a Cluster client. */
+export function isCluster(redis: Redis): boolean {
+  const c = redis as unknown as Partial<Cluster>;
+  return typeof c.nodes === 'function' && 'slots' in c;
+}
+
 export async function* scanKeys(redis: Redis, pattern: string, count = 1000): AsyncGenerator<string[]> {
-  const cluster = redis as unknown as Partial<Cluster>;
-  const nodes: Redis[] = typeof cluster.nodes === 'function' && 'slots' in cluster ? cluster.nodes('master') : [redis];
+  const nodes: Redis[] = isCluster(redis) ? (redis as unknown as Cluster).nodes('master') : [redis];
   for (const node of nodes) {
     let cursor = '0';
     do {
