@@ -152,7 +152,10 @@ function registerSubscriberRoutes(app: FastifyInstance, deps: AdminRouteDeps): v
   app.post<{ Body: SubscriberBody }>('/subscribers/lookup', opts('operator'), async (req, reply) => {
     const n = number(req);
     if (!n.ok) return sendError(reply, 'bad_number', n.error);
-    return reply.code(200).send(await subs.lookup(n.e164));
+    const found = await subs.lookup(n.e164);
+    // A lookup tells whoever asks what one person chose: recorded like a change.
+    await deps.audit.append({ ...who(req), action: 'subscriber.lookup', target: n.hash });
+    return reply.code(200).send(found);
   });
 
   for (const [path, action, fn] of [
