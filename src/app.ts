@@ -31,6 +31,7 @@ import { BindSlots } from './throttle/bind-slots.js';
 import { SharedRate } from './throttle/shared-rate.js';
 import { AdminServer } from './admin/server.js';
 import { AuditLog } from './admin/audit.js';
+import { BreachScanner, senderTenants } from './privacy/breach.js';
 import { AccessStream } from './queue/access.js';
 import { Metrics } from './metrics/registry.js';
 import { statusName } from './smpp/codec.js';
@@ -90,6 +91,8 @@ export class App implements Lifecycle {
   readonly vault: Vault;
   readonly subscribers: SubscriberStore;
   readonly audit: AuditLog;
+  /** The breach report (`GET /breach/report`, `qasid breach report`). */
+  readonly breach: BreachScanner;
   /** The admin access log (`<prefix>:access`). */
   readonly access: AccessStream;
   readonly subjects: SubjectRequests;
@@ -226,7 +229,8 @@ export class App implements Lifecycle {
     });
     // Every carrier's breaker series exists from the start (closed).
     for (const c of config.carriers) metrics.breakerState.set({ carrier: c.id }, 0);
-    this.audit = new AuditLog(this.redis, this.keys.audit);
+    this.audit = new AuditLog(this.redis, this.keys.audit, { headKey: this.keys.auditHead });
+    this.breach = new BreachScanner({ redis: this.redis, keys: this.keys, vault, store, defaultRegion: config.numbers.defaultRegion, tenantsOf: senderTenants(config.policy.tenants) });
     const access = (this.access = new AccessStream(this.redis, this.keys.access, { maxLen: config.outputs.maxLen, logger }));
     const subs = this.subscribers;
     this.subjects = new SubjectRequests({ redis: this.redis, keys: this.keys, vault, store, subscribers: subs, outputs, intakeGroup: config.intake.group, defaultRegion: config.numbers.defaultRegion, now });
@@ -282,6 +286,7 @@ export class App implements Lifecycle {
         resumeCarrier: (id) => this.dispatcher.resumeCarrier(id),
         reloadRoutes: () => this.reloadRoutes(),
         audit: this.audit,
+        breachReport: (q) => this.breach.report(q),
         subscribers: {
           normalise: (msisdn) => normaliseMsisdn(msisdn, config.numbers.defaultRegion),
           hash: (e164) => vault.hash(e164),

@@ -12,6 +12,7 @@ import { tokenCommand } from './token.js';
 import { auditCommand } from './audit.js';
 import { dncCommand, subscriberCommand } from './subscriber.js';
 import { keysCommand } from './keys.js';
+import { breachCommand } from './breach.js';
 
 const USAGE = `qasid — SMPP gateway and message-routing daemon
 
@@ -36,6 +37,9 @@ Usage:
                                    manage a number's opt-outs and consent (qasid subscriber --help)
   qasid dnc import FILE [--replace]
                                    load a do-not-contact list (e.g. the PTA DNCR export)
+  qasid breach report --from T [--to T] [--tenant X] [--key-id K] [--json]
+                                   the subscribers (by pseudonym), tenants and key ids whose data
+                                   was held in a window, with counts: for a breach notice
   qasid version                    print the version
   qasid help                       this text
 
@@ -65,6 +69,8 @@ export async function main(argv: string[]): Promise<number> {
       return tokenCommand(rest);
     case 'keys':
       return keysCommand(rest);
+    case 'breach':
+      return breachCommand(rest);
     case 'config':
       return configCommand(rest);
     case 'version':
