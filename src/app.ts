@@ -31,6 +31,8 @@ import { BindSlots } from './throttle/bind-slots.js';
 import { SharedRate } from './throttle/shared-rate.js';
 import { AdminServer } from './admin/server.js';
 import { AuditLog } from './admin/audit.js';
+import { TokenRevocations } from './admin/revocations.js';
+import { TokenStore } from './queue/tokens.js';
 import { BreachScanner, senderTenants } from './privacy/breach.js';
 import { AccessStream } from './queue/access.js';
 import { Metrics } from './metrics/registry.js';
@@ -91,6 +93,8 @@ export class App implements Lifecycle {
   readonly vault: Vault;
   readonly subscribers: SubscriberStore;
   readonly audit: AuditLog;
+  /** Tokens revoked by `qasid token revoke`, read every admin.revocationPollSec. */
+  readonly revocations: TokenRevocations;
   /** The breach report (`GET /breach/report`, `qasid breach report`). */
   readonly breach: BreachScanner;
   /** The admin access log (`<prefix>:access`). */
@@ -105,6 +109,7 @@ export class App implements Lifecycle {
   private readonly bindSlots: ReadonlyMap<string, BindSlots>;
   private readonly sharedRates: ReadonlyMap<string, SharedRate>;
   private readonly lease: ConsumerLease;
+  private readonly tokens: TokenStore;
   private readonly stops: Array<readonly [string, () => Promise<void>]> = [];
   private stopPromise: Promise<void> | undefined;
 
@@ -230,6 +235,9 @@ export class App implements Lifecycle {
     // Every carrier's breaker series exists from the start (closed).
     for (const c of config.carriers) metrics.breakerState.set({ carrier: c.id }, 0);
     this.audit = new AuditLog(this.redis, this.keys.audit, { headKey: this.keys.auditHead });
+    const tokenStore = new TokenStore(this.control, this.keys);
+    this.revocations = new TokenRevocations({ tokens: config.admin.tokens, read: () => tokenStore.revoked(), pollMs: config.admin.revocationPollSec * 1000, logger });
+    this.tokens = tokenStore;
     this.breach = new BreachScanner({ redis: this.redis, keys: this.keys, vault, store, defaultRegion: config.numbers.defaultRegion, tenantsOf: senderTenants(config.policy.tenants) });
     const access = (this.access = new AccessStream(this.redis, this.keys.access, { maxLen: config.outputs.maxLen, logger }));
     const subs = this.subscribers;
@@ -273,6 +281,7 @@ export class App implements Lifecycle {
         allowList: config.admin.allowList,
         trustedProxies: config.admin.trustedProxies,
         rateLimit: config.admin.rateLimitPerMinute,
+        isRevoked: (id) => this.revocations.has(id),
       },
       routes: {
         health: () => ({
@@ -339,6 +348,10 @@ export class App implements Lifecycle {
     // Before anything reads a record or a schedule: keys of an older layout move first.
     const moved = await migrateKeys(this.redis, this.config.redis.prefix, this.keys);
     if (moved && Object.values(moved).some((n) => n > 0)) log.warn({ event: 'redis.keys_migrated', ...moved }, 'moved keys of an older layout to the current one');
+    // Revoked tokens are known before any token is let in (admin.ts refuses all until then).
+    await this.revocations.start();
+    this.stops.push(['admin-revocations', () => this.revocations.stop()]);
+    await this.auditTokenChanges();
     // Denials held for their summary are audited while Redis is still there (the admin
     // server itself stops last, so /readyz can say "draining").
     this.stops.push(['admin-denials', () => this.admin.denials.flush()]);
@@ -384,6 +397,20 @@ export class App implements Lifecycle {
       this.opts.logger.info({ event: 'process.exit' }, 'stopped');
     })();
     return this.stopPromise;
+  }
+
+  /**
+   * The tokens added, removed or changed in admin.tokens since the gateway last started
+   * (actor `config`): each an audit entry. A failure is logged; the start goes on.
+   */
+  private async auditTokenChanges(): Promise<void> {
+    try {
+      for (const c of await this.tokens.record(this.config.admin.tokens)) {
+        await this.audit.append({ actor: 'config', role: 'system', action: `token.${c.change}`, target: c.id, detail: { role: c.role, ...(c.was === undefined ? {} : { was: c.was }) } });
+      }
+    } catch (e) {
+      this.opts.logger.error({ event: 'audit.write_failed', action: 'token.*', err: errorMessage(e) }, 'changes to admin.tokens could not be audited');
+    }
   }
 
   /**

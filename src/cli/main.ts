@@ -25,7 +25,10 @@ Usage:
   qasid config check [FILE]        check a config as \`qasid run\` does at start-up; exit 0 if good, 2 naming every bad key
   qasid config print [FILE]        print the effective config, secrets masked
   qasid token new ROLE [--id ID]   make an admin API token (viewer, operator, admin); config keeps its hash
-  qasid audit verify [--config F]  recompute the audit chain; exit 1 naming the first broken entry
+  qasid token revoke ID            refuse a configured token from now on, on every instance (audited)
+  qasid audit verify [--head ID:HASH]
+                                   recompute the audit chain and check it reaches its anchored head;
+                                   exit 1 naming the first broken entry or the cut
   qasid audit access [--since 1h] [--json]
                                    print the admin access log (one line per admin API request)
   qasid keys new [--hash] [--id ID]

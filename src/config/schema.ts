@@ -34,6 +34,7 @@ export interface RawConfig {
     trustedProxies: string[];
     rateLimitPerMinute: { perIp: number; perToken: number };
     accessLog: { probes: boolean };
+    revocationPollSec: number;
   };
   privacy: { keyring: string; keyringFile: string; hashKeyring: string; hashKeyringFile: string };
   policy: {
@@ -462,6 +463,12 @@ export const configSchema: convict.Schema<RawConfig> = {
         default: false,
         env: 'QASID_ADMIN_ACCESS_LOG_PROBES',
       },
+    },
+    revocationPollSec: {
+      doc: 'How often the list of revoked admin tokens (`qasid token revoke`, <prefix>:admin:revoked) is read again, in seconds: a revoked token is refused by every instance within this long.',
+      format: intRange(1, 3600),
+      default: 5,
+      env: 'QASID_ADMIN_REVOCATION_POLL_SEC',
     },
   },
   privacy: {

@@ -182,6 +182,8 @@ export interface QasidConfig {
     rateLimitPerMinute: { perIp: number; perToken: number };
     /** `probes`: also write /livez, /readyz and /metrics to the access log. */
     accessLog: { probes: boolean };
+    /** How often the revoked-token list (`qasid token revoke`) is read again, in seconds. */
+    revocationPollSec: number;
   };
   privacy: {
     /** Keyring JSON from config/env ('' when not set), or the absolute path of a file holding it. */

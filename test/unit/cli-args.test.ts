@@ -92,7 +92,7 @@ test('qasid token new --help prints the help (exit 0); bad token command lines e
 });
 
 test("an unknown flag shows the command's own usage line and exits 64, not parseArgs' advice", async () => {
-  for (const argv of [['run'], ['send'], ['audit', 'verify'], ['keys', 'new'], ['keys', 'rotate'], ['subscriber', 'export', '03001234567'], ['dnc', 'import', 'f.csv'], ['token', 'new', 'admin'], ['breach', 'report', '--from', '1h']]) {
+  for (const argv of [['run'], ['send'], ['audit', 'verify'], ['keys', 'new'], ['keys', 'rotate'], ['subscriber', 'export', '03001234567'], ['dnc', 'import', 'f.csv'], ['token', 'new', 'admin'], ['token', 'revoke', 'alice'], ['breach', 'report', '--from', '1h']]) {
     const r = await qasid(...argv, '--bogus');
     const what = argv.join(' ');
     assert.equal(r.code, 64, what);
