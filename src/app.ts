@@ -31,6 +31,7 @@ import { BindSlots } from './throttle/bind-slots.js';
 import { SharedRate } from './throttle/shared-rate.js';
 import { AdminServer } from './admin/server.js';
 import { AuditLog } from './admin/audit.js';
+import { AuditHeadLog } from './admin/audit-head.js';
 import { TokenRevocations } from './admin/revocations.js';
 import { TokenStore } from './queue/tokens.js';
 import { BreachScanner, senderTenants } from './privacy/breach.js';
@@ -93,6 +94,8 @@ export class App implements Lifecycle {
   readonly vault: Vault;
   readonly subscribers: SubscriberStore;
   readonly audit: AuditLog;
+  /** Writes the audit chain's head to the log (`audit.head`) at admin.auditHeadSec. */
+  readonly auditHead: AuditHeadLog;
   /** Tokens revoked by `qasid token revoke`, read every admin.revocationPollSec. */
   readonly revocations: TokenRevocations;
   /** The breach report (`GET /breach/report`, `qasid breach report`). */
@@ -234,7 +237,8 @@ export class App implements Lifecycle {
     });
     // Every carrier's breaker series exists from the start (closed).
     for (const c of config.carriers) metrics.breakerState.set({ carrier: c.id }, 0);
-    this.audit = new AuditLog(this.redis, this.keys.audit, { headKey: this.keys.auditHead });
+    this.audit = new AuditLog(this.redis, this.keys.audit, { headKey: this.keys.auditHead, onWrite: (ok) => metrics.auditWrites.inc({ status: ok ? 'ok' : 'failed' }) });
+    this.auditHead = new AuditHeadLog({ audit: this.audit, logger, intervalMs: config.admin.auditHeadSec * 1000 });
     const tokenStore = new TokenStore(this.control, this.keys);
     this.revocations = new TokenRevocations({ tokens: config.admin.tokens, read: () => tokenStore.revoked(), pollMs: config.admin.revocationPollSec * 1000, logger });
     this.tokens = tokenStore;
@@ -351,6 +355,8 @@ export class App implements Lifecycle {
     // Revoked tokens are known before any token is let in (admin.ts refuses all until then).
     await this.revocations.start();
     this.stops.push(['admin-revocations', () => this.revocations.stop()]);
+    await this.auditHead.start();
+    this.stops.push(['audit-head', () => this.auditHead.stop()]);
     await this.auditTokenChanges();
     // Denials held for their summary are audited while Redis is still there (the admin
     // server itself stops last, so /readyz can say "draining").
