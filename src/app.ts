@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { QasidConfig } from './config/types.js';
 import { systemClock } from './core/clock.js';
-import { QasidError, errorMessage } from './core/errors.js';
+import { QasidError, errorMessage, isQasidError } from './core/errors.js';
 import { runAll, type Lifecycle } from './core/lifecycle.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import { PacedGate } from './dispatch/gate.js';
@@ -416,6 +416,32 @@ export class App implements Lifecycle {
       }
     } catch (e) {
       this.opts.logger.error({ event: 'audit.write_failed', action: 'token.*', err: errorMessage(e) }, 'changes to admin.tokens could not be audited');
+    }
+  }
+
+  /**
+   * SIGHUP: reload the route table and the keyrings, each audited (actor `signal:SIGHUP`);
+   * a bad file is logged and the running one kept. Never throws.
+   */
+  async reloadOnSignal(): Promise<void> {
+    const log = this.opts.logger;
+    const who = { actor: 'signal:SIGHUP', role: 'system' };
+    const audit = (action: string, detail: object): Promise<void> =>
+      this.audit.append({ ...who, action, detail }).then(
+        () => undefined,
+        (e: unknown) => log.error({ event: 'audit.write_failed', action, err: errorMessage(e) }, 'a reload happened but could not be audited'),
+      );
+    try {
+      const r = this.reloadRoutes();
+      await audit('routes.reload', r.version === undefined ? {} : { version: r.version });
+    } catch (e) {
+      log.error({ event: 'routes.reload_failed', err: errorMessage(e), details: isQasidError(e) ? e.details : undefined }, 'route table not reloaded; the running one stays');
+    }
+    try {
+      const k = this.reloadKeys();
+      await audit('keys.reload', { current: k.current, ids: k.ids, hashCurrent: this.vault.pseudonyms.currentId });
+    } catch (e) {
+      log.error({ event: 'keys.reload_failed', err: errorMessage(e), details: isQasidError(e) ? e.details : undefined }, 'keyrings not reloaded; the running ones stay');
     }
   }
 
