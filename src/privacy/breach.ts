@@ -240,6 +240,8 @@ export class BreachScanner {
         const shortCode = typeof e.to === 'string' ? e.to : '';
         const tenants = this.d.tenantsOf(shortCode);
         const it: Item = { tenants: tenants.length > 0 ? tenants : [null], data: 'mo', messageClass: null, keyId };
+        // Left out by a filter: not opened.
+        if ((q.keyId !== undefined && keyId !== q.keyId) || (q.tenant !== undefined && !it.tenants.includes(q.tenant))) continue;
         const stored = typeof e.subscriber === 'string' ? e.subscriber : undefined;
         if (stored !== undefined && stored.startsWith(current)) it.pseudonym = stored;
         else {
@@ -271,6 +273,7 @@ export class BreachScanner {
         const [value, context] = f.sealedMt !== undefined ? [f.sealedMt, 'mt'] : [f.data ?? '', 'dead'];
         if (value === '' && f.subscriber === undefined) continue; // holds nothing about anyone
         const keyId = value === '' ? PLAIN : isEnvelope(value) ? (envelopeKeyId(value) as string) : PLAIN;
+        if (q.keyId !== undefined && keyId !== q.keyId) continue; // not opened
         const plain = value === '' ? undefined : isEnvelope(value) ? vault.open(value, context) : value;
         let m: { to?: unknown; tenant?: unknown; class?: unknown } = {};
         try {
