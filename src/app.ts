@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { QasidConfig } from './config/types.js';
 import { systemClock } from './core/clock.js';
-import { QasidError, errorMessage } from './core/errors.js';
+import { QasidError, errorMessage, isQasidError } from './core/errors.js';
 import { runAll, type Lifecycle } from './core/lifecycle.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import { PacedGate } from './dispatch/gate.js';
@@ -33,6 +33,10 @@ import { BindSlots } from './throttle/bind-slots.js';
 import { SharedRate } from './throttle/shared-rate.js';
 import { AdminServer } from './admin/server.js';
 import { AuditLog } from './admin/audit.js';
+import { AuditHeadLog } from './admin/audit-head.js';
+import { TokenRevocations } from './admin/revocations.js';
+import { TokenStore } from './queue/tokens.js';
+import { BreachScanner, senderTenants } from './privacy/breach.js';
 import { AccessStream } from './queue/access.js';
 import { Metrics } from './metrics/registry.js';
 import { statusName } from './smpp/codec.js';
@@ -92,6 +96,12 @@ export class App implements Lifecycle {
   readonly vault: Vault;
   readonly subscribers: SubscriberStore;
   readonly audit: AuditLog;
+  /** Writes the audit chain's head to the log (`audit.head`) at admin.auditHeadSec. */
+  readonly auditHead: AuditHeadLog;
+  /** Tokens revoked by `qasid token revoke`, read every admin.revocationPollSec. */
+  readonly revocations: TokenRevocations;
+  /** The breach report (`GET /breach/report`, `qasid breach report`). */
+  readonly breach: BreachScanner;
   /** The admin access log (`<prefix>:access`). */
   readonly access: AccessStream;
   readonly subjects: SubjectRequests;
@@ -104,6 +114,7 @@ export class App implements Lifecycle {
   private readonly bindSlots: ReadonlyMap<string, BindSlots>;
   private readonly sharedRates: ReadonlyMap<string, SharedRate>;
   private readonly lease: ConsumerLease;
+  private readonly tokens: TokenStore;
   private readonly stops: Array<readonly [string, () => Promise<void>]> = [];
   private stopPromise: Promise<void> | undefined;
 
@@ -245,7 +256,12 @@ export class App implements Lifecycle {
     });
     // Every carrier's breaker series exists from the start (closed).
     for (const c of config.carriers) metrics.breakerState.set({ carrier: c.id }, 0);
-    this.audit = new AuditLog(this.redis, this.keys.audit);
+    this.audit = new AuditLog(this.redis, this.keys.audit, { headKey: this.keys.auditHead, onWrite: (ok) => metrics.auditWrites.inc({ status: ok ? 'ok' : 'failed' }) });
+    this.auditHead = new AuditHeadLog({ audit: this.audit, logger, intervalMs: config.admin.auditHeadSec * 1000 });
+    const tokenStore = new TokenStore(this.control, this.keys);
+    this.revocations = new TokenRevocations({ tokens: config.admin.tokens, read: () => tokenStore.revoked(), pollMs: config.admin.revocationPollSec * 1000, logger });
+    this.tokens = tokenStore;
+    this.breach = new BreachScanner({ redis: this.redis, keys: this.keys, vault, store, defaultRegion: config.numbers.defaultRegion, tenantsOf: senderTenants(config.policy.tenants) });
     const access = (this.access = new AccessStream(this.redis, this.keys.access, { maxLen: config.outputs.maxLen, logger }));
     const subs = this.subscribers;
     this.subjects = new SubjectRequests({ redis: this.redis, keys: this.keys, vault, store, subscribers: subs, outputs, intakeGroup: config.intake.group, defaultRegion: config.numbers.defaultRegion, now });
@@ -292,6 +308,7 @@ export class App implements Lifecycle {
         rateLimit: config.admin.rateLimitPerMinute,
         // Counted in Redis, so the limits hold across instances (rate-limiter-flexible).
         shared: { redis: this.redis, keyPrefix: `${config.redis.prefix}:adminrl` },
+        isRevoked: (id) => this.revocations.has(id),
       },
       routes: {
         health: () => ({
@@ -305,6 +322,7 @@ export class App implements Lifecycle {
         resumeCarrier: (id) => this.dispatcher.resumeCarrier(id),
         reloadRoutes: () => this.reloadRoutes(),
         audit: this.audit,
+        breachReport: (q) => this.breach.report(q),
         subscribers: {
           normalise: (msisdn) => normaliseMsisdn(msisdn, config.numbers.defaultRegion),
           hash: (e164) => vault.hash(e164),
@@ -357,6 +375,12 @@ export class App implements Lifecycle {
     // Before anything reads a record or a schedule: keys of an older layout move first.
     const moved = await migrateKeys(this.redis, this.config.redis.prefix, this.keys);
     if (moved && Object.values(moved).some((n) => n > 0)) log.warn({ event: 'redis.keys_migrated', ...moved }, 'moved keys of an older layout to the current one');
+    // Revoked tokens are known before any token is let in (admin.ts refuses all until then).
+    await this.revocations.start();
+    this.stops.push(['admin-revocations', () => this.revocations.stop()]);
+    await this.auditHead.start();
+    this.stops.push(['audit-head', () => this.auditHead.stop()]);
+    await this.auditTokenChanges();
     // Denials held for their summary are audited while Redis is still there (the admin
     // server itself stops last, so /readyz can say "draining").
     this.stops.push(['admin-denials', () => this.admin.denials.flush()]);
@@ -402,6 +426,46 @@ export class App implements Lifecycle {
       this.opts.logger.info({ event: 'process.exit' }, 'stopped');
     })();
     return this.stopPromise;
+  }
+
+  /**
+   * The tokens added, removed or changed in admin.tokens since the gateway last started
+   * (actor `config`): each an audit entry. A failure is logged; the start goes on.
+   */
+  private async auditTokenChanges(): Promise<void> {
+    try {
+      for (const c of await this.tokens.record(this.config.admin.tokens)) {
+        await this.audit.append({ actor: 'config', role: 'system', action: `token.${c.change}`, target: c.id, detail: { role: c.role, ...(c.was === undefined ? {} : { was: c.was }) } });
+      }
+    } catch (e) {
+      this.opts.logger.error({ event: 'audit.write_failed', action: 'token.*', err: errorMessage(e) }, 'changes to admin.tokens could not be audited');
+    }
+  }
+
+  /**
+   * SIGHUP: reload the route table and the keyrings, each audited (actor `signal:SIGHUP`);
+   * a bad file is logged and the running one kept. Never throws.
+   */
+  async reloadOnSignal(): Promise<void> {
+    const log = this.opts.logger;
+    const who = { actor: 'signal:SIGHUP', role: 'system' };
+    const audit = (action: string, detail: object): Promise<void> =>
+      this.audit.append({ ...who, action, detail }).then(
+        () => undefined,
+        (e: unknown) => log.error({ event: 'audit.write_failed', action, err: errorMessage(e) }, 'a reload happened but could not be audited'),
+      );
+    try {
+      const r = this.reloadRoutes();
+      await audit('routes.reload', r.version === undefined ? {} : { version: r.version });
+    } catch (e) {
+      log.error({ event: 'routes.reload_failed', err: errorMessage(e), details: isQasidError(e) ? e.details : undefined }, 'route table not reloaded; the running one stays');
+    }
+    try {
+      const k = this.reloadKeys();
+      await audit('keys.reload', { current: k.current, ids: k.ids, hashCurrent: this.vault.pseudonyms.currentId });
+    } catch (e) {
+      log.error({ event: 'keys.reload_failed', err: errorMessage(e), details: isQasidError(e) ? e.details : undefined }, 'keyrings not reloaded; the running ones stay');
+    }
   }
 
   /**

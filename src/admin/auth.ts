@@ -14,6 +14,8 @@
  *   anything else (unknown paths included) answers 403.
  * - Every denial is handed to `onDenied` with its reason (denials.ts), never with the token,
  *   and answered with that reason as its code (errors.ts).
+ * - A token revoked by `qasid token revoke` (revocations.ts) is refused as one that matches
+ *   none (bad_token).
  */
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Redis } from 'ioredis';
@@ -187,6 +189,8 @@ export interface SecurityOptions {
   clock?: Clock;
   /** Told of every denied request (a DenialReporter aggregates them for the log and the audit stream). */
   onDenied?: (denial: Denial) => void;
+  /** Whether the configured token with this id was revoked (`qasid token revoke`): answered as bad_token. */
+  isRevoked?: (tokenId: string) => boolean;
 }
 
 /** Counts requests per key; resolves 0 when this one is allowed (and counted), else seconds to wait. */
@@ -291,7 +295,9 @@ export function registerSecurity(app: FastifyInstance, opts: SecurityOptions): v
     if (role === undefined) return deny('undeclared_route');
 
     const header = request.headers.authorization;
-    const actor = authenticate(header, tokens);
+    const found = authenticate(header, tokens);
+    // A revoked token is one that matches none: the answer does not tell it apart.
+    const actor = found !== undefined && opts.isRevoked?.(found.id) === true ? undefined : found;
     if (actor === undefined) {
       reply.header('www-authenticate', 'Bearer');
       return deny(header === undefined ? 'no_token' : 'bad_token');

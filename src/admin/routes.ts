@@ -1,11 +1,13 @@
 /**
  * The admin API routes. Each declares the least role that may call it (`config.role`);
- * registerSecurity (auth.ts) enforces it and sets request.actor. Every mutating route
+ * registerSecurity (auth.ts) enforces it and sets request.actor. Every mutating route, and
+ * every one that reads what is held about subscribers (lookup, export, the breach report),
  * appends an audit entry after acting and before answering 200. Errors are answered with
  * a code from the catalogue in errors.ts (registerErrorHandler sends what is thrown).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { errorMessage, isQasidError } from '../core/errors.js';
+import { breachAuditDetail, type BreachQuery, type BreachReport } from '../privacy/breach.js';
 import type { AuditLog } from './audit.js';
 import { AdminError, sendError, type AdminProblem } from './errors.js';
 
@@ -22,6 +24,8 @@ export interface AdminRouteDeps {
   reloadRoutes(): { version?: string };
   audit: AuditLog;
   subscribers: SubscriberAdmin;
+  /** The breach report over a window (privacy/breach.ts); without it, GET /breach/report is not served. */
+  breachReport?(q: BreachQuery): Promise<BreachReport>;
 }
 
 /** Where a choice applies: a sender's STOP list, a tenant's list, or the blocklist. */
@@ -137,7 +141,45 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRouteDeps):
     return { entries: entries.map((e) => ({ id: e.id, ...e.fields })) };
   });
 
+  const report = deps.breachReport;
+  if (report !== undefined) {
+    app.get<{ Querystring: { from?: string; to?: string; tenant?: string; keyId?: string } }>('/breach/report', { config: { role: 'admin' } }, async (req, reply) => {
+      const q = breachQuery(req.query, Date.now());
+      if (typeof q === 'string') return sendError(reply, 'bad_request', q);
+      const r = await report(q);
+      // Naming every subscriber of a window is as worth recording as reading one.
+      await deps.audit.append({ ...who(req), action: 'breach.report', detail: breachAuditDetail(r) });
+      return reply.code(200).send(r);
+    });
+  }
+
   registerSubscriberRoutes(app, deps);
+}
+
+/** A time as a query gives it: ISO 8601 with a date, or ms since epoch. */
+function timeOf(text: string): number {
+  if (/^\d{1,15}$/.test(text)) return Number(text);
+  return /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : Number.NaN;
+}
+
+/** The query of GET /breach/report, or why it is not one. */
+export function breachQuery(qs: { from?: string; to?: string; tenant?: string; keyId?: string }, now: number): BreachQuery | string {
+  if (qs.from === undefined) return 'from is required (an ISO time, or ms since epoch)';
+  const from = timeOf(qs.from);
+  const to = qs.to === undefined ? now : timeOf(qs.to);
+  if (Number.isNaN(from) || Number.isNaN(to)) return 'from and to must be ISO times (2026-12-01T09:00:00Z) or ms since epoch';
+  if (to < from) return 'to is before from';
+  if (from > now) return 'from is in the future';
+  const q: BreachQuery = { from, to };
+  if (qs.tenant !== undefined) {
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(qs.tenant)) return 'tenant must be 1-64 of A-Z a-z 0-9 . _ -';
+    q.tenant = qs.tenant;
+  }
+  if (qs.keyId !== undefined) {
+    if (!/^[A-Za-z0-9_-]{1,16}$/.test(qs.keyId)) return 'keyId must be a key id (1-16 of A-Z a-z 0-9 _ -) or "plain"';
+    q.keyId = qs.keyId;
+  }
+  return q;
 }
 
 function registerSubscriberRoutes(app: FastifyInstance, deps: AdminRouteDeps): void {
@@ -152,7 +194,10 @@ function registerSubscriberRoutes(app: FastifyInstance, deps: AdminRouteDeps): v
   app.post<{ Body: SubscriberBody }>('/subscribers/lookup', opts('operator'), async (req, reply) => {
     const n = number(req);
     if (!n.ok) return sendError(reply, 'bad_number', n.error);
-    return reply.code(200).send(await subs.lookup(n.e164));
+    const found = await subs.lookup(n.e164);
+    // A lookup tells whoever asks what one person chose: recorded like a change.
+    await deps.audit.append({ ...who(req), action: 'subscriber.lookup', target: n.hash });
+    return reply.code(200).send(found);
   });
 
   for (const [path, action, fn] of [

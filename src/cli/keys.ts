@@ -13,10 +13,15 @@ import { rotateKeys, type RotationReport } from '../privacy/rotate.js';
 import { loadKeyring } from '../privacy/vault.js';
 import { keysFor } from '../queue/keys.js';
 import type { RedisEndpoint } from '../queue/redis-options.js';
+import { AuditLog } from '../admin/audit.js';
+import { cliActor } from './actor.js';
 import { usageFailure } from './args.js';
 import { connectCli } from './connect.js';
 import { commandProgress, progressInterval, PROGRESS_OPTIONS, PROGRESS_USAGE } from './progress.js';
 import { consoleIo, type CliIo } from './send.js';
+
+/** Within a part, a progress entry goes to the audit stream at most this often. */
+const AUDIT_PROGRESS_MS = 60_000;
 
 // As src/cli/run.ts: 1 here means some value could not be opened (or an unexpected error).
 const EXIT = { OK: 0, FAILED: 1, CONFIG: 2, REDIS: 4, USAGE: 64 } as const;
@@ -38,6 +43,9 @@ rotate   re-encrypts what Redis holds under the keyring's older keys with its cu
          MO entries are only counted: they stay under their key until retention trims
          them. Prints what moved and what is still under each old key; a key showing 0
          can leave the keyring. Safe to run again; a second run moves nothing.
+         Written to the audit stream: keys.rotate_started (before anything moves; a
+         rotation that cannot be audited does not run), keys.rotate_progress after each
+         part and every minute, keys.rotate_finished (or keys.rotate_stopped).
          The hash keyring needs no sweep (a hash cannot be recomputed without the number).
 
   --config FILE      the gateway's config file (also $QASID_CONFIG): privacy.keyring or
@@ -49,7 +57,7 @@ rotate   re-encrypts what Redis holds under the keyring's older keys with its cu
 ${PROGRESS_USAGE}
 
 Exit codes: 0 ok · 1 some value could not be opened (key not in the keyring, or damaged;
-left as it was) · 2 invalid configuration · 4 Redis unreachable · 64 bad command line`;
+left as it was), or the audit stream could not be written · 2 invalid configuration · 4 Redis unreachable · 64 bad command line`;
 
 const OPTIONS = {
   id: { type: 'string' },
@@ -125,17 +133,52 @@ export async function keysCommand(argv: string[], io: CliIo = consoleIo): Promis
   const redis = await connectCli(endpoint, 'keys', io, url);
   if (redis === undefined) return EXIT.REDIS;
   const where = maskRedisUrl(url);
+  const keys = keysFor(prefix);
+  const audit = new AuditLog(redis, keys.audit, { headKey: keys.auditHead });
+  const who = cliActor();
+  try {
+    // Before anything moves: a rotation that cannot be audited does not run.
+    await audit.append({ ...who, action: 'keys.rotate_started', detail: { current: keyring.currentId, ids: keyring.ids() } });
+  } catch (e) {
+    io.err(`qasid keys: rotation not started: the audit stream cannot be written: ${errorMessage(e)} (Redis ${where})`);
+    redis.disconnect();
+    return EXIT.FAILED;
+  }
   // SCAN gives no total up front: the count and rate are shown, no ETA.
   const progress = commandProgress(io.progress, values, { op: 'keys.rotate', unit: 'values' });
+  // Progress goes to the audit stream after each part, and every AUDIT_PROGRESS_MS within one.
+  let seen = 0;
+  let auditedAt = Date.now();
+  const note = (detail: object): Promise<unknown> => audit.append({ ...who, action: 'keys.rotate_progress', detail }).catch(() => undefined);
   try {
-    const report = await rotateKeys(redis, keysFor(prefix), keyring, { ...(batch === undefined ? {} : { batch }), onProgress: (n) => progress.update(n) });
+    const report = await rotateKeys(redis, keys, keyring, {
+      ...(batch === undefined ? {} : { batch }),
+      onProgress: (n) => {
+        progress.update(n);
+        seen = n;
+        if (Date.now() - auditedAt >= AUDIT_PROGRESS_MS) {
+          auditedAt = Date.now();
+          void note({ values: seen });
+        }
+      },
+      onPart: async (part, r) => {
+        auditedAt = Date.now();
+        await note({ part, values: seen, records: { ...r.records }, dead: { ...r.dead }, mo: { ...r.mo } });
+      },
+    });
     progress.finish();
+    const finished = { current: keyring.currentId, moved: report.records.moved + report.records.sealed + report.dead.moved, failed: report.records.failed + report.dead.failed, byKey: report.byKey };
+    const audited = await audit.append({ ...who, action: 'keys.rotate_finished', detail: finished }).then(
+      () => true,
+      (e: unknown) => (io.err(`qasid keys: the rotation finished but its end could not be written to the audit stream: ${errorMessage(e)}`), false),
+    );
     if (values.json) io.out(JSON.stringify(report));
     else for (const line of summary(report, keyring)) io.out(line);
-    return report.records.failed + report.dead.failed > 0 ? EXIT.FAILED : EXIT.OK;
+    return report.records.failed + report.dead.failed > 0 || !audited ? EXIT.FAILED : EXIT.OK;
   } catch (e) {
     progress.finish();
     const lost = redis.status !== 'ready';
+    await audit.append({ ...who, action: 'keys.rotate_stopped', detail: { values: seen, reason: lost ? 'redis_lost' : 'failed' } }).catch(() => undefined);
     io.err(`qasid keys: ${lost ? 'lost Redis' : 'rotation stopped'}: ${errorMessage(e)} (Redis ${where}); what moved stays moved, run it again`);
     return lost ? EXIT.REDIS : EXIT.FAILED;
   } finally {

@@ -12,6 +12,7 @@ import { tokenCommand } from './token.js';
 import { auditCommand } from './audit.js';
 import { dncCommand, subscriberCommand } from './subscriber.js';
 import { keysCommand } from './keys.js';
+import { breachCommand } from './breach.js';
 
 const USAGE = `qasid — SMPP gateway and message-routing daemon
 
@@ -24,7 +25,10 @@ Usage:
   qasid config check [FILE]        check a config as \`qasid run\` does at start-up; exit 0 if good, 2 naming every bad key
   qasid config print [FILE]        print the effective config, secrets masked
   qasid token new ROLE [--id ID]   make an admin API token (viewer, operator, admin); config keeps its hash
-  qasid audit verify [--config F]  recompute the audit chain; exit 1 naming the first broken entry
+  qasid token revoke ID            refuse a configured token from now on, on every instance (audited)
+  qasid audit verify [--head ID:HASH]
+                                   recompute the audit chain and check it reaches its anchored head;
+                                   exit 1 naming the first broken entry or the cut
   qasid audit access [--since 1h] [--json]
                                    print the admin access log (one line per admin API request)
   qasid keys new [--hash] [--id ID]
@@ -36,6 +40,9 @@ Usage:
                                    manage a number's opt-outs and consent (qasid subscriber --help)
   qasid dnc import FILE [--replace]
                                    load a do-not-contact list (e.g. the PTA DNCR export)
+  qasid breach report --from T [--to T] [--tenant X] [--key-id K] [--json]
+                                   the subscribers (by pseudonym), tenants and key ids whose data
+                                   was held in a window, with counts: for a breach notice
   qasid version                    print the version
   qasid help                       this text
 
@@ -65,6 +72,8 @@ export async function main(argv: string[]): Promise<number> {
       return tokenCommand(rest);
     case 'keys':
       return keysCommand(rest);
+    case 'breach':
+      return breachCommand(rest);
     case 'config':
       return configCommand(rest);
     case 'version':

@@ -64,17 +64,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
     // SIGHUP: reload the route table and the keyrings; a bad file is reported and the running one kept.
-    process.on('SIGHUP', () => {
-      try {
-        app.reloadRoutes();
-      } catch (e) {
-        logger.error({ event: 'routes.reload_failed', err: errorMessage(e), details: isQasidError(e) ? e.details : undefined }, 'route table not reloaded; the running one stays');
-      }
-      try {
-        app.reloadKeys();
-      } catch (e) {
-        logger.error({ event: 'keys.reload_failed', err: errorMessage(e), details: isQasidError(e) ? e.details : undefined }, 'keyrings not reloaded; the running ones stay');
-      }
-    });
+    // Each reload is audited (actor signal:SIGHUP).
+    process.on('SIGHUP', () => void app.reloadOnSignal());
   });
 }

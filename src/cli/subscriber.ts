@@ -5,7 +5,6 @@
  * back except inside an export, and the audit entry names its keyed hash.
  */
 import { createReadStream } from 'node:fs';
-import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
 import { AuditLog } from '../admin/audit.js';
@@ -20,6 +19,7 @@ import { keysFor, type Keys } from '../queue/keys.js';
 import { Outputs } from '../queue/outputs.js';
 import { MessageStore } from '../queue/store.js';
 import { normaliseMsisdn } from '../routing/index.js';
+import { cliActor as actor } from './actor.js';
 import { usageFailure } from './args.js';
 import { connectCli } from './connect.js';
 import { commandProgress, progressInterval, PROGRESS_OPTIONS, PROGRESS_USAGE } from './progress.js';
@@ -108,16 +108,6 @@ async function open(configFile: string | undefined, io: CliIo, name: string): Pr
   const subjects = (via: Redis = redis): SubjectRequests =>
     new SubjectRequests({ redis: via, keys, vault, store, subscribers, outputs, intakeGroup: config.intake.group, defaultRegion: config.numbers.defaultRegion });
   return { redis, keys, config, subscribers, subjects, audit: new AuditLog(redis, keys.audit) };
-}
-
-function actor(): { actor: string; role: string } {
-  let user = 'unknown';
-  try {
-    user = userInfo().username;
-  } catch {
-    // no passwd entry (containers): keep 'unknown'
-  }
-  return { actor: `cli:${user}`, role: 'admin' };
 }
 
 export async function subscriberCommand(argv: string[], io: CliIo = consoleIo): Promise<number> {

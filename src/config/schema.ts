@@ -44,6 +44,8 @@ export interface RawConfig {
     trustedProxies: string[];
     rateLimitPerMinute: { perIp: number; perToken: number };
     accessLog: { probes: boolean };
+    auditHeadSec: number;
+    revocationPollSec: number;
   };
   privacy: { keyring: string; keyringFile: string; hashKeyring: string; hashKeyringFile: string };
   policy: {
@@ -540,6 +542,18 @@ export const configSchema: convict.Schema<RawConfig> = {
         default: false,
         env: 'QASID_ADMIN_ACCESS_LOG_PROBES',
       },
+    },
+    auditHeadSec: {
+      doc: 'How often the audit chain\'s head (its newest entry\'s id and hash) is written to the log as `audit.head` when it moved, in seconds. Ship the log off the host: `qasid audit verify --head <id>:<hash>` checks that the stream still reaches a head the log recorded, which finds a cut of the newest entries even when the head key in Redis was rewritten with it.',
+      format: intRange(1, 86_400),
+      default: 60,
+      env: 'QASID_ADMIN_AUDIT_HEAD_SEC',
+    },
+    revocationPollSec: {
+      doc: 'How often the list of revoked admin tokens (`qasid token revoke`, <prefix>:admin:revoked) is read again, in seconds: a revoked token is refused by every instance within this long.',
+      format: intRange(1, 3600),
+      default: 5,
+      env: 'QASID_ADMIN_REVOCATION_POLL_SEC',
     },
   },
   privacy: {

@@ -208,6 +208,10 @@ export interface QasidConfig {
     rateLimitPerMinute: { perIp: number; perToken: number };
     /** `probes`: also write /livez, /readyz and /metrics to the access log. */
     accessLog: { probes: boolean };
+    /** How often the audit chain's head is written to the log (`audit.head`) when it moved, in seconds. */
+    auditHeadSec: number;
+    /** How often the revoked-token list (`qasid token revoke`) is read again, in seconds. */
+    revocationPollSec: number;
   };
   privacy: {
     /** Keyring JSON from config/env ('' when not set), or the absolute path of a file holding it. */

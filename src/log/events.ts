@@ -60,6 +60,11 @@ export const LOG_EVENTS = {
   'admin.denied': 'admin API requests were denied (reason, route, method, address, count): the first of an address and reason at once, the rest summed once a minute',
   'admin.audit_failed': 'denied admin requests could not be written to the audit stream; the admin.denied line stands',
   'admin.access_log_failed': 'admin access log lines could not be written (reason write_failed: Redis refused or is away; buffer_full: too many waiting) and are lost; the requests themselves were answered; at most one line per reason per 10 s with a suppressed count',
+  'admin.token_revoked': 'a configured admin token was found revoked (`qasid token revoke`); it is refused from now on (at every start while it stays in admin.tokens)',
+  'admin.revocations_failed': 'the revoked-token list could not be read; the last one read stays in force (before the first read, every token is refused)',
+  'audit.head': "the audit chain's head (newest entry id and hash), written at start and each admin.auditHeadSec it moved; `adopted` when a stream without a head got its newest entry as one. Keep these lines: `qasid audit verify --head <id>:<hash>` checks the stream still reaches one",
+  'audit.head_failed': "the audit chain's head could not be read; the next interval retries",
+  'audit.write_failed': 'an action that happened (a SIGHUP reload, a change to admin.tokens seen at start) could not be written to the audit stream',
   'admin.request_failed': 'an admin API request failed unexpectedly: answered 500 internal_error, the detail only in this line',
   // privacy
   'policy.blocked': 'a message was blocked by policy (opt_out, dnc, blocklist, no_consent, frequency_cap, with the window that was full); masked number and keyed hash only',

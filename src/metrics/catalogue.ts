@@ -37,6 +37,7 @@ export const METRICS = {
   events: { name: 'qasid_events_total', type: 'counter', help: 'Status events written, by status and whether final.', labels: ['status', 'final'] },
   adminDenied: { name: 'qasid_admin_denied_total', type: 'counter', help: 'Admin API requests denied, by reason (not_allowed, rate_limited_ip, rate_limited_token, no_token, bad_token, insufficient_role, undeclared_route); every one, however the log and audit aggregate them.', labels: ['reason'] },
   resubmits: { name: 'qasid_resubmits_total', type: 'counter', help: 'Messages sent again although an earlier submit may have reached the carrier (after a restart, a takeover, a failed handling, a lapsed lease), by carrier and reason.', labels: ['carrier', 'reason'] },
+  auditWrites: { name: 'qasid_audit_writes_total', type: 'counter', help: 'Entries appended to the audit stream by this process, by status: ok, or failed (Redis refused or away, or other appenders kept moving the head); a failed one is an action refused or gone unrecorded.', labels: ['status'] },
   intakeClaimed: { name: 'qasid_intake_claimed_total', type: 'counter', help: 'Intake entries taken over from consumers whose lease ran out.', labels: [] },
 } as const;
 

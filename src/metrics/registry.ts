@@ -60,6 +60,7 @@ export class Metrics {
   readonly adminDenied: Counter<L<'adminDenied'>>;
   readonly resubmits: Counter<L<'resubmits'>>;
   readonly intakeClaimed: Counter<L<'intakeClaimed'>>;
+  readonly auditWrites: Counter<L<'auditWrites'>>;
   private sources: ScrapeSources | undefined;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
@@ -90,6 +91,7 @@ export class Metrics {
     this.adminDenied = counter('adminDenied');
     this.resubmits = counter('resubmits');
     this.intakeClaimed = counter('intakeClaimed');
+    this.auditWrites = counter('auditWrites');
 
     // Gauges read at scrape time (inside collect(), `this` is the gauge).
     const src = (): ScrapeSources | undefined => this.sources;

@@ -56,6 +56,8 @@ export interface RotateOptions {
   batch?: number;
   /** Called after each page with the number of values looked at so far. */
   onProgress?: (n: number) => void;
+  /** Awaited after each part (records, dead letters, MO), with the report so far. */
+  onPart?: (part: 'records' | 'dead' | 'mo', report: RotationReport) => Promise<void> | void;
 }
 
 const DEFAULT_BATCH = 500;
@@ -108,8 +110,11 @@ export async function rotateKeys(redis: Redis, keys: Keys, keyring: Keyring, opt
 
   const sweep: Sweep = { redis, keys, keyring, batch, report, remains, progress };
   await sweepRecords(sweep);
+  await opts.onPart?.('records', report);
   await sweepDead(sweep);
+  await opts.onPart?.('dead', report);
   await countMo(sweep);
+  await opts.onPart?.('mo', report);
   return report;
 }
 

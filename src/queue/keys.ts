@@ -41,6 +41,12 @@ export interface Keys {
   readonly audit: string;
   /** Where the audit chain starts after retention trimmed its oldest entries (HASH id, prev). */
   readonly auditAnchor: string;
+  /** The audit chain's head: its newest entry's id and hash (HASH id, hash), moved by every append; in the stream's slot. */
+  readonly auditHead: string;
+  /** HASH token id → `<role>:<sha256>`: the admin tokens the gateway last started with, so a start can audit what changed. */
+  readonly adminTokens: string;
+  /** HASH token sha256 → JSON {id, at, by}: tokens revoked by `qasid token revoke`, refused from then on. */
+  readonly revokedTokens: string;
   /** Current generation of the do-not-contact list import (entries of older generations no longer count). */
   readonly dncGeneration: string;
   /**
@@ -93,6 +99,9 @@ export function keysFor(prefix: string): Keys {
     access: `${prefix}:access`,
     audit: `${prefix}:audit`,
     auditAnchor: `${prefix}:audit:anchor`,
+    auditHead: sameSlot(prefix, `${prefix}:audit`, 'head'),
+    adminTokens: `${prefix}:admin:tokens`,
+    revokedTokens: `${prefix}:admin:revoked`,
     dncGeneration: `${prefix}:dnc:gen`,
     subscriber: (h) => `${prefix}:sub:{${h}}`,
     cap: (h, cls) => `${prefix}:cap:{${h}}:${cls}`,

@@ -14,6 +14,19 @@ import type { RecordFields, TerminalStatus } from './record.js';
 
 export type { RecordFields, TerminalStatus } from './record.js';
 
+/**
+ * What a record holds outside its sealed data, read without opening anything: its ids
+ * (`i`: client id, gateway id, tenant, meta), the intake entry that created it (whose
+ * time is when the message was queued) and the sealed data itself, still sealed.
+ */
+export interface RecordFacts {
+  recId: string;
+  ids: Partial<RecordFields>;
+  eid?: string;
+  /** `d`: number, sender, text, class … sealed (`v1.<key id>.…`), or plain JSON from before encryption. */
+  data?: string;
+}
+
 export type CreateResult =
   | { created: true }
   | { created: false; fields: Partial<RecordFields> };
@@ -283,6 +296,41 @@ export class MessageStore {
   async raw(recId: string): Promise<Record<string, string> | undefined> {
     const h = pairsToObject(await this.gets.add(this.keys.recordTag, this.keys.record(recId)));
     return Object.keys(h).length === 0 ? undefined : h;
+  }
+
+  /** The unsealed facts of records (undefined for one that is gone), in one round trip. */
+  async facts(recIds: readonly string[]): Promise<Array<RecordFacts | undefined>> {
+    if (recIds.length === 0) return [];
+    const p = this.redis.pipeline();
+    for (const id of recIds) p.hmget(this.keys.record(id), 'i', 'eid', 'd');
+    const got = (await p.exec()) ?? [];
+    return recIds.map((recId, n) => {
+      const [err, value] = got[n] ?? [null, null];
+      // WRONGTYPE: a key that merely looks like a record.
+      if (err) return undefined;
+      const [i, eid, d] = ((value as Array<string | null> | null) ?? []).map((v) => v ?? undefined);
+      if (i === undefined && eid === undefined && d === undefined) return undefined;
+      let ids: Partial<RecordFields> = {};
+      try {
+        ids = unpackJson(i);
+      } catch {
+        // `i` damaged: the record is still there, without ids
+      }
+      const f: RecordFacts = { recId, ids };
+      if (eid !== undefined) f.eid = eid;
+      if (d !== undefined && d !== '') f.data = d;
+      return f;
+    });
+  }
+
+  /** A record's data opened (number, sender, text, class …); undefined when it cannot be (key gone, tampered, not JSON). */
+  openData(recId: string, data: string): Partial<RecordFields> | undefined {
+    try {
+      const opened = this.unpack(recId, { d: data });
+      return opened.sealErr === undefined ? opened : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /**

@@ -500,12 +500,14 @@ test('the admin API on a running daemon: an operator pauses a carrier (audited),
   const out: string[] = [];
   const code = await auditCommand(['verify', '--redis', redis.url, '--prefix', app.config.redis.prefix], { out: (s) => out.push(s), err: (s) => out.push(s), env: {} });
   assert.equal(code, 0, out.join('\n'));
-  // The two changes, and the two denied calls before them (no token; a viewer's token).
-  assert.match(out.join('\n'), /ok: 4 entries/);
+  // The two tokens the first start found, the two changes, and the two denied calls before them (no token; a viewer's token).
+  assert.match(out.join('\n'), /ok: 6 entries/);
   const audit = await app.audit.range();
   assert.deepEqual(
     audit.map((e) => [e.fields.action, e.fields.actor]),
     [
+      ['token.added', 'config'],
+      ['token.added', 'config'],
       ['admin.denied', 'anonymous'],
       ['admin.denied', 'vic'],
       ['carrier.pause', 'olga'],
@@ -540,8 +542,9 @@ test('every metric family appears in /metrics, and each one a run can move does 
   const link = app.links.get('jazz');
   const deadline = Date.now() + 5000;
   while (((link?.health().sessions[0]?.reconnects ?? 0) < 1 || !link?.isUp()) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
-  // A denied admin call.
+  // A denied admin call (its audit entry is written after the answer: wait for it).
   assert.equal((await fetch(`http://127.0.0.1:${app.admin.port}/carriers`)).status, 401);
+  await app.admin.denials.settled();
   const after = await scrape();
   // Families that cannot move yet: blocked (policy arrives with the privacy work).
   // Takeover and resubmit counters need a dead consumer: test/integration/ownership.test.ts moves them.

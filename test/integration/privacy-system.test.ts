@@ -128,6 +128,8 @@ test('after a mixed run no number or text is in clear in Redis or the logs, and 
     /:layout$/, // which key layout this Redis holds (queue/migrate.ts)
     /:\{[^}]+:mt\}:owners$/, // intake consumers' leases: removed at stop, or once a dead consumer holds nothing
     /:sub:\{[^}]+\}$/, // a subscriber's objections: kept so they are honoured
+    /:\{[^}]+:audit\}:head$/, /:audit:anchor$/, // the audit chain's two ends: kept with the stream
+    /:admin:tokens$/, /:admin:revoked$/, // the admin tokens a start found, and the revoked ones
   ];
   const forever = held.filter((k) => k.ttl === -1).map((k) => k.key.slice(prefix.length));
   const unexplained = forever.filter((k) => !allowed.some((re) => re.test(k)));

@@ -62,6 +62,7 @@ test('every script call touches the keys of one hash slot, batches of many messa
   const finals = async (): Promise<number> => (await r.xrange(app.keys.events, '-', '+')).filter(([, f]) => (JSON.parse(f[1] as string) as { final: boolean }).final).length;
   await until(async () => (await finals()) >= 302, 30_000, 'every entry to end');
   await app.subjects.erase('+923001000000');
+  await app.audit.append({ actor: 'test', role: 'admin', action: 'subscriber.erase', target: app.vault.hash('+923001000000') });
   await app.stop();
   await rotateKeys(r, app.keys, app.vault.keyring);
 

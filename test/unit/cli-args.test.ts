@@ -92,7 +92,7 @@ test('qasid token new --help prints the help (exit 0); bad token command lines e
 });
 
 test("an unknown flag shows the command's own usage line and exits 64, not parseArgs' advice", async () => {
-  for (const argv of [['run'], ['send'], ['audit', 'verify'], ['keys', 'new'], ['keys', 'rotate'], ['subscriber', 'export', '03001234567'], ['dnc', 'import', 'f.csv'], ['token', 'new', 'admin']]) {
+  for (const argv of [['run'], ['send'], ['audit', 'verify'], ['keys', 'new'], ['keys', 'rotate'], ['subscriber', 'export', '03001234567'], ['dnc', 'import', 'f.csv'], ['token', 'new', 'admin'], ['token', 'revoke', 'alice'], ['breach', 'report', '--from', '1h']]) {
     const r = await qasid(...argv, '--bogus');
     const what = argv.join(' ');
     assert.equal(r.code, 64, what);
@@ -107,6 +107,26 @@ test("an unknown flag shows the command's own usage line and exits 64, not parse
   assert.equal(await configCommand(['check', '--bogus'], config.io), 64);
   assert.match(config.err.join('\n'), /unknown option --bogus\nUsage:/);
   assert.ok(config.err.join('\n').split('\n').length < 10, 'the usage lines, not the whole help');
+});
+
+test('qasid breach report: --help exits 0; a missing or bad window, key id or tenant exits 64 before Redis is reached', async () => {
+  const help = capture();
+  const { breachCommand } = await import('../../src/cli/breach.js');
+  assert.equal(await breachCommand(['report', '--help'], help.io), 0);
+  assert.match(help.out.join('\n'), /^Usage: qasid breach report --from T/);
+  for (const [argv, why] of [
+    [['report'], /--from is required/],
+    [['report', '--from', 'yesterday'], /--from "yesterday" is neither a duration/],
+    [['report', '--from', '1h', '--to', '2h'], /--to is before --from/],
+    [['report', '--from', '2999-01-01T00:00:00Z'], /--to is before --from|--from is in the future/],
+    [['report', '--from', '1h', '--key-id', 'a.b'], /--key-id must match/],
+    [['report', '--from', '1h', '--tenant', 'a b'], /--tenant must be/],
+    [['list'], /unknown subcommand "list"/],
+  ] as const) {
+    const c = capture();
+    assert.equal(await breachCommand([...argv, '--config', '/nonexistent.json'], c.io), 64, argv.join(' '));
+    assert.match(c.err.join('\n'), why, argv.join(' '));
+  }
 });
 
 test('qasid send refuses a destination the gateway would reject (64, with the reason) unless --force', async () => {
