@@ -16,10 +16,11 @@
 import type { Redis } from 'ioredis';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
+import { ThrottledLog } from '../log/throttled.js';
 
 export class ReplicaWait {
   private next: Promise<void> | undefined;
-  private lastLog = 0;
+  private readonly log: ThrottledLog;
   /** Replicas the master had connected when last asked (until then: as many as wanted). */
   private connected: number;
   private checkedAt = 0;
@@ -29,9 +30,10 @@ export class ReplicaWait {
     private readonly redis: Redis,
     private readonly replicas: number,
     private readonly timeoutMs: number,
-    private readonly logger: Logger,
+    logger: Logger,
   ) {
     this.connected = replicas;
+    this.log = new ThrottledLog(logger);
   }
 
   get enabled(): boolean {
@@ -75,9 +77,6 @@ export class ReplicaWait {
   }
 
   private lag(why: string): void {
-    const t = Date.now();
-    if (t - this.lastLog < 10_000) return;
-    this.lastLog = t;
-    this.logger.warn({ event: 'redis.replica_lag', why }, 'writes not confirmed on the replicas in time; acknowledging anyway (a failover now could lose them)');
+    this.log.log('warn', { event: 'redis.replica_lag', why }, 'writes not confirmed on the replicas in time; acknowledging anyway (a failover now could lose them)');
   }
 }

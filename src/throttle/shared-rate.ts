@@ -28,6 +28,7 @@
 import type { Redis } from 'ioredis';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
+import { ThrottledLog } from '../log/throttled.js';
 
 // KEYS[1] the carrier's rate hash (tat, rate, at, cut).
 // ARGV[1] messages asked for, ARGV[2] configured tps, ARGV[3] horizon ms, ARGV[4] recovery per s.
@@ -135,14 +136,13 @@ export class SharedRate {
   private asking = false;
   private retry: NodeJS.Timeout | undefined;
   private stopped = false;
-  private lastError = 0;
+  private readonly log: ThrottledLog;
   /**
-   * Redis' clock minus this process's, from the answer that came back quickest lately
-   * (NTP's minimum-delay filter): its error is at most half that round trip. An answer
-   * the event loop got to late says only that it is late, so grants are placed on the
-   * timeline by the offset, not by when their answer was read.
+   * Readings of Redis' clock minus this process's, with their round trips: grants are
+   * placed by the one that came back quickest lately (NTP's minimum-delay filter; its
+   * error is at most half that round trip). An answer the event loop got to late says
+   * only that it is late, so grants are not placed by when their answer was read.
    */
-  private offset: { value: number; rtt: number } | undefined;
   private readonly samples: Array<{ value: number; rtt: number }> = [];
   /** Called when a grant arrives, so whoever waits re-plans its wake-up. */
   onGrant: () => void = () => undefined;
@@ -158,6 +158,7 @@ export class SharedRate {
     // At least one message a grant; a slow carrier's grant covers one message's time.
     this.count = Math.max(1, Math.round((o.tps * this.sliceMs) / 1000));
     this.now = o.now ?? (() => performance.now());
+    this.log = new ThrottledLog(o.logger);
   }
 
   /** A message may go now (call consume() when it does). Asks for the next grant when the booked time runs low. */
@@ -203,7 +204,7 @@ export class SharedRate {
     this.grants.length = 0;
   }
 
-  /** The grant messages come from now: spent or outlived grants dropped, tokens older than a slice skipped. */
+  /** The grant messages come from now: spent or outlived grants dropped, times more than MAX_LATE_MS past skipped. */
   private head(now: number): Grant | undefined {
     for (;;) {
       const g = this.grants[0];
@@ -238,9 +239,7 @@ export class SharedRate {
         this.asking = false;
         if (this.stopped) return;
         if (Number(ok) === 1) {
-          const got = this.now();
-          this.clock(Number(d), sent, got);
-          const offset = (this.offset as { value: number }).value;
+          const offset = this.clock(Number(d), sent, this.now());
           this.grants.push({ start: Number(a) - offset, interval: Number(b), count: this.count, spent: 0 });
           this.onGrant();
         } else {
@@ -254,13 +253,14 @@ export class SharedRate {
       });
   }
 
-  /** One more reading of Redis' clock against ours; the quickest of the last 16 counts. */
-  private clock(redisNow: number, sent: number, got: number): void {
-    this.samples.push({ value: redisNow - (sent + got) / 2, rtt: got - sent });
+  /** One more reading of Redis' clock against ours; returns the offset of the quickest of the last 16. */
+  private clock(redisNow: number, sent: number, got: number): number {
+    const reading = { value: redisNow - (sent + got) / 2, rtt: got - sent };
+    this.samples.push(reading);
     if (this.samples.length > 16) this.samples.shift();
-    let best = this.samples[0] as { value: number; rtt: number };
+    let best = reading;
     for (const x of this.samples) if (x.rtt < best.rtt) best = x;
-    this.offset = best;
+    return best.value;
   }
 
   private later(ms: number): void {
@@ -273,9 +273,6 @@ export class SharedRate {
   }
 
   private warn(e: unknown): void {
-    const t = Date.now();
-    if (t - this.lastError < 10_000) return;
-    this.lastError = t;
-    this.o.logger.warn({ event: 'redis.error', err: errorMessage(e), carrier: this.o.carrier }, 'shared carrier budget unavailable; this carrier waits until Redis answers');
+    this.log.log('warn', { event: 'redis.error', err: errorMessage(e), carrier: this.o.carrier }, 'shared carrier budget unavailable; this carrier waits until Redis answers');
   }
 }
