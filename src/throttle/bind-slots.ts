@@ -123,8 +123,8 @@ export class BindSlots {
    * leased to this instance until their sessions are closed.
    */
   private applying: Promise<void> = Promise.resolve();
-  /** What the last queued apply binds. */
-  private target = '';
+  /** What the last queued apply binds; undefined after one failed (what is bound is then unknown). */
+  private target: readonly number[] | undefined = [];
   /** Slots being unbound, released once closed (renewed meanwhile: still ours in Redis). */
   private readonly releasing = new Set<number>();
   private state: BindSlotsState = { held: [], share: 0, members: 0 };
@@ -207,8 +207,8 @@ export class BindSlots {
     const [share = 0, members = 1, ...held] = reply.map(Number);
     // Keep the slots bound now before others, so a share that shrinks unbinds as few as it must.
     const bound = new Set(this.state.held);
-    const ordered = [...held.filter((i) => bound.has(i) && !this.releasing.has(i)), ...held.filter((i) => !bound.has(i) && !this.releasing.has(i))];
-    const keep = ordered.slice(0, share).sort((a, b) => a - b);
+    const free = held.filter((i) => !this.releasing.has(i));
+    const keep = [...free.filter((i) => bound.has(i)), ...free.filter((i) => !bound.has(i))].slice(0, share).sort((a, b) => a - b);
     const before = this.state.held.join(',');
     this.state = { held: keep, share, members };
     this.queue(keep);
@@ -222,7 +222,7 @@ export class BindSlots {
    * before the last renewal's answer came): unbind at 80 % of the lease without one.
    */
   private fenceIfStale(): void {
-    if (this.stopped || this.target === '' || Date.now() - this.renewedAt < this.o.leaseMs * 0.8) return;
+    if (this.stopped || this.target?.length === 0 || Date.now() - this.renewedAt < this.o.leaseMs * 0.8) return;
     this.o.logger.error({ event: 'carrier.binds_fenced', carrier: this.o.carrier, slots: this.state.held.length }, 'bind-slot leases could not be renewed in time; unbinding so no other instance doubles them');
     this.state = { ...this.state, held: [] };
     this.queue([], true);
@@ -230,17 +230,16 @@ export class BindSlots {
 
   /** Bind exactly `keep` once what is queued before has run; then give back what was unbound. */
   private queue(keep: readonly number[], abrupt = false): void {
-    const key = keep.join(',');
-    if (key === this.target) return;
-    const previous = this.target.split(',').map(Number).filter(Number.isInteger);
-    this.target = key;
-    const dropped = previous.filter((i) => !keep.includes(i));
+    const previous = this.target;
+    if (previous !== undefined && previous.length === keep.length && previous.every((i, n) => i === keep[n])) return;
+    this.target = [...keep];
+    const dropped = (previous ?? []).filter((i) => !keep.includes(i));
     for (const i of dropped) this.releasing.add(i);
     // An abrupt change (a lost lease) does not wait for a polite one still unbinding.
     const applied = abrupt ? this.o.apply(keep, true) : this.applying.then(() => this.o.apply(keep, false));
     this.applying = Promise.all([this.applying, applied])
       .then(async () => {
-        const free = dropped.filter((i) => !this.target.split(',').includes(String(i)));
+        const free = dropped.filter((i) => !(this.target ?? []).includes(i));
         if (free.length > 0) await this.redis.qasidBindRelease(this.o.key, this.o.instance, 0, ...free);
         for (const i of dropped) this.releasing.delete(i);
       })
@@ -248,7 +247,7 @@ export class BindSlots {
         for (const i of dropped) this.releasing.delete(i);
         this.o.logger.warn({ event: 'redis.error', err: errorMessage(e), carrier: this.o.carrier }, 'bind-slot change failed; retried at the next renewal');
         // Unknown what is bound now: the next renewal applies its answer whatever it is.
-        this.target = 'failed';
+        this.target = undefined;
       });
   }
 }
