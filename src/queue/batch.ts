@@ -29,7 +29,7 @@ interface Pending<I, O> {
  * lowest `order` first. It holds a batcher only while that batcher has items waiting.
  */
 export class TickScheduler {
-  private pending: Array<{ order: number; flush: () => Promise<unknown> }> = [];
+  private pending: Array<{ order: number; flush: (wait: boolean) => Promise<unknown> | undefined }> = [];
   private scheduled = false;
   /**
    * Each order's calls are answered before the next order's are sent. One connection to
@@ -40,7 +40,7 @@ export class TickScheduler {
   sequential = false;
 
   /** A batcher has its first item of this turn. */
-  enqueue(b: { order: number; flush: () => Promise<unknown> }): void {
+  enqueue(b: { order: number; flush: (wait: boolean) => Promise<unknown> | undefined }): void {
     this.pending.push(b);
     if (this.scheduled) return;
     this.scheduled = true;
@@ -52,14 +52,14 @@ export class TickScheduler {
     const due = this.pending.sort((a, b) => a.order - b.order);
     this.pending = [];
     if (!this.sequential) {
-      for (const b of due) void b.flush();
+      for (const b of due) void b.flush(false);
       return Promise.resolve();
     }
     return (async () => {
       for (let i = 0; i < due.length; ) {
         const order = (due[i] as (typeof due)[number]).order;
-        const sent: Array<Promise<unknown>> = [];
-        for (; i < due.length && (due[i] as (typeof due)[number]).order === order; i++) sent.push((due[i] as (typeof due)[number]).flush());
+        const sent: Array<Promise<unknown> | undefined> = [];
+        for (; i < due.length && (due[i] as (typeof due)[number]).order === order; i++) sent.push((due[i] as (typeof due)[number]).flush(true));
         await Promise.allSettled(sent);
       }
     })();
@@ -136,11 +136,19 @@ export class TickBatcher<I, O> {
     });
   }
 
-  /** Send everything waiting now (the scheduler calls it); settles once every call is answered. */
-  flush(): Promise<unknown> {
+  /**
+   * Send everything waiting now (the scheduler calls it). With `wait`, the result settles
+   * once every call is answered (a sequential scheduler waits for it); without, nothing
+   * is built to wait on.
+   */
+  flush(wait: boolean): Promise<unknown> | undefined {
     this.queued = false;
     const groups = [...this.groups];
     this.groups.clear();
+    if (!wait) {
+      for (const [group, g] of groups) void this.send(group, g);
+      return undefined;
+    }
     return Promise.allSettled(groups.map(([group, g]) => this.send(group, g)));
   }
 
