@@ -12,6 +12,7 @@ import { SweepLease } from '../../src/queue/sweep-lease.js';
 import { captureLogger } from '../../src/log/logger.js';
 import { redisForFile } from '../helpers/redis.js';
 import { until } from '../helpers/until.js';
+import { perSecond } from '../helpers/instances.js';
 
 const redis = redisForFile();
 const sleep = (ms: number): Promise<void> => new Promise((res) => setTimeout(res, ms));
@@ -44,10 +45,6 @@ function sender(rate: SharedRate, sent: number[]): { stop(): void } {
   };
 }
 
-function perSecond(xs: number[], from: number, seconds: number): number[] {
-  return Array.from({ length: seconds }, (_, i) => xs.filter((x) => x >= from + i * 1000 && x < from + (i + 1) * 1000).length);
-}
-
 test('two instances drawing on one carrier budget send its tps between them, each second within ±2 %, both fairly', { timeout: 20_000 }, async () => {
   const { logger } = captureLogger('warn');
   const TPS = 500;
@@ -60,7 +57,7 @@ test('two instances drawing on one carrier budget send its tps between them, eac
   await sleep(4700);
   a.stop();
   b.stop();
-  const total = perSecond([...sentA, ...sentB], from, 4);
+  const total = perSecond([...sentA, ...sentB], from, from + 4000);
   assert.ok(total.every((n) => Math.abs(n - TPS) <= TPS * 0.02), `per second ${JSON.stringify(total)}, want ${TPS} ± 2 %`);
   const shareA = sentA.length / (sentA.length + sentB.length);
   assert.ok(shareA > 0.3 && shareA < 0.7, `both get a fair share (A ${sentA.length}, B ${sentB.length})`);
@@ -85,7 +82,7 @@ test('an instance that stops leaves the whole rate to the other within a second;
   a.stop();
   const stoppedAt = Date.now();
   await sleep(2500);
-  const alone = perSecond(sentB, stoppedAt + 500, 2);
+  const alone = perSecond(sentB, stoppedAt + 500, stoppedAt + 2500);
   assert.ok(alone.every((n) => Math.abs(n - TPS) <= TPS * 0.03), `the one left sends the carrier's rate: ${JSON.stringify(alone)}`);
   // A cut by the stopped one's object still reaches the shared rate.
   rateA.slowDown(0.5);
@@ -93,7 +90,7 @@ test('an instance that stops leaves the whole rate to the other within a second;
   const cutAt = Date.now();
   await sleep(2200);
   b.stop();
-  const slowed = perSecond(sentB, cutAt, 2);
+  const slowed = perSecond(sentB, cutAt, cutAt + 2000);
   assert.ok(slowed.every((n) => n >= TPS * 0.45 && n <= TPS * 0.55), `the other instance slowed to the shared cut: ${JSON.stringify(slowed)}`);
 });
 
