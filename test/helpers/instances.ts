@@ -144,7 +144,7 @@ export async function drain(
   run: InstancesRun,
   n: number,
   o: { instances: number; timeoutMs: number; tag: string; during?: () => Promise<void>; everyTick?: () => Promise<void> },
-): Promise<{ finals: Map<string, number>; log: () => string }> {
+): Promise<{ finals: Map<string, number>; log: () => string; output: () => string }> {
   const daemons = Array.from({ length: o.instances }, (_, i) => run.start(`i${i + 1}`));
   // The first warnings and errors of each (they name the cause), then its last lines.
   const log = (): string =>
@@ -175,7 +175,7 @@ export async function drain(
     const st = run.sim.stats;
     throw new Error(`${finals.size} of ${n} final after ${o.timeoutMs} ms; watch ${watch}, due ${due}; missing:\n${await missingFinals(run, finals, n, o.tag)}\nsim submitted ${st.submitOk}, receipts sent ${st.receiptsSent} acked ${st.receiptsAcked} redelivered ${st.receiptsRedelivered} held ${st.receiptsHeld}; logs:\n${log()}`);
   }
-  return { finals, log };
+  return { finals, log, output: () => daemons.map((d) => d.output()).join('\n') };
 }
 
 /**

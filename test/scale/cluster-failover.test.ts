@@ -2,7 +2,8 @@
  * Three instances on a Redis Cluster of three masters with a replica each: the master
  * that serves the records' and the intake's slot is SIGKILLed mid-run; its replica takes
  * over (MOVED for the client, which refreshes its slot map), the instances carry on, and
- * every message still ends in exactly one final event.
+ * every message still ends in a final event — a second one only for a message whose
+ * handling the failover cut off after its event was written (at least once).
  *
  * Redis Cluster replicates asynchronously and offers no WAIT across a batch's masters, so
  * a write the dying master acknowledged but had not passed on is gone (a receipt's
@@ -25,7 +26,7 @@ after(async () => {
 });
 const topo = clusterForFile(3, 1);
 
-test('a Redis Cluster master fails over mid-run (its replica takes its slots): the instances follow, every message ends in one final event', { timeout: 110_000 }, async () => {
+test('a Redis Cluster master fails over mid-run (its replica takes its slots): the instances follow, every message ends in a final event, a second one only after a logged failure', { timeout: 110_000 }, async () => {
   const nodes = topo.cluster.nodes;
   const client = new Cluster(nodes.map((n) => ({ host: n.split(':')[0] as string, port: Number(n.split(':')[1]) })), { clusterRetryStrategy: () => 200 });
   client.on('error', () => undefined);
@@ -38,7 +39,7 @@ test('a Redis Cluster master fails over mid-run (its replica takes its slots): t
   const owner = (await topo.cluster.masters()).find((m) => m.slots.some(([a, b]) => slot >= a && slot <= b));
   assert.ok(owner, 'the records\' slot has a master');
   let promoted = '';
-  const { finals, log } = await drain(run, N, {
+  const { finals, log, output } = await drain(run, N, {
     instances: 3,
     tag: 'f',
     timeoutMs: 90_000,
@@ -54,9 +55,15 @@ test('a Redis Cluster master fails over mid-run (its replica takes its slots): t
     },
   });
   assert.notEqual(promoted, '', 'a replica took over the slot');
+  // None lost: every message has its final event.
+  assert.equal(finals.size, N, 'every message ends in a final event');
+  // A handler the failover cut off after its event was written but before its work was
+  // released (the reply lost with the connection) leaves the work to be met again, and
+  // the event is written again from the record: at least once. Each such second event
+  // must follow a handling failure the daemons logged.
   const twice = [...finals].filter(([, n]) => n !== 1);
-  assert.deepEqual(twice, [], `exactly one final event each; logs:\n${log()}`);
-  assert.equal(finals.size, N);
+  const failed = (output().match(/"event":"dispatch\.error"|deliver handler failed/g) ?? []).length;
+  assert.ok(twice.every(([, n]) => n === 2) && twice.length <= failed, `${twice.length} messages with a second final event, ${failed} logged handling failures; logs:\n${log()}`);
   // Most by far are delivered; what the failover cost shows in the rest.
   assert.ok(run.sim.stats.submitOk >= N, 'every message reached the carrier');
   assert.ok(run.sim.stats.boundPeak <= 3, `never more than 3 binds (peak ${run.sim.stats.boundPeak})`);
