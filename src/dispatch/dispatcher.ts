@@ -536,8 +536,36 @@ export class Dispatcher implements Lifecycle {
    * keeps its time.
    */
   private async ensureScheduled(recId: string, rec: Partial<RecordFields>): Promise<void> {
-    if (isWatched(rec)) await this.d.store.scheduleIfAbsent('watch', recId, Number(rec.vu) + this.d.config.messages.receiptGraceSec * 1000);
-    else if (isDue(rec)) await this.d.store.scheduleIfAbsent('due', recId, this.now());
+    if (isWatched(rec)) {
+      await this.d.store.scheduleIfAbsent('watch', recId, Number(rec.vu) + this.d.config.messages.receiptGraceSec * 1000);
+      await this.ensureMapped(recId, rec);
+    } else if (isDue(rec)) await this.d.store.scheduleIfAbsent('due', recId, this.now());
+  }
+
+  /**
+   * Accepted, and its handler may have died after the accept and before the carrier-id
+   * mappings were written (they live in the carrier's slot and go second): write them
+   * again from the ids the record keeps, so the receipt can still match — and settle it
+   * now if the receipt came meanwhile and was parked. Writing a mapping that is there
+   * already changes nothing but its accept time.
+   */
+  private async ensureMapped(recId: string, rec: Partial<RecordFields>): Promise<void> {
+    if (rec.st !== 'accepted' || rec.mids === undefined || rec.mids === '' || rec.car === undefined) return;
+    const cfg = this.d.config.messages;
+    const ids = rec.mids.split(',');
+    const ttlMs = Math.max(cfg.mappingTtlSec * 1000, Number(rec.vu) - this.now() + cfg.receiptGraceSec * 1000);
+    const stamp = Date.now().toString(36);
+    const carrier = rec.car;
+    const parked: ParkedReceipt[] = [];
+    await Promise.all(
+      ids.map(async (id, part) => {
+        const mapping = `${recId}:${part}:${ids.length}:${stamp}`;
+        const waiting = await this.d.mappings.map(carrier, id, mapping, ttlMs);
+        if (waiting !== null) parked.push({ carrier, mapping, receipt: waiting });
+      }),
+    );
+    this.log.warn({ event: 'dispatch.mapping_recovered', carrier, gatewayId: rec.gw, parked: parked.length }, 'carrier-id mappings of an accepted message written again (its handler may have stopped before them); receipts parked meanwhile are applied');
+    if (parked.length > 0) await this.d.applyParked(parked);
   }
 
   /** Route, encode and submit one message, then settle it. */

@@ -218,6 +218,30 @@ test('a crash between two writes of one step: accepted but never watched, or def
   assert.equal(s.stats.submits, 1);
 });
 
+test('a crash between the accept and the carrier-id mapping: whoever resumes the entry writes the mapping again, and the receipt parked meanwhile settles it', async () => {
+  const s = await startSimulator({ port: 0, preset: 'HappySMSC', behaviour: { receipts: { delayMs: 1500 } } });
+  cleanups.push(() => s.close());
+  const { app, r, lines } = await gateway([{ id: 'jazz', port: s.port }], { messages: { receiptGraceSec: 0 } });
+  // The simulator's first message id; its parked-receipt key of the wrong type makes the
+  // mapping step fail after the accept landed, and the test takes the mapping away — as a
+  // process killed between the accept and the mapping would leave it.
+  const parkedKey = app.keys.parked('jazz', '1000000000');
+  await r.hset(parkedKey, 'x', '1');
+  await r.xadd(app.keys.intake, '*', 'data', msg('cut-before-map', { validity: 60 }));
+  const rec = app.keys.record((await import('../../src/queue/keys.js')).recordId(undefined, 'cut-before-map'));
+  await until(() => lines.some((l) => l.event === 'dispatch.error'), 5000, 'the failed mapping step');
+  assert.equal(await r.del(app.keys.carrierId('jazz', '1000000000')), 1, 'the mapping taken away');
+  assert.equal(await r.hget(rec, 'st'), 'accepted');
+  // The retry (1 s on) finds the record accepted and writes the mapping again; the receipt
+  // (1.5 s on) matches it — or, had it come first, would be parked and applied by the rewrite.
+  const evs = await finals(r, app, 1, 10_000);
+  assert.deepEqual(evs.map((e) => e.status), ['delivered'], 'settled by its receipt, not expired at its deadline');
+  await r.del(parkedKey);
+  await until(async () => (await pending(r, app)) === 0, 5000, 'the entry released');
+  assert.equal(s.stats.submits, 1, 'sent once');
+  assert.equal((await finals(r, app, 2, 500)).length, 1, 'one final event');
+});
+
 test('validity is checked again after the wait for a token: a message past it ends expired and is not sent', async () => {
   const s = await sim();
   let offset = 0;
