@@ -15,6 +15,7 @@ import { ReceiptHandler } from './dlr/reconciler.js';
 import { MappingStore } from './dlr/mappings.js';
 import type { Logger } from './log/logger.js';
 import { IntakeReader } from './queue/intake.js';
+import { claimShardCount } from './queue/shards.js';
 import { ConsumerLease } from './queue/ownership.js';
 import { keysFor, type Keys } from './queue/keys.js';
 import { Outputs, queuedAt } from './queue/outputs.js';
@@ -108,7 +109,8 @@ export class App implements Lifecycle {
   /** Trims the streams by age; a test may sweep() at a moved time. */
   readonly retention: RetentionSweeper;
   private phase: 'starting' | 'ready' | 'draining' = 'starting';
-  private readonly blocking: Redis;
+  /** One connection per intake shard for its blocking reads. */
+  private readonly blocking: readonly Redis[];
   /** Leases and shared budgets (bind slots, carrier rates): off the message path's pipeline. */
   private readonly control: Redis;
   private readonly bindSlots: ReadonlyMap<string, BindSlots>;
@@ -121,7 +123,7 @@ export class App implements Lifecycle {
   constructor(private readonly opts: AppOptions) {
     this.config = opts.config;
     const { config, logger } = opts;
-    this.keys = keysFor(config.redis.prefix);
+    this.keys = keysFor(config.redis.prefix, config.intake.shards);
     // Standalone, Sentinel or Cluster (redis.*), with redis.tls, for each connection. The
     // blocking intake reads have their own: a Cluster client has one connection per node.
     // On a Redis Cluster, ioredis' auto-pipelining groups a script call by its first
@@ -132,9 +134,9 @@ export class App implements Lifecycle {
     if (cluster) tickScheduler.sequential = true;
     const redisOpts = { lazyConnect: true, maxRetriesPerRequest: null, enableAutoPipelining: !cluster } as const;
     this.redis = redisFor(config.redis, { ...redisOpts, connectionName: 'qasid' });
-    this.blocking = redisFor(config.redis, { lazyConnect: true, maxRetriesPerRequest: null, connectionName: 'qasid-intake' });
+    this.blocking = this.keys.intakeStreams.map((_, shard) => redisFor(config.redis, { lazyConnect: true, maxRetriesPerRequest: null, connectionName: shard === 0 ? 'qasid-intake' : `qasid-intake-${shard}` }));
     this.control = redisFor(config.redis, { lazyConnect: true, maxRetriesPerRequest: null, connectionName: 'qasid-control' });
-    for (const r of [this.redis, this.blocking, this.control]) {
+    for (const r of [this.redis, ...this.blocking, this.control]) {
       r.on('error', (e: Error) => logger.warn({ event: 'redis.error', err: e.message }, 'redis connection error'));
     }
     const metrics = (this.metrics = opts.metrics ?? new Metrics());
@@ -221,21 +223,25 @@ export class App implements Lifecycle {
         return [c.id, slots];
       }),
     );
-    const intake = new IntakeReader(
-      this.blocking,
-      this.redis,
-      this.keys,
-      config.intake,
-      (e, count) => logger.warn({ event: 'redis.error', err: errorMessage(e), entries: count }, 'intake ack failed; the entries stay pending and will be resumed'),
-      () => logger.warn({ event: 'intake.group_recreated', group: config.intake.group }, 'the consumer group was missing (Redis restarted empty, or failed over to a replica without it); created again'),
-      replicas,
+    const intakes = this.keys.intakeStreams.map(
+      (stream, shard) =>
+        new IntakeReader(
+          this.blocking[shard] as Redis,
+          this.redis,
+          { stream, owners: this.keys.intakeOwnersOf(shard), shard },
+          config.intake,
+          (e, count) => logger.warn({ event: 'redis.error', err: errorMessage(e), entries: count, stream }, 'intake ack failed; the entries stay pending and will be resumed'),
+          () => logger.warn({ event: 'intake.group_recreated', group: config.intake.group, stream }, 'the consumer group was missing (Redis restarted empty, or failed over to a replica without it); created again'),
+          replicas,
+        ),
     );
-    const lease = (this.lease = new ConsumerLease(this.redis, { key: this.keys.intakeOwners, consumer: config.intake.consumer, leaseMs: config.intake.leaseMs, logger }));
+    const shardOwners = this.keys.intakeStreams.map((_, shard) => this.keys.intakeOwnersOf(shard));
+    const lease = (this.lease = new ConsumerLease(this.redis, { keys: shardOwners, consumer: config.intake.consumer, leaseMs: config.intake.leaseMs, logger }));
     this.dispatcher = new Dispatcher({
       config,
       store,
       mappings,
-      intake,
+      intakes,
       outputs,
       links: this.links,
       gates,
@@ -283,15 +289,30 @@ export class App implements Lifecycle {
       instance: () => config.intake.consumer,
       messagesInFlight: () => this.dispatcher.messagesInFlight,
       queue: async () => {
-        const [groups, due, first] = await Promise.all([
-          this.redis.xinfo('GROUPS', this.keys.intake).catch(() => []),
-          this.redis.zcard(this.keys.due),
-          // Handled entries are deleted, so the stream's first entry is the oldest unsettled one.
-          this.redis.xrange(this.keys.intake, '-', '+', 'COUNT', 1),
-        ]);
-        const g = (groups as unknown[][]).map(pairs).find((x) => x.name === config.intake.group);
-        const oldest = queuedAt(first[0]?.[0]);
-        return { lag: Number(g?.lag ?? 0), pending: Number(g?.pending ?? 0), oldestAgeSec: oldest === undefined ? 0 : Math.max(0, Date.now() - oldest) / 1000, due };
+        // Summed over the shards; the oldest entry of any.
+        const shards = await Promise.all(
+          this.keys.intakeStreams.map((stream, shard) =>
+            Promise.all([
+              this.redis.xinfo('GROUPS', stream).catch(() => []),
+              this.redis.zcard(this.keys.zset('due', shard)),
+              // Handled entries are deleted, so the stream's first entry is the oldest unsettled one.
+              this.redis.xrange(stream, '-', '+', 'COUNT', 1),
+            ]),
+          ),
+        );
+        let lag = 0;
+        let pending = 0;
+        let due = 0;
+        let oldest: number | undefined;
+        for (const [groups, d, first] of shards) {
+          const g = (groups as unknown[][]).map(pairs).find((x) => x.name === config.intake.group);
+          lag += Number(g?.lag ?? 0);
+          pending += Number(g?.pending ?? 0);
+          due += d;
+          const at = queuedAt(first[0]?.[0]);
+          if (at !== undefined && (oldest === undefined || at < oldest)) oldest = at;
+        }
+        return { lag, pending, oldestAgeSec: oldest === undefined ? 0 : Math.max(0, Date.now() - oldest) / 1000, due };
       },
     });
     this.admin = new AdminServer({
@@ -356,7 +377,7 @@ export class App implements Lifecycle {
     try {
       await Promise.race([
         (async () => {
-          await Promise.all([this.redis.connect(), this.blocking.connect(), this.control.connect()]);
+          await Promise.all([this.redis.connect(), ...this.blocking.map((b) => b.connect()), this.control.connect()]);
           await this.redis.ping();
         })(),
         new Promise((_, reject) => {
@@ -365,16 +386,19 @@ export class App implements Lifecycle {
       ]);
     } catch (e) {
       this.redis.disconnect();
-      this.blocking.disconnect();
+      for (const b of this.blocking) b.disconnect();
       this.control.disconnect();
       throw new QasidError('REDIS_UNAVAILABLE', `cannot reach Redis: ${errorMessage(e)}`, {}, { cause: e });
     } finally {
       clearTimeout(timer);
     }
-    this.stops.push(['redis', async () => void (await Promise.allSettled([this.redis.quit(), this.blocking.quit(), this.control.quit()]))]);
+    this.stops.push(['redis', async () => void (await Promise.allSettled([this.redis.quit(), ...this.blocking.map((b) => b.quit()), this.control.quit()]))]);
     // Before anything reads a record or a schedule: keys of an older layout move first.
     const moved = await migrateKeys(this.redis, this.config.redis.prefix, this.keys);
     if (moved && Object.values(moved).some((n) => n > 0)) log.warn({ event: 'redis.keys_migrated', ...moved }, 'moved keys of an older layout to the current one');
+    // Records live in the slot of their shard: a dataset keeps the shard count it has work under.
+    const replaced = await claimShardCount(this.redis, this.config.redis.prefix, this.keys);
+    if (replaced !== undefined) log.warn({ event: 'intake.shards_changed', from: replaced, to: this.keys.shards }, 'intake shard count changed (the old shards held no work)');
     // Revoked tokens are known before any token is let in (admin.ts refuses all until then).
     await this.revocations.start();
     this.stops.push(['admin-revocations', () => this.revocations.stop()]);

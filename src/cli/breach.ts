@@ -92,7 +92,7 @@ export async function breachCommand(argv: string[], io: CliIo = consoleIo): Prom
   }
   const redis = await connectCli(config.redis, 'breach', io);
   if (redis === undefined) return EXIT.REDIS;
-  const keys = keysFor(config.redis.prefix);
+  const keys = keysFor(config.redis.prefix, config.intake.shards);
   try {
     const scanner = new BreachScanner({ redis, keys, vault, store: new MessageStore(redis, keys, vault), defaultRegion: config.numbers.defaultRegion, tenantsOf: senderTenants(config.policy.tenants) });
     const query = { from, to, ...(values.tenant === undefined ? {} : { tenant: values.tenant }), ...(values['key-id'] === undefined ? {} : { keyId: values['key-id'] }) };

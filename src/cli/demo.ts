@@ -118,16 +118,16 @@ export async function demoCommand(argv: string[], io: CliIo = consoleIo): Promis
     // A subscriber who once sent STOP to QASID (as an MO would record it).
     await app.subscribers.optOut(OPTED_OUT, { kind: 'sender', sender: 'QASID' }, Date.now());
     // Sealed intake entries: no number or text in clear in the stream, not even briefly.
-    const client = new QasidClient(conn, { prefix, maxEntryBytes: config.intake.maxEntryBytes, keyring: app.vault.keyring });
+    const client = new QasidClient(conn, { prefix, maxEntryBytes: config.intake.maxEntryBytes, keyring: app.vault.keyring, shards: config.intake.shards });
     const batch = demoBatch(n);
     const t0 = Date.now();
     const ids = await client.sendMany(batch.messages.map((m) => m.msg));
     const pushed: Pushed[] = batch.messages.map((m, i) => ({ entryId: ids[i] as string, clientId: m.msg.id, expect: m.expect }));
     // An entry no client would let through (QasidClient refuses it): written raw.
     const badId = 'demo-no-text';
-    const rawId = await conn.xadd(client.keys.intake, '*', 'data', JSON.stringify({ v: 1, id: badId, to: '03001234567', from: 'QASID' }));
+    const rawId = await conn.xadd(await client.streamFor({ id: badId }), '*', 'data', JSON.stringify({ v: 1, id: badId, to: '03001234567', from: 'QASID' }));
     pushed.push({ entryId: rawId as string, clientId: badId, expect: 'rejected:invalid_schema' });
-    io.out(`  pushed   ${pushed.length} entries to ${client.keys.intake}: ${n} messages (${batch.mix}) + 3 invalid + 2 duplicates + 2 stopped by policy (no consent, opted out) — sealed in the stream`);
+    io.out(`  pushed   ${pushed.length} entries to ${client.keys.shards === 1 ? client.keys.intake : `${client.keys.shards} intake shards`}: ${n} messages (${batch.mix}) + 3 invalid + 2 duplicates + 2 stopped by policy (no consent, opted out) — sealed in the stream`);
 
     const expected = new Map<string, string[]>();
     for (const p of pushed) expected.set(p.clientId, [...(expected.get(p.clientId) ?? []), p.expect]);

@@ -116,6 +116,7 @@ export async function keysCommand(argv: string[], io: CliIo = consoleIo): Promis
 
   let url: string;
   let prefix: string;
+  let shards: number;
   let keyring: Keyring;
   let endpoint: RedisEndpoint;
   try {
@@ -123,6 +124,7 @@ export async function keysCommand(argv: string[], io: CliIo = consoleIo): Promis
     endpoint = cfg.redis;
     url = values.redis ?? cfg.redis.url.reveal();
     prefix = values.prefix ?? cfg.redis.prefix;
+    shards = cfg.intake.shards;
     // Only the cipher keyring: the sweep needs no hash secrets.
     keyring = loadKeyring(cfg.privacy.keyring, cfg.privacy.keyringFile, 'privacy.keyring');
   } catch (e) {
@@ -133,7 +135,7 @@ export async function keysCommand(argv: string[], io: CliIo = consoleIo): Promis
   const redis = await connectCli(endpoint, 'keys', io, url);
   if (redis === undefined) return EXIT.REDIS;
   const where = maskRedisUrl(url);
-  const keys = keysFor(prefix);
+  const keys = keysFor(prefix, shards);
   const audit = new AuditLog(redis, keys.audit, { headKey: keys.auditHead });
   const who = cliActor();
   try {

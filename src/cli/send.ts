@@ -32,7 +32,8 @@ const DEFAULT_WAIT_SEC = 60;
 
 export const SEND_USAGE = `Usage: qasid send --to NUMBER --from SENDER --text TEXT [options]
 
-Pushes one message onto the intake stream (XADD <prefix>:mt * data <json>), after checking
+Pushes one message onto the intake stream (XADD <prefix>:mt * data <json>; with intake.shards
+K > 1 the shard its client id hashes to, <prefix>:mt:{<prefix>:i}), after checking
 it against schema/mt-message.v1.json, and prints its stream entry id and client id. A
 running gateway (qasid run) takes it from there.
 
@@ -172,7 +173,7 @@ export async function sendCommand(argv: string[], io: CliIo = consoleIo): Promis
       }
       throw e;
     }
-    io.out(`queued  entry ${entryId}  id ${p.msg.id}  to ${maskedTo(p.msg.to, region)}  on ${client.keys.intake}`);
+    io.out(`queued  entry ${entryId}  id ${p.msg.id}  to ${maskedTo(p.msg.to, region)}  on ${await client.streamFor(p.msg)}`);
     if (events === undefined || p.waitSec === undefined) return EXIT.OK;
 
     io.out(`waiting up to ${p.waitSec} s for its events on ${client.keys.events}`);

@@ -101,7 +101,7 @@ async function open(configFile: string | undefined, io: CliIo, name: string): Pr
   }
   const redis = await connectCli(config.redis, name, io);
   if (redis === undefined) return EXIT.REDIS;
-  const keys = keysFor(config.redis.prefix);
+  const keys = keysFor(config.redis.prefix, config.intake.shards);
   const store = new MessageStore(redis, keys, vault);
   const subscribers = new SubscriberStore(redis, keys, vault, config.policy);
   const outputs = new Outputs(redis, keys, config.outputs.maxLen, vault);
@@ -160,13 +160,13 @@ export async function subscriberCommand(argv: string[], io: CliIo = consoleIo): 
     const who = actor();
     switch (sub) {
       case 'export': {
-        const doc = await withStreamProgress(o, io, values, 'subscriber.export', [o.keys.intake, o.keys.dead], (subjects) => subjects.export(e164));
+        const doc = await withStreamProgress(o, io, values, 'subscriber.export', [...o.keys.intakeStreams, o.keys.dead], (subjects) => subjects.export(e164));
         await o.audit.append({ ...who, action: 'subscriber.export', target });
         io.out(JSON.stringify(doc, null, 2));
         return EXIT.OK;
       }
       case 'erase': {
-        const report = await withStreamProgress(o, io, values, 'subscriber.erase', [o.keys.intake, o.keys.dead, o.keys.events], (subjects) => subjects.erase(e164));
+        const report = await withStreamProgress(o, io, values, 'subscriber.erase', [...o.keys.intakeStreams, o.keys.dead, o.keys.events], (subjects) => subjects.erase(e164));
         await o.audit.append({ ...who, action: 'subscriber.erase', target, detail: { ...report } });
         io.out(JSON.stringify(report, null, 2));
         return EXIT.OK;

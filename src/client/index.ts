@@ -18,7 +18,7 @@
  */
 import type { Redis } from 'ioredis';
 import { decodeMessage, type MessageClass, type MtMessage } from '../queue/message.js';
-import { keysFor, type Keys } from '../queue/keys.js';
+import { keysFor, recordId, type Keys } from '../queue/keys.js';
 import type { EventStatus, MoEvent, StatusEvent } from '../queue/outputs.js';
 export { streamIdMs } from '../queue/streams.js';
 import { decrypt, encrypt } from '../privacy/cipher.js';
@@ -48,6 +48,11 @@ export interface QasidClientOptions {
    * openMo() can read MO senders and texts.
    */
   keyring?: Keyring;
+  /**
+   * The gateway's `intake.shards`. Default: read once from Redis (`<prefix>:shards`, which
+   * the gateway writes at start; 1 when absent), so the client and the gateway agree.
+   */
+  shards?: number;
 }
 
 /** An MO entry opened with the keyring: the sealed sender and text added back. */
@@ -88,17 +93,41 @@ export class InvalidMessageError extends Error {
 const DEFAULT_MAX_ENTRY_BYTES = 16_384;
 
 export class QasidClient {
+  /** The gateway's keys (shard 0's intake stream; intakeKeys() knows every shard). */
   readonly keys: Keys;
   private readonly maxEntryBytes: number;
   private readonly keyring: Keyring | undefined;
+  private sharded: Promise<Keys> | undefined;
 
   constructor(
     private readonly redis: Redis,
-    opts: QasidClientOptions = {},
+    private readonly opts: QasidClientOptions = {},
   ) {
-    this.keys = keysFor(opts.prefix ?? 'qasid');
+    this.keys = keysFor(opts.prefix ?? 'qasid', opts.shards ?? 1);
     this.maxEntryBytes = opts.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES;
     this.keyring = opts.keyring;
+    if (opts.shards !== undefined) this.sharded = Promise.resolve(this.keys);
+  }
+
+  /** The keys with the gateway's shard count (read from Redis once, unless given). */
+  intakeKeys(): Promise<Keys> {
+    this.sharded ??= (async () => {
+      const stored = Number(await this.redis.get(this.keys.shardCount));
+      return Number.isInteger(stored) && stored > 1 ? keysFor(this.opts.prefix ?? 'qasid', stored) : this.keys;
+    })().catch((e: unknown) => {
+      this.sharded = undefined;
+      throw e;
+    });
+    return this.sharded;
+  }
+
+  /**
+   * The intake stream a message goes to: the shard of its record id (tenant and client
+   * id), so the gateway reads its batch and writes its record in one slot.
+   */
+  async streamFor(msg: Pick<OutgoingMessage, 'id' | 'tenant'>): Promise<string> {
+    const keys = await this.intakeKeys();
+    return keys.intakeStreams[keys.shardOf(recordId(msg.tenant, msg.id))] as string;
   }
 
   /** The stream field and value for one encoded message: sealed when a keyring is set. */
@@ -130,8 +159,9 @@ export class QasidClient {
    */
   async send(msg: OutgoingMessage): Promise<string> {
     const data = this.encode(msg);
-    const id = await this.redis.xadd(this.keys.intake, '*', ...this.field(data));
-    if (id === null) throw new Error(`XADD to ${this.keys.intake} returned no id`);
+    const stream = await this.streamFor(msg);
+    const id = await this.redis.xadd(stream, '*', ...this.field(data));
+    if (id === null) throw new Error(`XADD to ${stream} returned no id`);
     return id;
   }
 
@@ -142,14 +172,29 @@ export class QasidClient {
   async sendMany(msgs: readonly OutgoingMessage[]): Promise<string[]> {
     const datas = msgs.map((m, i) => this.encode(m, i));
     if (datas.length === 0) return [];
-    const pipe = this.redis.pipeline();
-    for (const d of datas) pipe.xadd(this.keys.intake, '*', ...this.field(d));
-    const results = (await pipe.exec()) ?? [];
-    return results.map(([err, id], i) => {
-      if (err) throw new Error(`XADD of message #${i} failed: ${err.message}`);
-      if (typeof id !== 'string') throw new Error(`XADD of message #${i} returned no id`);
-      return id;
-    });
+    // One pipeline per shard (on a Redis Cluster a pipeline stays within one slot).
+    const byStream = new Map<string, number[]>();
+    for (let i = 0; i < msgs.length; i++) {
+      const stream = await this.streamFor(msgs[i] as OutgoingMessage);
+      let at = byStream.get(stream);
+      if (at === undefined) byStream.set(stream, (at = []));
+      at.push(i);
+    }
+    const ids: string[] = new Array<string>(datas.length);
+    await Promise.all(
+      [...byStream].map(async ([stream, at]) => {
+        const pipe = this.redis.pipeline();
+        for (const i of at) pipe.xadd(stream, '*', ...this.field(datas[i] as string));
+        const results = (await pipe.exec()) ?? [];
+        results.forEach(([err, id], j) => {
+          const i = at[j] as number;
+          if (err) throw new Error(`XADD of message #${i} failed: ${err.message}`);
+          if (typeof id !== 'string') throw new Error(`XADD of message #${i} returned no id`);
+          ids[i] = id;
+        });
+      }),
+    );
+    return ids;
   }
 
   /**

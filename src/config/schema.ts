@@ -28,7 +28,7 @@ export interface RawConfig {
     waitTimeoutMs: number;
   };
   shutdown: { drainMs: number; forceExitMs: number };
-  intake: { group: string; consumer: string; batch: number; blockMs: number; leaseMs: number; claimIdleMs: number; maxEntryBytes: number };
+  intake: { group: string; consumer: string; shards: number; batch: number; blockMs: number; leaseMs: number; claimIdleMs: number; maxEntryBytes: number };
   outputs: { maxLen: number };
   scale: { bindLeaseMs: number; rateSliceMs: number };
   numbers: { defaultRegion: string };
@@ -326,6 +326,12 @@ export const configSchema: convict.Schema<RawConfig> = {
       format: maxLen(64),
       default: '',
       env: 'QASID_INTAKE_CONSUMER',
+    },
+    shards: {
+      doc: 'Intake streams the intake is spread over. 1 = the one stream <prefix>:mt. K > 1 = <prefix>:mt:{<prefix>:<i>-<n>} for i = 0 … K-1, each in its own part of the slots of a Redis Cluster (and the records, due and watch sets of its messages in the same slot), so K shards spread the message path over the masters; a writer picks the shard from the client id (QasidClient and qasid send do), and every instance reads every shard. Fixed for a Redis dataset: a start with another count is refused while the old shards hold work.',
+      format: intRange(1, 64),
+      default: 1,
+      env: 'QASID_INTAKE_SHARDS',
     },
     batch: {
       doc: 'Most entries read from the intake stream in one XREADGROUP; fewer when the carriers have less room.',

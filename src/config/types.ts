@@ -183,6 +183,8 @@ export interface QasidConfig {
     group: string;
     /** Resolved: never empty (the host name when not configured). */
     consumer: string;
+    /** Intake streams (shards); every instance reads each (queue/keys.ts). */
+    shards: number;
     batch: number;
     blockMs: number;
     /** The consumer-name lease in Redis (ms): renewed every third of it; an instance whose lease ran out is dead. */

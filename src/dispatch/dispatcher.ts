@@ -37,7 +37,8 @@ export interface DispatcherDeps {
   store: MessageStore;
   /** Carrier-id mappings (dlr/): written as each part is accepted. */
   mappings: MappingStore;
-  intake: IntakeReader;
+  /** One reader per intake shard, by shard number. */
+  intakes: readonly IntakeReader[];
   outputs: Outputs;
   links: ReadonlyMap<string, CarrierLink>;
   gates: ReadonlyMap<string, PacedGate>;
@@ -85,7 +86,7 @@ export type ResubmitReason = 'restart' | 'takeover' | 'lease' | 'retry';
  * Where a piece of work came from, and so how to release it once settled. `again` is
  * set when the work may have been started before (read again, taken over).
  */
-type Source = { kind: 'intake'; entryId: string; again?: ResubmitReason } | { kind: 'due'; again?: ResubmitReason };
+type Source = { kind: 'intake'; entryId: string; shard: number; again?: ResubmitReason } | { kind: 'due'; again?: ResubmitReason };
 
 /**
  * Lease on a due entry while it is processed; renewed every third of it while this
@@ -106,7 +107,10 @@ export class Dispatcher implements Lifecycle {
   private inFlight = 0;
   /** Per carrier: messages between routing and the end of their submit (waiting for a token or a slot, or in the window). */
   private readonly atCarrier = new Map<string, number>();
-  private wake: (() => void) | undefined;
+  /** Loops waiting for room (waitForChange): woken together when a message settles. */
+  private readonly wakers = new Set<() => void>();
+  /** Loops waiting out a pause whatever happens (the poll loop with room to spare): woken only at stop. */
+  private readonly sleepers = new Set<() => void>();
   private readonly loops: Array<Promise<void>> = [];
   private readonly abort = new AbortController();
   private readonly log: Logger;
@@ -186,20 +190,23 @@ export class Dispatcher implements Lifecycle {
   }
 
   async start(): Promise<void> {
-    await this.d.intake.ensureGroup();
+    for (const intake of this.d.intakes) await intake.ensureGroup();
     await this.d.lease.acquire();
     this.running = true;
     this.renewTimer = setInterval(() => void this.renewDueLeases(), Math.floor(DUE_LEASE_MS / 3));
     this.renewTimer.unref();
     // Entries this consumer held when it last stopped come first.
-    this.loops.push(this.resumeOwn().then(() => this.intakeLoop()), this.pollLoop());
+    // One read loop per shard, each on its own blocking connection.
+    for (const intake of this.d.intakes) this.loops.push(this.resumeOwn(intake).then(() => this.intakeLoop(intake)));
+    this.loops.push(this.pollLoop());
   }
 
   /** Stop pulling, let in-flight messages settle (up to drainMs), then return. */
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    this.wake?.();
+    this.wake();
+    for (const w of [...this.sleepers]) w();
     // Wall-clock deadlines: the injected clock is message time, and may stand still in tests.
     const deadline = Date.now() + this.d.config.shutdown.drainMs;
     await waitWhile(() => this.inFlight > 0, deadline, 20);
@@ -211,7 +218,7 @@ export class Dispatcher implements Lifecycle {
     await Promise.allSettled(this.loops);
     await waitWhile(() => this.inFlight > 0, deadline + 5_000, 20);
     if (this.renewTimer) clearInterval(this.renewTimer);
-    await this.d.intake.flush();
+    await Promise.all(this.d.intakes.map((i) => i.flush()));
     // Whatever is still pending is no longer worked on here: others may take it at once.
     await this.d.lease.release();
   }
@@ -235,16 +242,27 @@ export class Dispatcher implements Lifecycle {
     return false;
   }
 
-  private waitForChange(ms: number): Promise<void> {
+  /** Wait up to `ms`; with `forRoom`, only until a message settles (room may have come). */
+  private waitForChange(ms: number, forRoom = true): Promise<void> {
+    const set = forRoom ? this.wakers : this.sleepers;
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(t);
-        if (this.wake === done) this.wake = undefined;
+        set.delete(done);
         resolve();
       };
       const t = setTimeout(done, ms);
-      this.wake = done;
+      set.add(done);
     });
+  }
+
+  private wake(): void {
+    for (const w of [...this.wakers]) w();
+  }
+
+  /** An intake entry's fate is recorded: acknowledge and remove it from its shard. */
+  private entryDone(entry: { id: string; shard: number }): void {
+    (this.d.intakes[entry.shard] as IntakeReader).done(entry.id);
   }
 
   private track(work: Promise<void>): void {
@@ -253,7 +271,7 @@ export class Dispatcher implements Lifecycle {
       .catch((e: unknown) => this.log.error({ event: 'dispatch.error', err: errorMessage(e) }, 'message handling failed'))
       .finally(() => {
         this.inFlight--;
-        this.wake?.();
+        this.wake();
       });
   }
 
@@ -304,20 +322,25 @@ export class Dispatcher implements Lifecycle {
     if (message !== undefined) {
       const recId = recordId(message.tenant, message.id);
       const rec = await this.d.store.get(recId);
-      if (rec !== undefined && rec.eid === entry.id) {
+      if (rec !== undefined && this.fromEntry(rec, entry)) {
         this.log.error({ event: 'dispatch.gave_up', entry: entry.id, gatewayId: rec.gw }, 'message handling kept failing; the message ends failed');
         if (isFinal(rec)) {
           if (rec.ev !== undefined) await writeOwedEvent(this.d.outputs, this.log, rec, this.now());
-          this.d.intake.done(entry.id);
+          this.entryDone(entry);
           return;
         }
-        return this.finish(recId, rec, { kind: 'intake', entryId: entry.id }, 'failed', { reason: 'internal_error' });
+        return this.finish(recId, rec, { kind: 'intake', entryId: entry.id, shard: entry.shard }, 'failed', { reason: 'internal_error' });
       }
     }
     this.log.error({ event: 'dispatch.gave_up', entry: entry.id }, 'intake entry handling kept failing; dead-lettered');
     await this.d.outputs.dead(entry.id, 'internal_error', detail, entry.sealed === undefined ? { data: entry.data } : { sealed: entry.sealed });
     await this.d.outputs.event(this.event('rejected', true, { clientId: message?.id, tenant: message?.tenant, reason: 'internal_error', entryId: entry.id }), entry.id);
-    this.d.intake.done(entry.id);
+    this.entryDone(entry);
+  }
+
+  /** Whether a record was created from this very entry (its id, on its shard). */
+  private fromEntry(rec: Partial<RecordFields>, entry: IntakeEntry): boolean {
+    return rec.eid === entry.id && (rec.esh ?? '0') === String(entry.shard);
   }
 
   /** Decoding limits from the config. */
@@ -330,13 +353,13 @@ export class Dispatcher implements Lifecycle {
    * name), each exactly once: walked in id order with a cursor, so entries that are still
    * being handled are not read again.
    */
-  private async resumeOwn(): Promise<void> {
+  private async resumeOwn(intake: IntakeReader): Promise<void> {
     let after = '0';
     try {
       for (;;) {
         while (this.running && this.room() <= 0) await this.waitForChange(100);
         if (!this.running) return;
-        const entries = await this.d.intake.ownPending(Math.max(1, Math.min(this.room(), this.d.config.intake.batch)), after);
+        const entries = await intake.ownPending(Math.max(1, Math.min(this.room(), this.d.config.intake.batch)), after);
         if (entries.length === 0) return;
         after = (entries[entries.length - 1] as IntakeEntry).id;
         for (const e of entries) this.track(this.handleOwned(e, 'restart'));
@@ -346,7 +369,7 @@ export class Dispatcher implements Lifecycle {
     }
   }
 
-  private async intakeLoop(): Promise<void> {
+  private async intakeLoop(intake: IntakeReader): Promise<void> {
     const cfg = this.d.config.intake;
     while (this.running) {
       const room = this.room();
@@ -356,7 +379,9 @@ export class Dispatcher implements Lifecycle {
       }
       let entries: IntakeEntry[];
       try {
-        entries = await this.d.intake.read(Math.min(cfg.batch, room));
+        // Each shard's loop reads at most the room it saw: together they may go past
+        // maxInFlight by (shards − 1) × batch, never more.
+        entries = await intake.read(Math.min(cfg.batch, room));
         this.intakeFailing = false;
       } catch (e) {
         if (!this.running) return;
@@ -375,26 +400,34 @@ export class Dispatcher implements Lifecycle {
     // Dead consumers are looked for twice per lease: their work is back within about 1.5 leases.
     const claimEveryMs = Math.min(1_000, this.d.config.intake.leaseMs / 2);
     while (this.running) {
+      // Waiting for room (due work may be left): woken as messages settle. Else a plain pause.
+      let forRoom = false;
+      let more = false;
       try {
         const now = this.now();
-        const room = this.room();
-        if (room > 0 && this.anyLinkUp()) {
-          const due = await this.d.store.takeDue('due', now, Math.min(room, 500), DUE_LEASE_MS);
-          for (const recId of due) {
-            this.dueHeld.add(recId);
-            this.track(this.handleDue(recId).finally(() => this.dueHeld.delete(recId)));
-          }
+        for (let shard = 0; shard < this.d.intakes.length; shard++) {
+          const room = this.room();
+          if (room > 0 && this.anyLinkUp()) {
+            const limit = Math.min(room, 500);
+            const due = await this.d.store.takeDue('due', now, limit, DUE_LEASE_MS, shard);
+            if (due.length === limit) more = true;
+            for (const recId of due) {
+              this.dueHeld.add(recId);
+              this.track(this.handleDue(recId).finally(() => this.dueHeld.delete(recId)));
+            }
+          } else forRoom = true;
+          const overdue = await this.d.store.takeDue('watch', now, 500, DUE_LEASE_MS, shard);
+          if (overdue.length === 500) more = true;
+          for (const recId of overdue) this.track(this.expireWatched(recId));
         }
-        const overdue = await this.d.store.takeDue('watch', now, 500, DUE_LEASE_MS);
-        for (const recId of overdue) this.track(this.expireWatched(recId));
         if (Date.now() - lastClaim >= claimEveryMs) {
           lastClaim = Date.now();
-          await this.claimDead();
+          for (const intake of this.d.intakes) await this.claimDead(intake);
         }
       } catch (e) {
         this.log.error({ event: 'dispatch.error', err: errorMessage(e) }, 'poll failed');
       }
-      await this.waitForChange(this.d.config.dispatch.pollMs);
+      if (!more || forRoom) await this.waitForChange(this.d.config.dispatch.pollMs, forRoom);
     }
   }
 
@@ -402,10 +435,10 @@ export class Dispatcher implements Lifecycle {
    * Take over the entries of dead consumers, as many as there is room for, batch after
    * batch until none are left or the room is used up.
    */
-  private async claimDead(): Promise<void> {
+  private async claimDead(intake: IntakeReader): Promise<void> {
     while (this.running && this.room() > 0 && this.anyLinkUp()) {
       const ask = Math.min(this.room(), this.d.config.intake.batch);
-      const claimed = await this.d.intake.claimDead(ask, this.d.config.intake.claimIdleMs);
+      const claimed = await intake.claimDead(ask, this.d.config.intake.claimIdleMs);
       let n = 0;
       for (const c of claimed) {
         n += c.entries.length;
@@ -420,11 +453,11 @@ export class Dispatcher implements Lifecycle {
   }
 
   private async handleEntry(entry: IntakeEntry, again?: ResubmitReason): Promise<void> {
-    const src: Extract<Source, { kind: 'intake' }> = { kind: 'intake', entryId: entry.id };
+    const src: Extract<Source, { kind: 'intake' }> = { kind: 'intake', entryId: entry.id, shard: entry.shard };
     const cfg = this.d.config;
     if (entry.deleted) {
       // Deleted while still pending: only a handler that had recorded its fate deletes one.
-      this.d.intake.done(entry.id);
+      this.entryDone(entry);
       return;
     }
     let data = entry.data;
@@ -435,7 +468,7 @@ export class Dispatcher implements Lifecycle {
         this.log.warn({ event: 'intake.dead_lettered', entry: entry.id, reason: 'undecryptable' }, 'intake entry dead-lettered');
         await this.d.outputs.dead(entry.id, 'undecryptable', detail, { sealed: entry.sealed });
         await this.d.outputs.event(this.event('rejected', true, { reason: 'undecryptable', entryId: entry.id }), entry.id);
-        this.d.intake.done(entry.id);
+        this.entryDone(entry);
         return;
       }
     }
@@ -448,7 +481,7 @@ export class Dispatcher implements Lifecycle {
       const detail = decoded.reason === 'oversized' && data !== undefined ? `${decoded.detail}; sha256 ${createHash('sha256').update(data).digest('hex')}` : decoded.detail;
       await this.d.outputs.dead(entry.id, decoded.reason, detail, kept, num?.ok ? this.d.vault.hash(num.e164) : undefined);
       await this.d.outputs.event(this.event('rejected', true, { clientId: decoded.clientId, tenant: decoded.tenant, reason: decoded.reason, entryId: entry.id }), entry.id);
-      this.d.intake.done(entry.id);
+      this.entryDone(entry);
       return;
     }
     const m = decoded.message;
@@ -471,6 +504,7 @@ export class Dispatcher implements Lifecycle {
       meta: m.meta === undefined ? undefined : JSON.stringify(m.meta),
       con: m.consent,
       eid: entry.id,
+      esh: entry.shard === 0 ? undefined : String(entry.shard),
       st: 'queued',
       nb: notBefore === undefined ? undefined : String(notBefore),
       at: String(now),
@@ -480,13 +514,13 @@ export class Dispatcher implements Lifecycle {
     const created = await this.d.store.create(recId, fields, ttlMs);
     let rec: Partial<RecordFields> = fields;
     if (!created.created) {
-      if (created.fields.eid !== entry.id) {
+      if (!this.fromEntry(created.fields, entry)) {
         // Another entry with the same client id: never sent twice.
         // Its own gateway id (a consumer keyed on gatewayId sees one final per id); the original's in duplicateOf.
         const gatewayId = newGatewayId(now);
         this.log.info({ event: 'intake.duplicate', gatewayId, duplicateOf: created.fields.gw }, 'duplicate client id');
         await this.d.outputs.event(this.event('rejected', true, { clientId: m.id, tenant: m.tenant, gatewayId, duplicateOf: created.fields.gw, reason: 'duplicate', entryId: entry.id, meta: m.meta }), entry.id);
-        this.d.intake.done(entry.id);
+        this.entryDone(entry);
         return;
       }
       // Our own entry, read again after a crash: carry on from the recorded state.
@@ -499,7 +533,7 @@ export class Dispatcher implements Lifecycle {
         // The state was written, the schedule that goes with it maybe not (a crash between
         // the two): make sure it is there before the entry goes.
         if (!isFinal(rec)) await this.ensureScheduled(recId, rec);
-        this.d.intake.done(entry.id);
+        this.entryDone(entry);
         return;
       }
       // Submitting: it may have left for the carrier before the crash (queued: it had not).
@@ -817,7 +851,7 @@ export class Dispatcher implements Lifecycle {
     if (announce || reason === 'scheduled') {
       await this.d.outputs.event(this.event('deferred', false, { ...eventIds(rec), carrier, reason, error, retryAt: new Date(at).toISOString() }));
     }
-    if (src.kind === 'intake') this.d.intake.done(src.entryId);
+    if (src.kind === 'intake') this.entryDone({ id: src.entryId, shard: src.shard });
   }
 
   private async finish(recId: string, rec: Partial<RecordFields>, src: Source, status: TerminalStatus, extra: Partial<StatusEvent>): Promise<void> {
@@ -830,7 +864,7 @@ export class Dispatcher implements Lifecycle {
   }
 
   private async release(recId: string, src: Source): Promise<void> {
-    if (src.kind === 'intake') this.d.intake.done(src.entryId);
+    if (src.kind === 'intake') this.entryDone({ id: src.entryId, shard: src.shard });
     else await this.d.store.unschedule('due', recId);
   }
 

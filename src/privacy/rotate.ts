@@ -125,11 +125,18 @@ export function recordPattern(keys: Keys): { pattern: string; idOf: (key: string
   const at = template.indexOf(marker);
   const head = template.slice(0, at);
   const tail = template.slice(at + marker.length);
+  // With several shards, records carry their shard's tag: match any shard's number in it.
+  const tag = keys.shardTag(keys.shardOf(marker));
+  const tagAt = head.indexOf(tag);
+  const num = tag.lastIndexOf(':') + 1;
+  const headGlob = keys.shards === 1 || tagAt < 0 ? globEscape(head) : `${globEscape(head.slice(0, tagAt) + tag.slice(0, num))}*${globEscape(head.slice(tagAt + tag.length - 1))}`;
   return {
-    pattern: `${globEscape(head)}*${globEscape(tail)}`,
+    pattern: `${headGlob}*${globEscape(tail)}`,
     idOf: (key) => {
-      if (key.length <= head.length + tail.length || !key.startsWith(head) || !key.endsWith(tail)) return undefined;
-      const id = key.slice(head.length, key.length - tail.length);
+      // The part before the id: up to the tag's end (one shard: the whole head).
+      const idAt = keys.shards === 1 || tagAt < 0 ? head.length : key.indexOf('}', tagAt) + 1 + (head.length - (tagAt + tag.length));
+      if (idAt <= 0 || key.length <= idAt + tail.length || !key.startsWith(head.slice(0, Math.max(0, tagAt))) || !key.endsWith(tail)) return undefined;
+      const id = key.slice(idAt, key.length - tail.length);
       // Record ids never hold braces (they would break the hash tag): `<prefix>:msg:{a}:x}` is not a record.
       return /[{}]/.test(id) || keys.record(id) !== key ? undefined : id;
     },

@@ -87,6 +87,8 @@ export interface SubjectDeps {
 /** An intake entry to the subject's number, as it came (opened when sealed). */
 interface QueuedEntry {
   entry: string;
+  /** The intake stream (shard) it waits in. */
+  stream: string;
   message: { id?: string; tenant?: string; from?: string; text?: string; class?: string };
 }
 
@@ -158,8 +160,9 @@ export class SubjectRequests {
         const ids = JSON.parse(raw.i ?? '{}') as Partial<RecordFields>;
         if (ids.gw !== undefined) gatewayIds.add(ids.gw);
         // Out of the schedules first, so no poll picks it up half-erased.
-        const unDue = (await redis.zrem(keys.due, member)) === 1;
-        const unWatched = (await redis.zrem(keys.watch, member)) === 1;
+        const shard = keys.shardOf(member);
+        const unDue = (await redis.zrem(keys.zset('due', shard), member)) === 1;
+        const unWatched = (await redis.zrem(keys.zset('watch', shard), member)) === 1;
         if (raw.term === undefined) unfinished.push(raw.eid === undefined ? ids : { ...ids, eid: raw.eid });
         // Ended, yet its work was never released: a crash may have cut off its final event.
         else if (unWatched || (unDue && raw.ev !== undefined)) owed.push({ ...ids, ...(raw as Partial<RecordFields>) });
@@ -185,12 +188,12 @@ export class SubjectRequests {
     }
     // Entries not handled yet leave the intake stream (acknowledged, then deleted) and end
     // like any unfinished message; one whose record was just erased already counts there.
-    for (const { entry, message: m } of await this.queuedTo(e164)) {
-      await redis.xack(keys.intake, this.d.intakeGroup, entry).catch((e: unknown) => {
+    for (const { entry, stream, message: m } of await this.queuedTo(e164)) {
+      await redis.xack(stream, this.d.intakeGroup, entry).catch((e: unknown) => {
         // No group yet (no daemon ever read this stream): nothing is pending to acknowledge.
         if (!String(e).includes('NOGROUP')) throw e;
       });
-      report.queued += await redis.xdel(keys.intake, entry);
+      report.queued += await redis.xdel(stream, entry);
       if (m.id !== undefined && erasedRecords.has(recordId(m.tenant, m.id))) continue;
       unfinished.push({ cid: m.id, ten: m.tenant, eid: entry });
     }
@@ -231,20 +234,22 @@ export class SubjectRequests {
   private async queuedTo(e164: string): Promise<QueuedEntry[]> {
     const { redis, keys } = this.d;
     const out: QueuedEntry[] = [];
-    for await (const rows of streamPages(redis, keys.intake, SCAN_BATCH)) {
-      for (const [id, f] of rows) {
-        const sealed = fieldOf(f, 'sealed');
-        const data = sealed === undefined ? fieldOf(f, 'data') : this.d.vault.open(sealed, 'mt');
-        if (data === undefined) continue;
-        let m: QueuedEntry['message'] & { to?: unknown };
-        try {
-          m = JSON.parse(data) as QueuedEntry['message'] & { to?: unknown };
-        } catch {
-          continue;
+    for (const stream of keys.intakeStreams) {
+      for await (const rows of streamPages(redis, stream, SCAN_BATCH)) {
+        for (const [id, f] of rows) {
+          const sealed = fieldOf(f, 'sealed');
+          const data = sealed === undefined ? fieldOf(f, 'data') : this.d.vault.open(sealed, 'mt');
+          if (data === undefined) continue;
+          let m: QueuedEntry['message'] & { to?: unknown };
+          try {
+            m = JSON.parse(data) as QueuedEntry['message'] & { to?: unknown };
+          } catch {
+            continue;
+          }
+          if (typeof m !== 'object' || m === null || typeof m.to !== 'string') continue;
+          const num = normaliseMsisdn(m.to, this.d.defaultRegion);
+          if (num.ok && num.e164 === e164) out.push({ entry: id, stream, message: { id: str(m.id), tenant: str(m.tenant), from: str(m.from), text: str(m.text), class: str(m.class) } });
         }
-        if (typeof m !== 'object' || m === null || typeof m.to !== 'string') continue;
-        const num = normaliseMsisdn(m.to, this.d.defaultRegion);
-        if (num.ok && num.e164 === e164) out.push({ entry: id, message: { id: str(m.id), tenant: str(m.tenant), from: str(m.from), text: str(m.text), class: str(m.class) } });
       }
     }
     return out;

@@ -8,16 +8,24 @@
  */
 import type { ReplicaWait } from './replica-wait.js';
 import type { Redis } from 'ioredis';
-import type { Keys } from './keys.js';
 
 export interface IntakeEntry {
   id: string;
+  /** The intake shard it was read from (keys.intakeStreams). */
+  shard: number;
   /** The `data` field, when the entry has one. */
   data: string | undefined;
   /** The `sealed` field: the same JSON sealed by a Qasid client (context "mt"). */
   sealed?: string;
   /** Still pending but already deleted from the stream: its fate was recorded (only acked, then deleted). */
   deleted?: true;
+}
+
+/** One intake shard: its stream, the owners hash beside it, its number. */
+export interface IntakeShard {
+  stream: string;
+  owners: string;
+  shard: number;
 }
 
 export interface IntakeOptions {
@@ -91,6 +99,15 @@ export interface Claimed {
 type RawEntry = [id: string, fields: string[] | null];
 
 export class IntakeReader {
+  /** The shard this reader reads. */
+  get shard(): number {
+    return this.where.shard;
+  }
+
+  get stream(): string {
+    return this.where.stream;
+  }
+
   private pendingAcks: string[] = [];
   private flushScheduled = false;
 
@@ -99,7 +116,7 @@ export class IntakeReader {
   constructor(
     private readonly blocking: Redis,
     redis: Redis,
-    private readonly keys: Keys,
+    private readonly where: IntakeShard,
     private readonly opts: IntakeOptions,
     /** An ack that failed: the entries stay pending and are resumed or claimed later. */
     private readonly onAckError: (e: unknown, count: number) => void = () => undefined,
@@ -115,7 +132,7 @@ export class IntakeReader {
   /** Create the consumer group (reading from the start of the stream) if it is missing. True when it was created. */
   async ensureGroup(): Promise<boolean> {
     try {
-      await this.redis.xgroup('CREATE', this.keys.intake, this.opts.group, '0', 'MKSTREAM');
+      await this.redis.xgroup('CREATE', this.where.stream, this.opts.group, '0', 'MKSTREAM');
       return true;
     } catch (e) {
       if (!String((e as Error).message).includes('BUSYGROUP')) throw e;
@@ -149,11 +166,11 @@ export class IntakeReader {
       'BLOCK',
       this.opts.blockMs,
       'STREAMS',
-      this.keys.intake,
+      this.where.stream,
       '>',
     )) as Array<[string, RawEntry[]]> | null;
     if (!res || res.length === 0) return [];
-    return toEntries((res[0] as [string, RawEntry[]])[1]);
+    return toEntries((res[0] as [string, RawEntry[]])[1], this.where.shard);
   }
 
   /**
@@ -161,9 +178,9 @@ export class IntakeReader {
    * id order after `afterId`: a caller walks them once by passing the last id it got.
    */
   async ownPending(count: number, afterId = '0'): Promise<IntakeEntry[]> {
-    const res = (await this.withGroup(() => this.redis.xreadgroup('GROUP', this.opts.group, this.opts.consumer, 'COUNT', count, 'STREAMS', this.keys.intake, afterId))) as Array<[string, RawEntry[]]> | null;
+    const res = (await this.withGroup(() => this.redis.xreadgroup('GROUP', this.opts.group, this.opts.consumer, 'COUNT', count, 'STREAMS', this.where.stream, afterId))) as Array<[string, RawEntry[]]> | null;
     if (!res || res.length === 0) return [];
-    return toEntries((res[0] as [string, RawEntry[]])[1]);
+    return toEntries((res[0] as [string, RawEntry[]])[1], this.where.shard);
   }
 
   /**
@@ -172,9 +189,9 @@ export class IntakeReader {
    * from the pending list by Redis and not returned.
    */
   async claimDead(count: number, legacyIdleMs: number): Promise<Claimed[]> {
-    const flat = await this.withGroup(() => this.redis.qasidClaimDead(this.keys.intake, this.keys.intakeOwners, this.opts.group, this.opts.consumer, count, legacyIdleMs));
+    const flat = await this.withGroup(() => this.redis.qasidClaimDead(this.where.stream, this.where.owners, this.opts.group, this.opts.consumer, count, legacyIdleMs));
     const out: Claimed[] = [];
-    for (let i = 0; i + 1 < flat.length; i += 2) out.push({ from: String(flat[i]), entries: toEntries(flat[i + 1] as RawEntry[]) });
+    for (let i = 0; i + 1 < flat.length; i += 2) out.push({ from: String(flat[i]), entries: toEntries(flat[i + 1] as RawEntry[], this.where.shard) });
     return out;
   }
 
@@ -197,12 +214,12 @@ export class IntakeReader {
     // Their fate was written (and answered) before they were handed to done(): on the
     // replicas too before the entries go, when the config asks for it.
     await this.replicas?.wait();
-    await Promise.all([this.redis.xack(this.keys.intake, this.opts.group, ...ids), this.redis.xdel(this.keys.intake, ...ids)]);
+    await Promise.all([this.redis.xack(this.where.stream, this.opts.group, ...ids), this.redis.xdel(this.where.stream, ...ids)]);
   }
 
   /** Entries read by the group and not yet acknowledged, across all consumers. */
   async pendingCount(): Promise<number> {
-    const r = (await this.redis.xpending(this.keys.intake, this.opts.group)) as [number, ...unknown[]];
+    const r = (await this.redis.xpending(this.where.stream, this.opts.group)) as [number, ...unknown[]];
     return Number(r[0]);
   }
 }
@@ -211,7 +228,7 @@ function isNoGroup(e: unknown): boolean {
   return e instanceof Error && e.message.startsWith('NOGROUP');
 }
 
-function toEntries(raw: RawEntry[]): IntakeEntry[] {
+function toEntries(raw: RawEntry[], shard: number): IntakeEntry[] {
   const out: IntakeEntry[] = [];
   for (const [id, fields] of raw) {
     // A deleted entry still pending shows up with null fields.
@@ -223,8 +240,8 @@ function toEntries(raw: RawEntry[]): IntakeEntry[] {
         else if (fields[i] === 'sealed') sealed = fields[i + 1];
       }
     }
-    if (!fields) out.push({ id, data, deleted: true });
-    else out.push(sealed === undefined ? { id, data } : { id, data, sealed });
+    if (!fields) out.push({ id, shard, data, deleted: true });
+    else out.push(sealed === undefined ? { id, shard, data } : { id, shard, data, sealed });
   }
   return out;
 }

@@ -9,8 +9,16 @@
  * (`{<prefix>:c:<carrier>}`). A subscriber's keys carry the subscriber's own tag.
  * (Layout 2; queue/migrate.ts moves keys of layout 1, where every record and mapping had
  * a tag of its own.)
+ *
+ * With `intake.shards` K > 1 the intake is K streams, `<prefix>:mt:{<prefix>:<i>-<n>}`, and a
+ * message's shard is fixed by its record id (a hash of tenant and client id): its record,
+ * and the due and watch sets it waits in, carry that shard's tag (spreadTag below). A
+ * writer puts the entry on the same shard (QasidClient), so one read's batch touches one
+ * slot; an entry written to another shard is still right (its record goes to its own
+ * shard, the idempotency check with it), only its batch splits.
  */
 import { createHash } from 'node:crypto';
+import { CLUSTER_SLOTS, clusterSlot } from './slot.js';
 
 export interface Keys {
   /** Intake stream upstream apps XADD to. */
@@ -27,10 +35,24 @@ export interface Keys {
   readonly due: string;
   /** ZSET of record ids waiting for a receipt (or an unknown outcome), scored by the deadline (ms). In the records' slot. */
   readonly watch: string;
-  /** The hash tag every record, and the due and watch sets, carry (one shard: one tag). */
+  /** The hash tag shard 0's records and its due and watch sets carry (one shard: every record's). */
   readonly recordTag: string;
+  /** How many intake shards (intake.shards). */
+  readonly shards: number;
+  /** The intake stream of each shard, by shard number (`intake` is shard 0's). */
+  readonly intakeStreams: readonly string[];
+  /** The owners hash beside one shard's intake stream (`intakeOwners` is shard 0's). */
+  intakeOwnersOf(shard: number): string;
+  /** The shard a record id belongs to: 0 … shards − 1. */
+  shardOf(recId: string): number;
+  /** The hash tag of one shard's records, due and watch sets. */
+  shardTag(shard: number): string;
+  /** One shard's due or watch set (`due` / `watch` are shard 0's). */
+  zset(kind: 'due' | 'watch', shard: number): string;
   /** The hash tag of one carrier's mappings and parked receipts. */
   carrierTag(carrier: string): string;
+  /** STRING: the intake shard count this Redis holds data of (queue/shards.ts); clients read it. */
+  readonly shardCount: string;
   /** Marks the key layout this Redis holds (queue/migrate.ts). */
   readonly layout: string;
   /** HASH E.164 (without '+') → operator id: numbers ported away from their prefix's operator. */
@@ -81,20 +103,35 @@ export interface Keys {
   sweepLease(name: string): string;
 }
 
-export function keysFor(prefix: string): Keys {
-  const recordTag = `{${prefix}:0}`;
+export function keysFor(prefix: string, shards = 1): Keys {
+  if (!Number.isInteger(shards) || shards < 1) throw new RangeError(`shards must be a positive integer, not ${shards}`);
+  const shardTags = shards === 1 ? [`{${prefix}:0}`] : Array.from({ length: shards }, (_, i) => spreadTag(prefix, i, shards));
+  const shardTag = (shard: number): string => shardTags[shard] as string;
+  const recordTag = shardTag(0);
   const carrierTag = (carrier: string): string => `{${prefix}:c:${carrier}}`;
+  const intakeStreams = Array.from({ length: shards }, (_, i) => (shards === 1 ? `${prefix}:mt` : `${prefix}:mt:${shardTag(i)}`));
+  const owners = intakeStreams.map((stream) => sameSlot(prefix, stream, 'owners'));
+  const dues = Array.from({ length: shards }, (_, i) => `${prefix}:due:${shardTag(i)}`);
+  const watches = Array.from({ length: shards }, (_, i) => `${prefix}:watch:${shardTag(i)}`);
+  const shardOf = shards === 1 ? (): number => 0 : (recId: string): number => shardOfId(recId, shards);
   return {
     recordTag,
     carrierTag,
+    shards,
+    intakeStreams,
+    intakeOwnersOf: (shard) => owners[shard] as string,
+    shardOf,
+    shardTag,
+    zset: (kind, shard) => ((kind === 'due' ? dues : watches)[shard] as string),
     layout: `${prefix}:layout`,
-    intake: `${prefix}:mt`,
-    intakeOwners: sameSlot(prefix, `${prefix}:mt`, 'owners'),
+    shardCount: `${prefix}:shards`,
+    intake: intakeStreams[0] as string,
+    intakeOwners: owners[0] as string,
     events: `${prefix}:events`,
     mo: `${prefix}:mo`,
     dead: `${prefix}:dead`,
-    due: `${prefix}:due:${recordTag}`,
-    watch: `${prefix}:watch:${recordTag}`,
+    due: dues[0] as string,
+    watch: watches[0] as string,
     ported: `${prefix}:ported`,
     access: `${prefix}:access`,
     audit: `${prefix}:audit`,
@@ -107,7 +144,7 @@ export function keysFor(prefix: string): Keys {
     cap: (h, cls) => `${prefix}:cap:{${h}}:${cls}`,
     tenantCap: (h, cls, tenant) => `${prefix}:cap:{${h}}:${cls}:t:${tenant}`,
     held: (h) => `${prefix}:held:{${h}}`,
-    record: (recId) => `${prefix}:msg:${recordTag}:${recId}`,
+    record: shards === 1 ? (recId) => `${prefix}:msg:${recordTag}:${recId}` : (recId) => `${prefix}:msg:${shardTags[shardOf(recId)] as string}:${recId}`,
     carrierId: (carrier, id) => `${prefix}:cid:${carrierTag(carrier)}:${id}`,
     parked: (carrier, id) => `${prefix}:park:${carrierTag(carrier)}:${id}`,
     parkedIndex: `${prefix}:parked`,
@@ -124,6 +161,31 @@ export function keysFor(prefix: string): Keys {
  */
 export function sameSlot(prefix: string, key: string, suffix: string): string {
   return /\{[^}]+\}/.test(key) ? `${key}:${suffix}` : `${prefix}:{${key}}:${suffix}`;
+}
+
+/**
+ * Shard `i`'s hash tag of `shards` (more than one): `{<prefix>:<i>-<n>}`, the first n whose
+ * Redis Cluster slot lies in the i-th of `shards` equal parts of the slot space. A cluster
+ * made with its slots split evenly over M masters (as `redis-cli --cluster create` does)
+ * then holds shards/M shards on each master when shards is a multiple of M — where plain
+ * `{<prefix>:<i>}` tags would land where their hashes fall. The same for every instance
+ * and client: it depends on the prefix and the count only.
+ */
+function spreadTag(prefix: string, shard: number, shards: number): string {
+  for (let n = 0; ; n++) {
+    const tag = `${prefix}:${shard}-${n}`;
+    if (Math.floor((clusterSlot(`{${tag}}`) * shards) / CLUSTER_SLOTS) === shard) return `{${tag}}`;
+  }
+}
+
+/**
+ * The shard of a record id (base64url of a SHA-256): its first three bytes, modulo the
+ * shard count — the same for every writer and reader.
+ */
+export function shardOfId(recId: string, shards: number): number {
+  if (shards <= 1) return 0;
+  const b = Buffer.from(recId.slice(0, 4), 'base64url');
+  return (((b[0] ?? 0) << 16) | ((b[1] ?? 0) << 8) | (b[2] ?? 0)) % shards;
 }
 
 /**

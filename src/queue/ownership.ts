@@ -46,8 +46,8 @@ interface LeaseRedis extends Redis {
 }
 
 export interface ConsumerLeaseOptions {
-  /** The owners hash (keys.intakeOwners). */
-  key: string;
+  /** The owners hash beside each intake shard (keys.intakeOwnersOf): the lease is held in each. */
+  keys: readonly string[];
   consumer: string;
   leaseMs: number;
   logger: Logger;
@@ -84,7 +84,7 @@ export class ConsumerLease {
     const deadline = Date.now() + this.o.leaseMs + 1_000;
     let logged = false;
     for (;;) {
-      const r = await this.redis.qasidLease(this.o.key, this.o.consumer, this.token, this.o.leaseMs);
+      const r = await this.leaseAll();
       if (r <= 0) break;
       if (Date.now() + Math.min(r, 250) > deadline) {
         throw new QasidError('INTAKE_CONSUMER_IN_USE', `intake consumer "${this.o.consumer}" is held by a live instance (lease renewed ${r} ms ahead); give each instance its own intake.consumer`, { consumer: this.o.consumer });
@@ -100,10 +100,20 @@ export class ConsumerLease {
     this.timer.unref();
   }
 
+  /**
+   * Take or renew the lease in every shard's owners hash: > 0 (ms left) when another
+   * process holds it in any, −1 when ours had run out in any, else 0.
+   */
+  private async leaseAll(): Promise<number> {
+    const rs = await Promise.all(this.o.keys.map((key) => this.redis.qasidLease(key, this.o.consumer, this.token, this.o.leaseMs)));
+    const held = Math.max(0, ...rs);
+    return held > 0 ? held : Math.min(0, ...rs);
+  }
+
   private renew(): Promise<void> {
     this.renewing ??= (async () => {
       try {
-        const r = await this.redis.qasidLease(this.o.key, this.o.consumer, this.token, this.o.leaseMs);
+        const r = await this.leaseAll();
         if (r > 0) {
           if (this.held) this.o.logger.error({ event: 'intake.lease_lost', consumer: this.o.consumer }, 'another instance holds this consumer name now; its entries are no longer ours');
           this.held = false;
@@ -127,6 +137,6 @@ export class ConsumerLease {
     await this.renewing;
     if (!this.held) return;
     this.held = false;
-    await this.redis.qasidLeaseRelease(this.o.key, this.o.consumer, this.token);
+    await Promise.all(this.o.keys.map((key) => this.redis.qasidLeaseRelease(key, this.o.consumer, this.token)));
   }
 }

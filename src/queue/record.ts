@@ -35,6 +35,8 @@ export interface RecordFields {
   meta?: string;
   /** intake stream entry id that created it */
   eid: string;
+  /** the intake shard of `eid`, when intake.shards > 1 (entry ids are unique per stream only) */
+  esh?: string;
   /** state: queued | submitting | retry | accepted | unknown | <terminal> */
   st: string;
   /** consent reference given with a marketing message */

@@ -249,14 +249,29 @@ export class MessageStore {
     this.updates = new TickBatcher(script((n, k, a) => r.qasidUpdateLiveMany(n, k, a)));
     // Accepts go before the tick's events and mappings (see accept()).
     this.accepts = new TickBatcher(
-      (_g, items: Item[]) => {
+      (group, items: Item[]) => {
         const { keys, argv } = joined(items);
-        return r.qasidAcceptMany(keys.length + 1, [this.keys.watch, ...keys], argv);
+        return r.qasidAcceptMany(keys.length + 1, [this.keys.zset('watch', this.shardOfTag(group)), ...keys], argv);
       },
       { order: BATCH_ORDER.accept },
     );
     this.receipts = new TickBatcher(script((n, k, a) => r.qasidReceiptMany(n, k, a)));
     this.zsets = new TickBatcher((key, ops: ZsetOp[]) => this.writeZset(key, ops));
+  }
+
+  /** The hash tag of a record's shard: its batch group. */
+  private tagOf(recId: string): string {
+    return this.keys.shardTag(this.keys.shardOf(recId));
+  }
+
+  private shardOfTag(tag: string): number {
+    for (let i = 0; i < this.keys.shards; i++) if (this.keys.shardTag(i) === tag) return i;
+    throw new Error(`no shard has the tag ${tag}`);
+  }
+
+  /** The due or watch set a record id waits in (its shard's). */
+  private zkey(zset: 'due' | 'watch', recId: string): string {
+    return this.keys.zset(zset, this.keys.shardOf(recId));
   }
 
   /** One tick's writes to one ZSET: one ZADD per mode and one ZREM, in one round trip. */
@@ -282,19 +297,19 @@ export class MessageStore {
   /** Create the record unless one exists (idempotency): then return what it holds. */
   async create(recId: string, fields: RecordFields, ttlMs: number): Promise<CreateResult> {
     const packed = this.pack(recId, fields);
-    const existing = await this.creates.add(this.keys.recordTag, { keys: [this.keys.record(recId)], argv: [String(Math.max(1, Math.round(ttlMs))), String(packed.length), ...packed] });
+    const existing = await this.creates.add(this.tagOf(recId), { keys: [this.keys.record(recId)], argv: [String(Math.max(1, Math.round(ttlMs))), String(packed.length), ...packed] });
     if (existing === 0) return { created: true };
     return { created: false, fields: this.unpack(recId, pairsToObject(existing)) };
   }
 
   async get(recId: string): Promise<Partial<RecordFields> | undefined> {
-    const h = pairsToObject(await this.gets.add(this.keys.recordTag, this.keys.record(recId)));
+    const h = pairsToObject(await this.gets.add(this.tagOf(recId), this.keys.record(recId)));
     return Object.keys(h).length === 0 ? undefined : this.unpack(recId, h);
   }
 
   /** A record's raw hash as stored (sealed `d`), for the key-rotation sweep and erasure. */
   async raw(recId: string): Promise<Record<string, string> | undefined> {
-    const h = pairsToObject(await this.gets.add(this.keys.recordTag, this.keys.record(recId)));
+    const h = pairsToObject(await this.gets.add(this.tagOf(recId), this.keys.record(recId)));
     return Object.keys(h).length === 0 ? undefined : h;
   }
 
@@ -367,7 +382,7 @@ export class MessageStore {
   /** Set fields; a terminal record keeps its `st`. False when the record is terminal or gone. */
   async update(recId: string, fields: Partial<RecordFields>): Promise<boolean> {
     const f = flatten(fields);
-    return (await this.updates.add(this.keys.recordTag, { keys: [this.keys.record(recId)], argv: [String(f.length), ...f] })) === 1;
+    return (await this.updates.add(this.tagOf(recId), { keys: [this.keys.record(recId)], argv: [String(f.length), ...f] })) === 1;
   }
 
   /**
@@ -380,13 +395,13 @@ export class MessageStore {
    */
   async accept(recId: string, fields: Partial<RecordFields>, watchUntil: number): Promise<boolean> {
     const f = flatten(fields);
-    return (await this.accepts.add(this.keys.recordTag, { keys: [this.keys.record(recId)], argv: [recId, String(Math.round(watchUntil)), String(f.length), ...f] })) === 1;
+    return (await this.accepts.add(this.tagOf(recId), { keys: [this.keys.record(recId)], argv: [recId, String(Math.round(watchUntil)), String(f.length), ...f] })) === 1;
   }
 
   /** Set the terminal status. True only for the one call that did it. */
   async finalise(recId: string, status: TerminalStatus, fields: Partial<RecordFields> = {}): Promise<boolean> {
     const f = flatten(fields);
-    return (await this.finals.add(this.keys.recordTag, { keys: [this.keys.record(recId)], argv: [status, String(f.length), ...f] })) === 1;
+    return (await this.finals.add(this.tagOf(recId), { keys: [this.keys.record(recId)], argv: [status, String(f.length), ...f] })) === 1;
   }
 
   /**
@@ -403,7 +418,7 @@ export class MessageStore {
     /** The part the receipt is for (0-based), when the mapping says. */
     part?: number,
   ): Promise<{ outcome: 'final'; status: TerminalStatus; fields: Partial<RecordFields>; error?: string; entryId?: string; partStates?: string } | { outcome: 'late'; terminalAt?: number } | { outcome: 'partial' | 'gone' }> {
-    const r = await this.receipts.add(this.keys.recordTag, { keys: [this.keys.record(recId)], argv: [state, final ? '1' : '0', String(Math.round(now)), err ?? '', part === undefined || !Number.isInteger(part) ? '' : String(part)] });
+    const r = await this.receipts.add(this.tagOf(recId), { keys: [this.keys.record(recId)], argv: [state, final ? '1' : '0', String(Math.round(now)), err ?? '', part === undefined || !Number.isInteger(part) ? '' : String(part)] });
     if (r[0] === 'final') return { outcome: 'final', status: r[1] as TerminalStatus, fields: unpackJson(r[2]), ...(r[3] ? { error: r[3] } : {}), ...(r[4] ? { entryId: r[4] } : {}), ...(r[5] ? { partStates: r[5] } : {}) };
     if (r[0] === 'late') return r[1] ? { outcome: 'late', terminalAt: Number(r[1]) } : { outcome: 'late' };
     return { outcome: r[0] as 'partial' | 'gone' };
@@ -411,16 +426,16 @@ export class MessageStore {
 
   /** Whether a record id is in the due or watch set. */
   async isScheduled(zset: 'due' | 'watch', recId: string): Promise<boolean> {
-    return (await this.redis.zscore(this.keys[zset], recId)) !== null;
+    return (await this.redis.zscore(this.zkey(zset, recId), recId)) !== null;
   }
 
   async schedule(zset: 'due' | 'watch', recId: string, atMs: number): Promise<void> {
-    await this.zsets.add(this.keys[zset], { op: 'add', score: Math.round(atMs), member: recId });
+    await this.zsets.add(this.zkey(zset, recId), { op: 'add', score: Math.round(atMs), member: recId });
   }
 
   /** Schedule unless already scheduled (then the member keeps its time). */
   async scheduleIfAbsent(zset: 'due' | 'watch', recId: string, atMs: number): Promise<void> {
-    await this.zsets.add(this.keys[zset], { op: 'addNx', score: Math.round(atMs), member: recId });
+    await this.zsets.add(this.zkey(zset, recId), { op: 'addNx', score: Math.round(atMs), member: recId });
   }
 
   /**
@@ -431,21 +446,26 @@ export class MessageStore {
   async renewLeases(zset: 'due' | 'watch', recIds: readonly string[], untilMs: number): Promise<void> {
     if (recIds.length === 0) return;
     const score = Math.round(untilMs);
-    const args: Array<string | number> = [];
-    for (const id of recIds) args.push(score, id);
-    await this.redis.zadd(this.keys[zset], 'XX', 'GT', ...args);
+    const byShard = new Map<number, Array<string | number>>();
+    for (const id of recIds) {
+      const shard = this.keys.shardOf(id);
+      let args = byShard.get(shard);
+      if (args === undefined) byShard.set(shard, (args = []));
+      args.push(score, id);
+    }
+    await Promise.all([...byShard].map(([shard, args]) => this.redis.zadd(this.keys.zset(zset, shard), 'XX', 'GT', ...args)));
   }
 
   async unschedule(zset: 'due' | 'watch', recId: string): Promise<void> {
-    await this.zsets.add(this.keys[zset], { op: 'rem', member: recId });
+    await this.zsets.add(this.zkey(zset, recId), { op: 'rem', member: recId });
   }
 
   /**
    * Take up to `limit` ids whose time has come, leasing them: their score moves to
    * now + leaseMs, so an instance that dies holding them gives them back.
    */
-  async takeDue(zset: 'due' | 'watch', now: number, limit: number, leaseMs: number): Promise<string[]> {
-    return this.redis.qasidTakeDue(this.keys[zset], Math.round(now), limit, Math.round(now + leaseMs));
+  async takeDue(zset: 'due' | 'watch', now: number, limit: number, leaseMs: number, shard = 0): Promise<string[]> {
+    return this.redis.qasidTakeDue(this.keys.zset(zset, shard), Math.round(now), limit, Math.round(now + leaseMs));
   }
 }
 

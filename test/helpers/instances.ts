@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { startSimulator, type SimServer } from '../../src/sim/index.js';
-import { keysFor, recordId } from '../../src/queue/keys.js';
+import { keysFor, recordId, type Keys } from '../../src/queue/keys.js';
 import { Keyring } from '../../src/privacy/keyring.js';
 import { runDaemon, type Daemon } from './daemon.js';
 
@@ -34,6 +34,8 @@ export interface InstancesOptions {
   cleanups: Array<() => Promise<void>>;
   /** More config sections, merged over the defaults (e.g. messages). */
   extra?: Record<string, unknown>;
+  /** intake.shards (default 1). */
+  shards?: number;
 }
 
 export async function startInstances(o: InstancesOptions): Promise<InstancesRun> {
@@ -52,7 +54,7 @@ export async function startInstances(o: InstancesOptions): Promise<InstancesRun>
         log: { level: 'info' },
         redis: { ...o.redis, prefix: o.prefix },
         shutdown: { drainMs: 1000, forceExitMs: 10000 },
-        intake: { blockMs: 100, consumer: name, leaseMs: o.leaseMs },
+        intake: { blockMs: 100, consumer: name, leaseMs: o.leaseMs, shards: o.shards ?? 1 },
         scale: { bindLeaseMs: o.leaseMs },
         admin: { port: 0 },
         privacy: { keyring, hashKeyring },
@@ -63,14 +65,19 @@ export async function startInstances(o: InstancesOptions): Promise<InstancesRun>
     );
     return runDaemon(file, o.cleanups);
   };
-  return { r: o.client, sim, keys: keysFor(o.prefix), submits, start };
+  return { r: o.client, sim, keys: keysFor(o.prefix, o.shards ?? 1), submits, start };
 }
 
 /** XADD n entries `<tag>-<i>` (batched: one command each, sent together). */
-export async function pushMessages(r: Redis, stream: string, n: number, tag: string): Promise<void> {
+/** XADD `<tag>-0 … <tag>-(n−1)` to one stream, or, given the keys, each to the shard of its client id (as QasidClient does). */
+export async function pushMessages(r: Redis, to: string | Keys, n: number, tag: string): Promise<void> {
   for (let i = 0; i < n; i += 1000) {
     const adds: Array<Promise<unknown>> = [];
-    for (let j = i; j < Math.min(n, i + 1000); j++) adds.push(r.xadd(stream, '*', 'data', JSON.stringify({ v: 1, id: `${tag}-${j}`, to: '03001234567', from: 'QASID', text: `message ${j}` })));
+    for (let j = i; j < Math.min(n, i + 1000); j++) {
+      const id = `${tag}-${j}`;
+      const stream = typeof to === 'string' ? to : (to.intakeStreams[to.shardOf(recordId(undefined, id))] as string);
+      adds.push(r.xadd(stream, '*', 'data', JSON.stringify({ v: 1, id, to: '03001234567', from: 'QASID', text: `message ${j}` })));
+    }
     await Promise.all(adds);
   }
 }
@@ -171,7 +178,12 @@ export async function drain(
   for (const d of daemons) d.kill('SIGTERM');
   await Promise.all(daemons.map((d) => d.exited));
   if (finals.size < n) {
-    const [watch, due] = await Promise.all([run.r.zcard(run.keys.watch), run.r.zcard(run.keys.due)]);
+    let watch = 0;
+    let due = 0;
+    for (let shard = 0; shard < run.keys.shards; shard++) {
+      watch += await run.r.zcard(run.keys.zset('watch', shard));
+      due += await run.r.zcard(run.keys.zset('due', shard));
+    }
     const st = run.sim.stats;
     throw new Error(`${finals.size} of ${n} final after ${o.timeoutMs} ms; watch ${watch}, due ${due}; missing:\n${await missingFinals(run, finals, n, o.tag)}\nsim submitted ${st.submitOk}, receipts sent ${st.receiptsSent} acked ${st.receiptsAcked} redelivered ${st.receiptsRedelivered} held ${st.receiptsHeld}; logs:\n${log()}`);
   }
@@ -189,10 +201,11 @@ export async function missingFinals(run: InstancesRun, finals: Map<string, numbe
     const id = `${tag}-${i}`;
     if (finals.has(id)) continue;
     const rec = recordId(undefined, id);
-    const [h, due, watch] = await Promise.all([run.r.hgetall(run.keys.record(rec)), run.r.zscore(run.keys.due, rec), run.r.zscore(run.keys.watch, rec)]);
+    const shard = run.keys.shardOf(rec);
+    const [h, due, watch] = await Promise.all([run.r.hgetall(run.keys.record(rec)), run.r.zscore(run.keys.zset('due', shard), rec), run.r.zscore(run.keys.zset('watch', shard), rec)]);
     const { d: _d, i: _i, ...state } = h;
     out.push(`${id} (${rec}): ${JSON.stringify(state)} due=${due} watch=${watch}`);
   }
-  const pending = await run.r.xpending(run.keys.intake, 'qasid');
+  const pending = await Promise.all(run.keys.intakeStreams.map((s) => run.r.xpending(s, 'qasid')));
   return `${out.join('\n')}\nintake pending ${JSON.stringify(pending)}`;
 }
