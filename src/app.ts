@@ -251,6 +251,7 @@ export class App implements Lifecycle {
       lease,
       hooks: {
         resubmit: (carrier, reason) => metrics.resubmits.inc({ carrier, reason }),
+        queried: (carrier, state) => metrics.receiptQueries.inc({ carrier, state }),
         claimed: (count) => metrics.intakeClaimed.inc(count),
         breaker: (carrier, state) => metrics.breakerState.set({ carrier }, state === 'closed' ? 0 : state === 'open' ? 1 : 2),
       },

@@ -38,6 +38,7 @@ export const FLAGS: Readonly<Record<BehaviourOption, string>> = {
   heldReceiptLimit: 'held-receipt-limit',
   strayResponses: 'stray-responses',
   fuzz: 'fuzz',
+  queries: 'queries',
 };
 
 const d = DEFAULT_BEHAVIOUR;
@@ -70,6 +71,7 @@ const BEHAVIOUR_HELP: ReadonlyArray<[string, string]> = [
   [`--${FLAGS.fuzz} N`, 'send N hostile PDUs a second with intact framing (random bodies, zero-length and truncated TLVs, unknown commands, stray responses), over the bound sessions (default 0 = off)'],
   ['--fuzz-limit N', 'with --fuzz: stop after N hostile PDUs (default 0 = never)'],
   ['--fuzz-seed N', 'with --fuzz: PRNG seed, the same seed sends the same PDUs (default 1)'],
+  [`--${FLAGS.queries} answer|ignore|refuse`, `query_sm: answer with the message's state (ENROUTE until its receipt would be due, then the receipt's state), never answer, or refuse with generic_nack (default ${d.queries})`],
 ];
 
 function describePatch(patch: SimBehaviourPatch): string {
@@ -154,6 +156,7 @@ const OPTIONS = {
   fuzz: { type: 'string' },
   'fuzz-limit': { type: 'string' },
   'fuzz-seed': { type: 'string' },
+  queries: { type: 'string' },
 } as const;
 
 class UsageError extends Error {}
@@ -204,6 +207,7 @@ function behaviourFrom(v: Values): SimBehaviourPatch {
   patch.unbindAfterPdus = num('unbind-after', v['unbind-after']);
   patch.heldReceiptLimit = num('held-receipt-limit', v['held-receipt-limit']);
   if (v['stray-responses']) patch.strayResponses = true;
+  if (v.queries !== undefined) patch.queries = v.queries as SimBehaviour['queries'];
   const fuzz = num('fuzz', v.fuzz);
   if (fuzz !== undefined && fuzz > 0) patch.fuzz = { perSecond: fuzz, limit: num('fuzz-limit', v['fuzz-limit']) ?? 0, seed: num('fuzz-seed', v['fuzz-seed']) ?? 1 };
   else if (v['fuzz-limit'] !== undefined || v['fuzz-seed'] !== undefined) throw new UsageError('--fuzz-limit and --fuzz-seed need --fuzz N');

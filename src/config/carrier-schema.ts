@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
-import type { BindMode, BreakerConfig, CarrierAddressing, ConcatMethod, MessageIdFormat, ReceiptPart, SmppTimers, SubmitErrorAction, ValidityFormat } from './types.js';
+import type { BindMode, BreakerConfig, QuerySmConfig, CarrierAddressing, ConcatMethod, MessageIdFormat, ReceiptPart, SmppTimers, SubmitErrorAction, ValidityFormat } from './types.js';
 import { problem, type ConfigProblem } from './problems.js';
 
 /** Same relative place from src/config/ (tsx) and dist/config/ (built): the repo's config/. */
@@ -47,6 +47,7 @@ export interface RawCarrier {
   failoverAfter: number;
   retryScheduleMs?: number[];
   breaker: BreakerConfig;
+  querySm: QuerySmConfig;
 }
 
 export const PASSWORD_KEYS = ['password', 'passwordEnv', 'passwordFile'] as const;

@@ -269,6 +269,7 @@ function toCarrierConfig(c: RawCarrier, password: string, baseDir: string): Carr
       coolDownSec: c.breaker.coolDownSec,
       probes: c.breaker.probes,
     },
+    querySm: { enabled: c.querySm.enabled, delaySec: c.querySm.delaySec, retrySec: c.querySm.retrySec, maxQueries: c.querySm.maxQueries },
   };
 }
 

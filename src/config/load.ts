@@ -197,7 +197,7 @@ export function inspectConfig(opts: LoadConfigOptions = {}): ConfigInspection {
     numbers: { ...raw.numbers },
     routes: { file: startup.routesFile },
     messages: { ...raw.messages },
-    dispatch: { ...raw.dispatch, retryScheduleMs: [...raw.dispatch.retryScheduleMs] },
+    dispatch: { ...raw.dispatch, retryScheduleMs: [...raw.dispatch.retryScheduleMs], unknownOutcome: structuredClone(raw.dispatch.unknownOutcome) },
     admin: { ...raw.admin, tls: adminTlsFiles, tokens: raw.admin.tokens.map((t) => ({ ...t })), allowList: [...raw.admin.allowList], trustedProxies: [...raw.admin.trustedProxies], rateLimitPerMinute: { ...raw.admin.rateLimitPerMinute }, accessLog: { ...raw.admin.accessLog } },
     privacy: startup.privacy,
     policy: structuredClone(raw.policy),

@@ -34,7 +34,7 @@ export interface RawConfig {
   numbers: { defaultRegion: string };
   routes: { file: string };
   messages: { defaultValiditySec: number; receiptGraceSec: number; maxParts: number; mappingTtlSec: number; maxScheduleSec: number };
-  dispatch: { maxInFlight: number; carrierWaitMs: number; pollMs: number; retryScheduleMs: number[] };
+  dispatch: { maxInFlight: number; carrierWaitMs: number; pollMs: number; retryScheduleMs: number[]; unknownOutcome: Record<PolicyClass, { policy: 'final' | 'resubmit'; delaySec: number; maxResubmits: number }> };
   admin: {
     host: string;
     port: number;
@@ -196,6 +196,35 @@ function tenantPolicies(v: unknown): void {
 function carriersFormat(v: unknown): void {
   const problems = carriersSchemaProblems(v);
   if (problems.length > 0) throw new Error(problems.map((p) => `${p.key}: ${p.message}`).join('; '));
+}
+
+/**
+ * dispatch.unknownOutcome.<class>: what happens to a submit of that class whose
+ * submit_sm_resp never came. `final` by default for every class (a resend may reach the
+ * handset twice, so it is asked for, never assumed).
+ */
+function unknownOutcomeLeaves(cls: PolicyClass): convict.Schema<{ policy: 'final' | 'resubmit'; delaySec: number; maxResubmits: number }> {
+  const env = `QASID_UNKNOWN_OUTCOME_${cls.toUpperCase()}`;
+  return {
+    policy: {
+      doc: `A ${cls} submit that got no submit_sm_resp: 'final' watches it until validity + messages.receiptGraceSec and ends it unknown unless a late answer or a receipt settles it; 'resubmit' sends it again (the handset may get it twice) after delaySec, at most maxResubmits times, while enough validity is left.`,
+      format: ['final', 'resubmit'],
+      default: 'final',
+      env,
+    },
+    delaySec: {
+      doc: `How long after a ${cls} submit went unanswered it is sent again (policy resubmit), in seconds.`,
+      format: intRange(1, 86_400),
+      default: 30,
+      env: `${env}_DELAY_SEC`,
+    },
+    maxResubmits: {
+      doc: `Most times one ${cls} message is sent again after an unanswered submit (policy resubmit); then it is watched as unknown.`,
+      format: intRange(1, 10),
+      default: 1,
+      env: `${env}_MAX_RESUBMITS`,
+    },
+  };
 }
 
 export const configSchema: convict.Schema<RawConfig> = {
@@ -464,6 +493,11 @@ export const configSchema: convict.Schema<RawConfig> = {
       format: intRange(10, 60_000),
       default: 250,
       env: 'QASID_DISPATCH_POLL_MS',
+    },
+    unknownOutcome: {
+      otp: unknownOutcomeLeaves('otp'),
+      transactional: unknownOutcomeLeaves('transactional'),
+      marketing: unknownOutcomeLeaves('marketing'),
     },
   },
   admin: {

@@ -128,6 +128,32 @@ export interface CarrierConfig {
   retryScheduleMs?: readonly number[];
   /** Its circuit breaker; absent = the schema's defaults (dispatch/breaker.ts DEFAULT_BREAKER). */
   breaker?: BreakerConfig;
+  /** query_sm for accepted messages whose receipt did not come; absent = off. */
+  querySm?: QuerySmConfig;
+}
+
+/**
+ * query_sm (SMPP 3.4 §4.8) for a message the carrier accepted and sent no receipt for:
+ * asked `delaySec` after acceptance (0: at the watch deadline), again `retrySec` after an
+ * answer that is not final at the deadline, at most `maxQueries` times.
+ */
+export interface QuerySmConfig {
+  enabled: boolean;
+  delaySec: number;
+  retrySec: number;
+  maxQueries: number;
+}
+
+/**
+ * What happens to a submit whose submit_sm_resp never came (its outcome `unknown`), per
+ * message class: `final` watches it until validity + grace and ends it `unknown` unless a
+ * late answer or receipt settles it; `resubmit` sends it again after `delaySec`, at most
+ * `maxResubmits` times (a duplicate on the handset is possible).
+ */
+export interface UnknownOutcomePolicy {
+  policy: 'final' | 'resubmit';
+  delaySec: number;
+  maxResubmits: number;
 }
 
 /** Local-time window, HH:MM to HH:MM in an IANA zone; wraps midnight when start > end. */
@@ -197,7 +223,7 @@ export interface QasidConfig {
   /** Absolute path of the route table, or '' for the built-in default route. */
   routes: { file: string };
   messages: { defaultValiditySec: number; receiptGraceSec: number; maxParts: number; mappingTtlSec: number; maxScheduleSec: number };
-  dispatch: { maxInFlight: number; carrierWaitMs: number; pollMs: number; retryScheduleMs: readonly number[] };
+  dispatch: { maxInFlight: number; carrierWaitMs: number; pollMs: number; retryScheduleMs: readonly number[]; unknownOutcome: Readonly<Record<PolicyClass, UnknownOutcomePolicy>> };
   admin: {
     host: string;
     port: number;

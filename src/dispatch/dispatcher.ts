@@ -30,6 +30,8 @@ import { pendingFields, writeOwedEvent } from '../queue/final-event.js';
 import type { PacedGate } from './gate.js';
 import { CarrierBreaker, DEFAULT_BREAKER, type BreakerState } from './breaker.js';
 import { receiptParts, submitToCarrier, type CarrierAttempt } from './submit.js';
+import { FINAL_POLICY, planAfterUnknown } from './unknown-outcome.js';
+import { ReceiptQueries, type QueryOutcome } from './receipt-query.js';
 import type { MappingStore, ParkedReceipt } from '../dlr/mappings.js';
 
 export interface DispatcherDeps {
@@ -71,6 +73,8 @@ export interface DispatcherHooks {
   claimed?(count: number): void;
   /** A carrier's circuit breaker changed state. */
   breaker?(carrier: string, state: BreakerState): void;
+  /** A query_sm about a message without its receipt was answered (its state) or was not (`failed`). */
+  queried?(carrier: string, outcome: QueryOutcome): void;
 }
 
 /**
@@ -78,9 +82,10 @@ export interface DispatcherHooks {
  * consumer restarted (`restart`), taken over from a dead consumer (`takeover`), tried
  * again here after its handling failed (`retry`), or its due-set lease ran out under an
  * instance that died (`lease`) — each time after it may have been submitted and before
- * the outcome was recorded.
+ * the outcome was recorded — or its submit went unanswered and its class's
+ * dispatch.unknownOutcome says to send it again (`unknown`).
  */
-export type ResubmitReason = 'restart' | 'takeover' | 'lease' | 'retry';
+export type ResubmitReason = 'restart' | 'takeover' | 'lease' | 'retry' | 'unknown';
 
 /**
  * Where a piece of work came from, and so how to release it once settled. `again` is
@@ -123,6 +128,10 @@ export class Dispatcher implements Lifecycle {
   private readonly breakers = new Map<string, CarrierBreaker>();
   /** Due-set members this instance holds a lease on (renewed until released). */
   private readonly dueHeld = new Set<string>();
+  /** Watch-set members this instance holds a lease on (a query_sm may take a while). */
+  private readonly watchHeld = new Set<string>();
+  /** query_sm for accepted messages whose receipt did not come (carriers[].querySm). */
+  private readonly queries: ReceiptQueries;
   private renewTimer: NodeJS.Timeout | undefined;
   /** The last intake read failed (Redis unreachable, the group lost): /readyz says so. */
   private intakeFailing = false;
@@ -135,6 +144,18 @@ export class Dispatcher implements Lifecycle {
     this.carriers = new Map(d.config.carriers.map((c) => [c.id, c]));
     this.defaultOrder = d.config.carriers.map((c) => c.id);
     this.routes = d.routes;
+    this.queries = new ReceiptQueries({
+      store: d.store,
+      outputs: d.outputs,
+      links: d.links,
+      gates: d.gates,
+      carriers: this.carriers,
+      graceMs: d.config.messages.receiptGraceSec * 1000,
+      logger: d.logger,
+      now: this.now,
+      signal: this.abort.signal,
+      queried: (carrier, outcome) => d.hooks?.queried?.(carrier, outcome),
+    });
     for (const c of d.config.carriers) {
       this.breakers.set(
         c.id,
@@ -225,9 +246,10 @@ export class Dispatcher implements Lifecycle {
 
   /** Push the lease of every due member still being worked on further out. */
   private async renewDueLeases(): Promise<void> {
-    if (this.dueHeld.size === 0) return;
+    if (this.dueHeld.size === 0 && this.watchHeld.size === 0) return;
     try {
       await this.d.store.renewLeases('due', [...this.dueHeld], this.now() + DUE_LEASE_MS);
+      await this.d.store.renewLeases('watch', [...this.watchHeld], this.now() + DUE_LEASE_MS);
     } catch (e) {
       this.log.warn({ event: 'redis.error', err: errorMessage(e) }, 'due-set lease renewal failed; retried');
     }
@@ -418,7 +440,10 @@ export class Dispatcher implements Lifecycle {
           } else forRoom = true;
           const overdue = await this.d.store.takeDue('watch', now, 500, DUE_LEASE_MS, shard);
           if (overdue.length === 500) more = true;
-          for (const recId of overdue) this.track(this.expireWatched(recId));
+          for (const recId of overdue) {
+            this.watchHeld.add(recId);
+            this.track(this.expireWatched(recId).finally(() => this.watchHeld.delete(recId)));
+          }
         }
         if (Date.now() - lastClaim >= claimEveryMs) {
           lastClaim = Date.now();
@@ -648,6 +673,8 @@ export class Dispatcher implements Lifecycle {
     if (!candidates.ok) return this.finish(recId, rec, src, 'failed', { reason: 'no_route' });
 
     let tried = 0;
+    // A resend after an unanswered submit, not sent yet: counted when it goes (its `submitting` clears the mark).
+    if (src.again === undefined && rec.rsq === '1') src.again = 'unknown';
     // Temporary errors this message had, per carrier (`tErr`): a carrier that gave it
     // failoverAfter of them comes after those that did not, so the route's next carrier
     // is tried first.
@@ -686,6 +713,7 @@ export class Dispatcher implements Lifecycle {
       // after it counts the next send as a resubmit, one before it does not. It also tells
       // the receipt roll-up how many receipts to expect before part 1's can arrive.
       const sending = transition.submitting(carrierId, enc.parts.length, rN);
+      if (src.again === 'unknown') sending.rsq = '0';
       if (src.again !== undefined && tried === 1) {
         // Counted once per message, on the carrier it goes to first.
         this.log.warn({ event: 'dispatch.resubmit', reason: src.again, carrier: carrierId, gatewayId: rec.gw }, 'sending a message whose earlier submit may have reached the carrier; the handset may see it twice');
@@ -766,12 +794,21 @@ export class Dispatcher implements Lifecycle {
         }
         case 'rejected':
           return this.finish(recId, rec, src, 'rejected', { ...done, reason: r.partsSent > 0 ? 'partially_sent' : 'carrier_rejected', error: r.error });
-        case 'unknown':
-          // No answer: only a receipt can settle it now, and without an id none can match.
+        case 'unknown': {
+          // No answer: the carrier may have it or not. Its class says whether to send it
+          // again (a possible duplicate) or to wait for a late answer or receipt (a possible miss).
+          const plan = planAfterUnknown(cfg.dispatch.unknownOutcome[cls] ?? FINAL_POLICY, rec, this.now(), carrier.minValiditySec ?? 10);
+          if (plan.kind === 'resubmit') {
+            // The carrier that did not answer goes to the end of the route for the resend.
+            tempErrors[carrierId] = Math.max(tempErrors[carrierId] ?? 0, carrier.failoverAfter ?? 1);
+            return this.resubmitLater(recId, { ...rec, tErr: JSON.stringify(tempErrors) }, src, r.error, carrierId, plan.at);
+          }
+          this.log.debug({ event: 'dispatch.unknown', carrier: carrierId, reason: r.error, plan: plan.why, gatewayId: rec.gw }, 'submit unanswered; watched as unknown');
           await this.d.store.update(recId, transition.unknown(r.error));
           await this.d.store.schedule('watch', recId, Number(rec.vu) + cfg.messages.receiptGraceSec * 1000);
           await this.release(recId, src);
           return;
+        }
       }
     }
     // A carrier gave a temporary error and the rest of the route could not take it: the
@@ -811,7 +848,8 @@ export class Dispatcher implements Lifecycle {
    * no accepted event after its final.
    */
   private accepted(recId: string, rec: Partial<RecordFields>, fields: Partial<RecordFields>, carrierId: string, parts: number): Promise<void> {
-    const watchUntil = Number(rec.vu) + this.d.config.messages.receiptGraceSec * 1000;
+    // Before the deadline when the carrier is asked about receipts that do not come (querySm.delaySec).
+    const watchUntil = this.queries.watchTime(this.carriers.get(carrierId), Number(rec.vu), this.now());
     const event = this.event('accepted', false, { ...eventIds(rec), carrier: carrierId, parts });
     if (parts === 1) return Promise.all([this.d.store.accept(recId, fields, watchUntil), this.d.outputs.event(event)]).then(() => undefined);
     return this.d.store.accept(recId, fields, watchUntil).then((live) => (live ? this.d.outputs.event(event) : undefined));
@@ -854,7 +892,28 @@ export class Dispatcher implements Lifecycle {
     if (src.kind === 'intake') this.entryDone({ id: src.entryId, shard: src.shard });
   }
 
+  /**
+   * An unanswered submit to be sent again (dispatch.unknownOutcome resubmit): due at `at`,
+   * the first unanswered error kept, the resend marked to be counted when it goes.
+   */
+  private async resubmitLater(recId: string, rec: Partial<RecordFields>, src: Source, error: string, carrier: string, at: number): Promise<void> {
+    this.log.info({ event: 'dispatch.unknown', carrier, reason: error, plan: 'resubmit', resubmitAt: new Date(at).toISOString(), resubmits: Number(rec.rs ?? 0) + 1, gatewayId: rec.gw }, 'submit unanswered; it is sent again at resubmitAt');
+    await this.d.store.update(recId, transition.resubmitLater(rec, error));
+    await this.d.store.schedule('due', recId, at);
+    if (src.kind === 'intake') this.entryDone({ id: src.entryId, shard: src.shard });
+  }
+
   private async finish(recId: string, rec: Partial<RecordFields>, src: Source, status: TerminalStatus, extra: Partial<StatusEvent>): Promise<void> {
+    if (rec.unk !== undefined && status !== 'accepted') {
+      // A resend after an unanswered submit could not go, or went and was refused: the
+      // first submit's fate is still unknown, so the message is watched as unknown — never
+      // ended as if nothing had reached the carrier.
+      this.log.info({ event: 'dispatch.resubmit_abandoned', status, reason: extra.reason, error: extra.error, carrier: extra.carrier, gatewayId: rec.gw }, 'the resend of an unanswered submit did not go through; watched as unknown');
+      await this.d.store.update(recId, transition.backToUnknown(rec));
+      await this.d.store.schedule('watch', recId, Number(rec.vu) + this.d.config.messages.receiptGraceSec * 1000);
+      await this.release(recId, src);
+      return;
+    }
     // Every rejection names its intake entry.
     const e = this.event(status, true, { ...eventIds(rec), ...extra, ...(status === 'rejected' && rec.eid !== undefined ? { entryId: rec.eid } : {}) });
     const first = await this.d.store.finalise(recId, status, { ...(extra.reason ? { err: extra.error ?? extra.reason } : {}), ev: pendingFields(e) });
@@ -868,9 +927,16 @@ export class Dispatcher implements Lifecycle {
     else await this.d.store.unschedule('due', recId);
   }
 
-  /** A message accepted (or of unknown outcome) whose receipt never came. */
+  /**
+   * A message accepted (or of unknown outcome) whose receipt never came. Its carrier is
+   * asked first when it answers query_sm (carriers[].querySm): the answer may settle it or
+   * keep it watched a while longer.
+   */
   private async expireWatched(recId: string): Promise<void> {
     const rec = await this.d.store.get(recId);
+    if (rec && !isFinal(rec) && this.queries.applies(rec)) {
+      if ((await this.queries.settle(recId, rec)) !== 'end') return;
+    }
     if (rec && !isFinal(rec)) {
       const status: TerminalStatus = rec.st === 'unknown' ? 'unknown' : 'expired';
       const e = this.event(status, true, { ...eventIds(rec), carrier: rec.car, parts: numberOr(rec.parts), reason: rec.st === 'unknown' ? (rec.err ?? 'no_response') : 'no_receipt' });

@@ -67,3 +67,13 @@ export function receiptMatchIds(r: { id: string; tlvId?: string; textId?: string
   if (out.length === 0) out.push(clean(r.id));
   return out;
 }
+
+/**
+ * A normalised id as the carrier writes it in submit_sm_resp, for asking about it
+ * (query_sm): a `hex` carrier's id back in lower-case hex (leading zeros, which the key
+ * dropped, are not restored), a `decimal` or `verbatim` one as kept.
+ */
+export function carrierWrittenId(normId: string, format: MessageIdFormat): string {
+  if (format !== 'hex' || !DECIMAL.test(normId)) return normId;
+  return BigInt(normId).toString(16);
+}

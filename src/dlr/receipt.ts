@@ -108,6 +108,16 @@ const STAT_WORDS: ReadonlyMap<string, ReceiptState> = new Map([
  */
 const NOT_FINAL: ReadonlySet<ReceiptState> = new Set(['enroute', 'accepted']);
 
+/** A message_state value (SMPP 3.4 §5.2.28) as a receipt state; undefined for one §5.2.28 does not define. */
+export function messageStateOf(value: number | undefined): ReceiptState | undefined {
+  return value === undefined ? undefined : MESSAGE_STATE.get(value);
+}
+
+/** Whether a state is the message's last (ENROUTE and ACCEPTED are not: see NOT_FINAL). */
+export function isFinalState(state: ReceiptState): boolean {
+  return !NOT_FINAL.has(state);
+}
+
 // Keys of Appendix B, case-insensitive; "submit date" also as submit_date / submitdate
 // (0x11 is '_' when the SMSC sent the text in the GSM 03.38 default alphabet). A key
 // must not be glued to a preceding letter or digit, so 'sub' inside 'xsub:' is no key.

@@ -59,6 +59,7 @@ export class Metrics {
   readonly events: Counter<L<'events'>>;
   readonly adminDenied: Counter<L<'adminDenied'>>;
   readonly resubmits: Counter<L<'resubmits'>>;
+  readonly receiptQueries: Counter<L<'receiptQueries'>>;
   readonly intakeClaimed: Counter<L<'intakeClaimed'>>;
   readonly auditWrites: Counter<L<'auditWrites'>>;
   private sources: ScrapeSources | undefined;
@@ -90,6 +91,7 @@ export class Metrics {
     this.events = counter('events');
     this.adminDenied = counter('adminDenied');
     this.resubmits = counter('resubmits');
+    this.receiptQueries = counter('receiptQueries');
     this.intakeClaimed = counter('intakeClaimed');
     this.auditWrites = counter('auditWrites');
 

@@ -6,6 +6,7 @@
  *
  *   queued ─▶ submitting ─▶ accepted ─▶ <final, by a receipt or the watch deadline>
  *                 │    └──▶ unknown  ─▶ <final, by a late receipt or the deadline>
+ *                 │           └──▶ retry (resubmit, dispatch.unknownOutcome) ─▶ submitting …
  *                 └──▶ retry (due set) ─▶ submitting …
  *   any live state ─▶ <final, by the dispatcher: rejected, blocked, failed, expired, accepted>
  */
@@ -70,6 +71,14 @@ export interface RecordFields {
   tErr?: string;
   /** each receipt-bearing part's receipt state, "<part, 0-based>:<state>,…" (queue/final-event.ts partStatus) */
   pS?: string;
+  /** the error of the first submit that went unanswered, while the message is being sent again (dispatch.unknownOutcome resubmit) */
+  unk?: string;
+  /** how many times it was sent again after an unanswered submit */
+  rs?: string;
+  /** '1' while a resend after an unanswered submit waits to go (counted in qasid_resubmits_total when it does), else '0' */
+  rsq?: string;
+  /** query_sm asked about it so far (carriers[].querySm) */
+  qN?: string;
 }
 
 /** Ended: `term` is set (exactly once), whoever ended it. */
@@ -117,6 +126,22 @@ export const transition = {
   /** Sent, and no answer came. */
   unknown(error: string): Partial<RecordFields> {
     return { st: 'unknown', err: error };
+  },
+  /**
+   * Sent, no answer came, and it is to be sent again (dispatch.unknownOutcome resubmit):
+   * waiting in the due set, the first unanswered submit's error kept in `unk` so that a
+   * resend that cannot go ends it `unknown`, never as if nothing had left.
+   */
+  resubmitLater(rec: Partial<RecordFields>, error: string): Partial<RecordFields> {
+    return { st: 'retry', att: rec.att ?? '0', ...(rec.tErr !== undefined ? { tErr: rec.tErr } : {}), unk: rec.unk ?? error, rs: String(Number(rec.rs ?? 0) + 1), rsq: '1' };
+  },
+  /** A resend could not go (or was not wanted any more): back to waiting for a receipt or the deadline, as `unknown`. */
+  backToUnknown(rec: Partial<RecordFields>): Partial<RecordFields> {
+    return { st: 'unknown', err: rec.unk ?? rec.err ?? 'no_response' };
+  },
+  /** query_sm is being asked about it for the `n`th time. */
+  queried(n: number): Partial<RecordFields> {
+    return { qN: String(n) };
   },
   /** Waiting in the due set: the attempts spent, and the temporary errors per carrier. */
   deferred(rec: Partial<RecordFields>): Partial<RecordFields> {

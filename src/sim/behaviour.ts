@@ -105,6 +105,14 @@ export interface SimBehaviour {
   strayResponses: boolean;
   /** Send hostile PDUs at a rate (./fuzz.ts); null = off. */
   fuzz: SimFuzzBehaviour | null;
+  /**
+   * query_sm (SMPP 3.4 §4.8): 'answer' with the state of a message it accepted (ENROUTE
+   * until its receipt would be due — receipts.delayMs after its submit_sm_resp, whether
+   * receipts are enabled or not — then the state its receipt reports), ESME_RINVMSGID for
+   * an id it does not know (or whose source_addr differs); 'ignore' never answers;
+   * 'refuse' answers generic_nack ESME_RINVCMDID (an SMSC without query_sm).
+   */
+  queries: 'answer' | 'ignore' | 'refuse';
 }
 
 /** Deep-partial behaviour: what presets, listener options and setBehaviour() take. */
@@ -128,6 +136,7 @@ export const DEFAULT_BEHAVIOUR: Readonly<SimBehaviour> = Object.freeze({
   heldReceiptLimit: 10_000,
   strayResponses: false,
   fuzz: null,
+  queries: 'answer',
 }) as SimBehaviour;
 
 /** Named behaviours with a line of help each, in the manner of Jasmin's test SMSCs. */
@@ -136,7 +145,8 @@ const PRESET_TABLE = {
   HexIdsDecimalReceiptsSMSC: { about: 'hex ids in submit_sm_resp, the same number in decimal in receipts', patch: { messageIdFormat: 'hex', receipts: { idFormat: 'decimal' } } },
   EarlyReceiptSMSC: { about: 'each receipt is written before its submit_sm_resp, in the same flush', patch: { receipts: { early: true } } },
   UuidSMSC: { about: 'UUID message ids', patch: { messageIdFormat: 'uuid' } },
-  NoReceiptSMSC: { about: 'never sends receipts', patch: { receipts: { enabled: false } } },
+  NoReceiptSMSC: { about: 'accepts every submit_sm and never sends receipts; answers query_sm with the state the receipt would have reported', patch: { receipts: { enabled: false } } },
+  NoQuerySMSC: { about: 'never sends receipts and never answers query_sm (a carrier whose query_sm goes unanswered)', patch: { receipts: { enabled: false }, queries: 'ignore' } },
   TextReceiptSMSC: { about: 'text-only receipts, no TLVs (many older SMSCs)', patch: { receipts: { format: 'text' } } },
   UndeliverableSMSC: { about: 'every receipt reports UNDELIV err:001', patch: { receipts: { stat: 'UNDELIV' } } },
   ThrottledSMSC: { about: '50 submit_sm per second, ESME_RTHROTTLED beyond', patch: { tps: 50 } },
@@ -219,6 +229,7 @@ export function validateBehaviour(b: SimBehaviour): void {
   nonNegativeInt('malformedAfterPdus', b.malformedAfterPdus);
   nonNegativeInt('unbindAfterPdus', b.unbindAfterPdus);
   nonNegativeInt('heldReceiptLimit', b.heldReceiptLimit);
+  if (!['answer', 'ignore', 'refuse'].includes(b.queries)) throw new QasidError('CONFIG_INVALID', `simulator queries "${b.queries}" is not answer|ignore|refuse`);
   if (b.fuzz) {
     if (!Number.isInteger(b.fuzz.perSecond) || b.fuzz.perSecond < 1) throw new QasidError('CONFIG_INVALID', `simulator fuzz.perSecond must be an integer >= 1, got ${b.fuzz.perSecond}`);
     nonNegativeInt('fuzz.limit', b.fuzz.limit);

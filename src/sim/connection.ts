@@ -28,6 +28,7 @@ const ST = {
   RINVPASWD: COMMAND_STATUS.ESME_RINVPASWD ?? 0x0e,
   RTHROTTLED: COMMAND_STATUS.ESME_RTHROTTLED ?? 0x58,
   RINVEXPIRY: COMMAND_STATUS.ESME_RINVEXPIRY ?? 0x62,
+  RINVMSGID: COMMAND_STATUS.ESME_RINVMSGID ?? 0x0c,
 } as const;
 
 /** One submit_sm as the simulator read it (SimListenerOptions.onSubmit). */
@@ -78,6 +79,11 @@ export interface SimHost {
   delayResponse(conn: SimConnection, seq: number, id: string, receipt: PendingReceipt | null): void;
   sessionBound(conn: SimConnection): void;
   sessionLeft(conn: SimConnection): void;
+  /**
+   * query_sm for `messageId` from `systemId` (SMPP 3.4 §4.8): the message's state, or
+   * undefined when this listener did not accept such a message.
+   */
+  queryMessage(systemId: string, messageId: string, sourceAddr: string): { state: number; finalDate: string; errorCode: number } | undefined;
   /** Receipts this connection wrote but never saw acknowledged, when it closes: deliver them again. */
   redeliver(receipts: PendingReceipt[], origin: SimConnection): void;
 }
@@ -352,6 +358,8 @@ export class SimConnection {
       if (this.mode !== null) this.host.sessionLeft(this);
       this.mode = null;
       this.endAfterFlush();
+    } else if (pdu.command === 'query_sm' && this.host.behaviour.queries !== 'refuse') {
+      this.handleQuery(pdu);
     } else if (pdu.command === 'unknown') {
       this.host.stats.genericNacksSent++;
       this.out.append(encodeResponse(pdu, ST.RINVCMDID));
@@ -361,6 +369,26 @@ export class SimConnection {
       this.out.append(encodeResponse(pdu, ST.RINVCMDID));
       this.scheduleFlush();
     }
+  }
+
+  /** SMPP 3.4 §4.8.2: query_sm_resp with message_id, final_date, message_state, error_code. */
+  private handleQuery(pdu: Pdu): void {
+    const stats = this.host.stats;
+    stats.queries++;
+    if (this.host.behaviour.queries === 'ignore') return;
+    let status: number = ST.ROK;
+    let found: ReturnType<SimHost['queryMessage']>;
+    if (this.mode === null || this.mode === 'receiver') status = ST.RINVBNDSTS;
+    else {
+      const messageId = bodyString(pdu, 'message_id') ?? '';
+      found = this.host.queryMessage(this.systemId, messageId, bodyString(pdu, 'source_addr') ?? '');
+      if (found === undefined) status = ST.RINVMSGID;
+    }
+    if (found !== undefined) stats.queriesAnswered++;
+    this.out.append(
+      encodeResponse(pdu, status, found === undefined ? {} : { message_id: bodyString(pdu, 'message_id') ?? '', final_date: found.finalDate, message_state: found.state, error_code: found.errorCode }),
+    );
+    this.scheduleFlush();
   }
 
   private handleBind(pdu: Pdu, mode: BindMode): void {

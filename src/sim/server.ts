@@ -8,7 +8,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { errorMessage } from '../core/errors.js';
 import { silentLogger, type Logger } from '../log/logger.js';
-import { DEFAULT_BEHAVIOUR, MESSAGE_STATE, mergeBehaviour, resolvePreset, type SimBehaviour, type SimBehaviourPatch } from './behaviour.js';
+import { DEFAULT_BEHAVIOUR, MESSAGE_STATE, mergeBehaviour, resolvePreset, type ReceiptStat, type SimBehaviour, type SimBehaviourPatch } from './behaviour.js';
+import { smppAbsoluteTime } from '../smpp/codec.js';
 import { SimConnection, type BindMode, type SimHost, type SubmitSeen } from './connection.js';
 import { HostilePdus } from './fuzz.js';
 import { BucketScheduler, TokenBucket } from './scheduler.js';
@@ -76,6 +77,8 @@ interface RoutedReceipt {
 const RECEIPT_TEXT_OCTETS = 20;
 /** Message ids start here so decimal and hex renderings differ visibly (1000000000 = 0x3b9aca00). */
 const FIRST_MESSAGE_ID = 1_000_000_000;
+/** Accepted messages remembered for query_sm, per listener; the oldest are forgotten first. */
+const MAX_REMEMBERED = 100_000;
 /** The fuzzer's pacing tick, ms. */
 const FUZZ_TICK_MS = 10;
 
@@ -96,6 +99,8 @@ class Simulator implements SimHost, SimServer {
   private submitCount = 0;
   private receiptCount = 0;
   private rr = 0;
+  /** What query_sm is answered from: accepted messages by id (insertion order = age). */
+  private readonly accepted = new Map<string, { systemId: string; src: string; stat: ReceiptStat; err: number; doneAt: number }>();
   /** Fuzzing: the generator and the timer that paces it, while behaviour.fuzz is set. */
   private fuzz: { pdus: HostilePdus; timer: NodeJS.Timeout; last: number; owed: number; next: number } | null = null;
   private closing: Promise<void> | null = null;
@@ -174,7 +179,16 @@ class Simulator implements SimHost, SimServer {
     if (b.messageIdFormat === 'uuid') id = randomUUID();
     else id = b.messageIdFormat === 'hex' ? n.toString(16) : String(n);
     const r = b.receipts;
-    if (!r.enabled || (s.registeredDelivery & 0x03) === 0) return { id, receipt: null };
+    const remember = (stat: ReceiptStat): void => {
+      if (b.queries === 'refuse') return;
+      if (this.accepted.size >= MAX_REMEMBERED) this.accepted.delete(this.accepted.keys().next().value as string);
+      const src = frame.toString('latin1', s.srcStart, s.srcEnd);
+      this.accepted.set(id, { systemId: conn.systemId, src, stat, err: stat === 'DELIVRD' || stat === 'ACCEPTD' || stat === 'ENROUTE' ? 0 : 1, doneAt: Date.now() + r.delayMs });
+    };
+    if (!r.enabled || (s.registeredDelivery & 0x03) === 0) {
+      remember(r.stat);
+      return { id, receipt: null };
+    }
     let receiptId = id;
     if (b.messageIdFormat !== 'uuid' && r.idFormat !== 'same') receiptId = r.idFormat === 'hex' ? n.toString(16) : String(n);
     const textId = b.messageIdFormat !== 'uuid' && r.textIdFormat !== 'same' ? (r.textIdFormat === 'hex' ? n.toString(16) : String(n)) : receiptId;
@@ -202,6 +216,7 @@ class Simulator implements SimHost, SimServer {
       ...(textId !== receiptId ? { textId } : {}),
       ...(zeroLengthState ? { zeroLengthState } : {}),
     };
+    remember(stat);
     return { id, receipt };
   }
 
@@ -235,6 +250,15 @@ class Simulator implements SimHost, SimServer {
     const i = list.indexOf(conn);
     if (i >= 0) list.splice(i, 1);
     if (list.length === 0) this.receivers.delete(conn.systemId);
+  }
+
+  queryMessage(systemId: string, messageId: string, sourceAddr: string): { state: number; finalDate: string; errorCode: number } | undefined {
+    const m = this.accepted.get(messageId);
+    // SMPP 3.4 §4.8.1: the message is identified by its id and the source address it was submitted with.
+    if (m === undefined || m.systemId !== systemId || (sourceAddr !== '' && sourceAddr !== m.src)) return undefined;
+    const now = Date.now();
+    if (now < m.doneAt) return { state: MESSAGE_STATE.ENROUTE, finalDate: '', errorCode: 0 };
+    return { state: MESSAGE_STATE[m.stat], finalDate: smppAbsoluteTime(m.doneAt), errorCode: m.err };
   }
 
   redeliver(receipts: PendingReceipt[], origin: SimConnection): void {

@@ -58,6 +58,9 @@ export interface SimStats {
   strayResponsesSent: number;
   /** Responses of any command received from clients. */
   responsesReceived: number;
+  /** query_sm received, and of those answered with a state (the rest: unknown message_id ESME_RINVMSGID, refused, or ignored). */
+  queries: number;
+  queriesAnswered: number;
   /** Hostile PDUs written (fuzz), all kinds. */
   fuzzSent: number;
   /** Of those, requests, which a correct client answers (deliver_sm_resp, generic_nack, enquire_link_resp …). */
@@ -93,6 +96,8 @@ export function newStats(): SimStats {
     protocolErrors: 0,
     strayResponsesSent: 0,
     responsesReceived: 0,
+    queries: 0,
+    queriesAnswered: 0,
     fuzzSent: 0,
     fuzzRequestsSent: 0,
   };

@@ -7,7 +7,7 @@ import type { CarrierConfig } from '../config/types.js';
 import type { Lifecycle } from '../core/lifecycle.js';
 import { QasidError } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
-import { bodyString, statusName } from './codec.js';
+import { bodyNumber, bodyString, statusName } from './codec.js';
 import { SmppSession, type DeliverHandler, type LateResponseHandler, type SessionHealth, type SessionObserver } from './session.js';
 import { classifyStatus, type StatusClass } from './status.js';
 
@@ -18,6 +18,15 @@ export type SubmitResult =
   | { readonly kind: 'not_sent'; readonly error: QasidError }
   /** Left Qasid but no answer came: the carrier may have it. Only a receipt can settle it. */
   | { readonly kind: 'unknown'; readonly error: QasidError; readonly session: string };
+
+/**
+ * What a query_sm asked (SMPP 3.4 §4.8): the SMSC's answer, or why there is none. An
+ * answer carries the raw message_state (§5.2.28), error_code and final_date as written.
+ */
+export type QueryResult =
+  | { readonly kind: 'answered'; readonly messageState: number | undefined; readonly errorCode: number | undefined; readonly finalDate: string | undefined; readonly session: string }
+  /** An error status (ESME_RQUERYFAIL, ESME_RINVMSGID, generic_nack …), no answer in time, or never sent. */
+  | { readonly kind: 'failed'; readonly error: string };
 
 export interface CarrierHealth {
   carrier: string;
@@ -192,6 +201,29 @@ export class CarrierLink implements Lifecycle {
         return { kind: 'rejected', status, statusName: statusName(status), action, session: session.id };
       }
     }
+  }
+
+  /**
+   * Ask the carrier for the state of a message it accepted (query_sm, SMPP 3.4 §4.8): its
+   * message_id as the carrier wrote it in submit_sm_resp, and the source address the
+   * message was submitted with (§4.8.1: the SMSC matches both). Goes through a session's
+   * window with the response deadline, like a submit; never throws.
+   */
+  async query(messageId: string, source: { ton: number; npi: number; addr: string }, signal?: AbortSignal): Promise<QueryResult> {
+    const session = this.pick();
+    if (!session) return { kind: 'failed', error: 'SMPP_NOT_BOUND' };
+    const outcome = await session.request('query_sm', { message_id: messageId, source_addr_ton: source.ton, source_addr_npi: source.npi, source_addr: source.addr }, signal);
+    if (outcome.kind !== 'response') return { kind: 'failed', error: outcome.error.code };
+    const pdu = outcome.pdu;
+    if (pdu.command !== 'query_sm_resp' || pdu.status !== 0) return { kind: 'failed', error: pdu.status !== 0 ? statusName(pdu.status) : pdu.command };
+    const finalDate = pdu.body.final_date;
+    return {
+      kind: 'answered',
+      messageState: bodyNumber(pdu, 'message_state'),
+      errorCode: bodyNumber(pdu, 'error_code'),
+      finalDate: typeof finalDate === 'string' ? finalDate : finalDate instanceof Date ? finalDate.toISOString() : undefined,
+      session: session.id,
+    };
   }
 
   health(): CarrierHealth {
