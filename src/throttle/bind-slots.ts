@@ -210,7 +210,12 @@ export class BindSlots {
     const free = held.filter((i) => !this.releasing.has(i));
     const keep = [...free.filter((i) => bound.has(i)), ...free.filter((i) => !bound.has(i))].slice(0, share).sort((a, b) => a - b);
     const before = this.state.held.join(',');
+    const hadShare = this.state.share > 0 || this.state.members === 0;
     this.state = { held: keep, share, members };
+    if (share === 0 && hadShare) {
+      // More instances than the carrier has sessions: this one binds nothing there.
+      this.o.logger.warn({ event: 'carrier.no_bind_share', carrier: this.o.carrier, sessions: this.o.slots, instances: members }, 'no bind slot of this carrier falls to this instance (more instances than sessions): its messages for the carrier fail over or wait for an instance with a bind');
+    }
     this.queue(keep);
     if (keep.join(',') !== before) {
       this.o.logger.info({ event: 'carrier.binds_leased', carrier: this.o.carrier, slots: keep, share, instances: members }, 'bind slots of this instance changed');

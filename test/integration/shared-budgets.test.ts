@@ -97,17 +97,18 @@ test('an instance that stops leaves the whole rate to the other within a second;
 interface Member {
   slots: BindSlots;
   bound: () => number[];
+  lines: Array<Record<string, unknown>>;
 }
 
-function member(name: string, key: string, leaseMs: number, applyMs = 0): Member {
-  const { logger } = captureLogger('warn');
+function member(name: string, key: string, leaseMs: number, applyMs = 0, slotCount = 4): Member {
+  const { logger, lines } = captureLogger('warn');
   let bound: number[] = [];
   let generation = 0;
   const slots = new BindSlots(client(), {
     key,
     carrier: 'c',
     instance: name,
-    slots: 4,
+    slots: slotCount,
     leaseMs,
     logger,
     apply: async (held, abrupt) => {
@@ -121,7 +122,7 @@ function member(name: string, key: string, leaseMs: number, applyMs = 0): Member
       if (g === generation) bound = [...held].sort();
     },
   });
-  return { slots, bound: () => bound };
+  return { slots, bound: () => bound, lines };
 }
 
 /** No slot bound by two members at once. */
@@ -181,4 +182,27 @@ test('a sweep lease: one instance at a time; given back, another takes it at onc
   await sleep(350);
   assert.equal(await a.hold(), true, 'a dead holder\'s lease ran out');
   assert.ok(lines.some((l) => l.event === 'sweep.lease' && l.held === true), 'logged');
+});
+
+test('more instances than sessions: the one left without a bind slot says so, once; it binds again when one leaves', { timeout: 20_000 }, async () => {
+  const key = 'binds:{t:c:few}';
+  const LEASE = 1000;
+  const ms = ['n1', 'n2', 'n3'].map((n) => member(n, key, LEASE, 0, 2));
+  try {
+    for (const m of ms) await m.slots.start();
+    await until(() => ms.map((m) => m.bound().length).sort().join() === '0,1,1', LEASE * 6, () => `shares 1/1/0 (${ms.map((m) => m.bound().join('+')).join(' ')})`);
+    const without = ms.find((m) => m.bound().length === 0) as Member;
+    const warned = (m: Member): number => m.lines.filter((l) => l.event === 'carrier.no_bind_share').length;
+    await until(() => warned(without) === 1, LEASE * 2, 'the warning');
+    assert.equal(without.lines.find((l) => l.event === 'carrier.no_bind_share')?.instances, 3);
+    assert.deepEqual(ms.filter((m) => m !== without).map(warned), [0, 0], 'only the one without a slot warns');
+    await sleep(LEASE);
+    assert.equal(warned(without), 1, 'once, not at every renewal');
+    // One with a slot leaves: the one without takes it.
+    const leaving = ms.find((m) => m !== without) as Member;
+    await leaving.slots.stop();
+    await until(() => without.bound().length === 1, LEASE * 4, 'the slot taken');
+  } finally {
+    for (const m of ms) await m.slots.stop();
+  }
 });
