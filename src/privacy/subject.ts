@@ -11,7 +11,7 @@
 import type { Redis } from 'ioredis';
 import { recordId, type Keys } from '../queue/keys.js';
 import { owedEvent } from '../queue/final-event.js';
-import { EVENT_VERSION, type Outputs, type StatusEvent } from '../queue/outputs.js';
+import { EVENT_VERSION, parseMoHeldMember, type Outputs, type StatusEvent } from '../queue/outputs.js';
 import type { MessageStore } from '../queue/store.js';
 import type { RecordFields } from '../queue/record.js';
 import { fieldOf, fieldsOf, streamPages } from '../queue/streams.js';
@@ -46,7 +46,8 @@ export interface SubjectExport {
     createdAt?: string;
     error?: string;
   }>;
-  mo: Array<{ id: string; at?: string; to?: string; text?: string; keyword?: string }>;
+  /** MO entries from the number; `stream` names the routed stream (mo.routes) an entry is in, absent for the default one. */
+  mo: Array<{ id: string; stream?: string; at?: string; to?: string; text?: string; keyword?: string }>;
   /** Entries to the number still in the intake stream: not read yet, or read and not finished. */
   queued: Array<{ entry: string; clientId?: string; tenant?: string; from?: string; text?: string; class?: string }>;
   deadLetters: Array<{ id: string; reason?: string; at: string }>;
@@ -112,13 +113,13 @@ export class SubjectRequests {
     for (const h of hashes) {
       for (const member of await redis.zrange(keys.held(h), 0, -1)) {
         if (member.startsWith('mo:')) {
-          const id = member.slice(3);
-          const row = (await redis.xrange(keys.mo, id, id))[0];
+          const { stream, id } = parseMoHeldMember(member);
+          const row = (await redis.xrange(stream === undefined ? keys.mo : keys.moStream(stream), id, id))[0];
           if (row === undefined) continue;
           const mo = JSON.parse(fieldOf(row[1], 'data') ?? '{}') as { sealed?: string; at?: string; to?: string; keyword?: string };
           const opened = mo.sealed === undefined ? undefined : this.d.vault.open(mo.sealed, 'mo');
           const text = opened === undefined ? undefined : (JSON.parse(opened) as { text?: string }).text;
-          out.mo.push({ id, at: mo.at, to: mo.to, text, keyword: mo.keyword });
+          out.mo.push(stripUndefined({ id, ...(stream === undefined ? {} : { stream }), at: mo.at, to: mo.to, text, keyword: mo.keyword }));
           continue;
         }
         const rec = await this.d.store.get(member);
@@ -150,7 +151,8 @@ export class SubjectRequests {
     for (const h of hashes) {
       for (const member of await redis.zrange(keys.held(h), 0, -1)) {
         if (member.startsWith('mo:')) {
-          report.mo += await redis.xdel(keys.mo, member.slice(3));
+          const { stream, id } = parseMoHeldMember(member);
+          report.mo += await redis.xdel(stream === undefined ? keys.mo : keys.moStream(stream), id);
           continue;
         }
         const raw = await this.d.store.raw(member);
