@@ -283,7 +283,7 @@ export class App implements Lifecycle {
     const tokenStore = new TokenStore(this.control, this.keys);
     this.revocations = new TokenRevocations({ tokens: config.admin.tokens, read: () => tokenStore.revoked(), pollMs: config.admin.revocationPollSec * 1000, logger });
     this.tokens = tokenStore;
-    this.breach = new BreachScanner({ redis: this.redis, keys: this.keys, vault, store, defaultRegion: config.numbers.defaultRegion, tenantsOf: senderTenants(config.policy.tenants) });
+    this.breach = new BreachScanner({ redis: this.redis, keys: this.keys, vault, store, defaultRegion: config.numbers.defaultRegion, tenantsOf: senderTenants(config.policy.tenants), moStreams: moRouter.streams });
     const access = (this.access = new AccessStream(this.redis, this.keys.access, { maxLen: config.outputs.maxLen, logger }));
     const subs = this.subscribers;
     this.subjects = new SubjectRequests({ redis: this.redis, keys: this.keys, vault, store, subscribers: subs, outputs, intakeGroup: config.intake.group, defaultRegion: config.numbers.defaultRegion, now });

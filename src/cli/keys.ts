@@ -118,11 +118,13 @@ export async function keysCommand(argv: string[], io: CliIo = consoleIo): Promis
   let prefix: string;
   let keyring: Keyring;
   let endpoint: RedisEndpoint;
+  let moStreams: string[];
   try {
     const cfg = loadConfig({ file: values.config, env: io.env ?? process.env, overrides: { carriers: [] } });
     endpoint = cfg.redis;
     url = values.redis ?? cfg.redis.url.reveal();
     prefix = values.prefix ?? cfg.redis.prefix;
+    moStreams = [...new Set(cfg.mo.routes.map((r) => r.stream))];
     // Only the cipher keyring: the sweep needs no hash secrets.
     keyring = loadKeyring(cfg.privacy.keyring, cfg.privacy.keyringFile, 'privacy.keyring');
   } catch (e) {
@@ -153,6 +155,7 @@ export async function keysCommand(argv: string[], io: CliIo = consoleIo): Promis
   try {
     const report = await rotateKeys(redis, keys, keyring, {
       ...(batch === undefined ? {} : { batch }),
+      moStreams,
       onProgress: (n) => {
         progress.update(n);
         seen = n;

@@ -148,7 +148,7 @@ test('STOP split over two parts opts the sender out: keywords read the reassembl
   assert.ok(((await app.subscribers.choices('+923001110006'))['o:s:8555'] ?? '') !== '', 'opted out of 8555');
 });
 
-test('MO routing: by short code, by keyword and by prefix to named streams, the rest to the default; erasure covers them', async () => {
+test('MO routing: by short code, by keyword and by prefix to named streams, the rest to the default; breach report, export and erasure cover them', async () => {
   const s = await sim();
   const { app, r } = await gateway(s, {
     routes: [
@@ -175,6 +175,10 @@ test('MO routing: by short code, by keyword and by prefix to named streams, the 
   assert.deepEqual(await texts('longnum'), ['Hi']);
   assert.deepEqual(await texts(), ['Hello'], 'no rule: the default stream');
   assert.equal(await r.xlen(`${app.config.redis.prefix}:mo:acme`), 1, 'a routed stream is <prefix>:mo:<name>');
+
+  // A breach report counts the routed entries with the default one's.
+  const breach = await app.breach.report({ from: Date.now() - 60_000, to: Date.now() + 1000 });
+  assert.equal(breach.totals.byData.mo.items, 6);
 
   const exported = await app.subjects.export(`+${from}`);
   assert.deepEqual(exported.mo.map((m) => [m.stream, m.text]).sort(), [
