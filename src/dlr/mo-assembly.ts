@@ -14,6 +14,8 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../queue/keys.js';
+import type { FieldSealer } from '../queue/sealing.js';
+import type { HeldPart } from './mo-parts.js';
 
 // KEYS[1] the long MO's hash, KEYS[2] its carrier's due set. ARGV[1] part number,
 // ARGV[2] sealed part, ARGV[3] parts in all, ARGV[4] deadline ms, ARGV[5] key ttl ms,
@@ -100,6 +102,41 @@ export function longMoId(subscriber: string, to: string, ref: number, total: num
   return createHash('sha256').update(`${subscriber}\0${to}\0${ref}\0${total}`).digest('base64url').slice(0, 22);
 }
 
+/** What a long MO's sender and parts are sealed to: its key, so a value copied elsewhere does not open. */
+export function partContext(carrier: string, id: string): string {
+  return `mop:${carrier}:${id}`;
+}
+
+/** The subscriber index (`held`) member of a long MO still being reassembled. */
+export function heldPartsMember(carrier: string, id: string): string {
+  return `mop:${carrier}:${id}`;
+}
+
+/** The carrier and id a `mop:` held member names (a carrier id has no ':'). */
+export function parseHeldPartsMember(member: string): { carrier: string; id: string } {
+  const rest = member.slice(4);
+  const colon = rest.indexOf(':');
+  return { carrier: rest.slice(0, colon), id: rest.slice(colon + 1) };
+}
+
+/** The sender and parts of a held long MO, opened; `from` undefined (and parts left out) where the keyring cannot open them. */
+export function openHeldMo(mo: HeldMo, sealer: FieldSealer): { from: string | undefined; parts: HeldPart[] } {
+  const context = partContext(mo.carrier, mo.id);
+  const parts: HeldPart[] = [];
+  for (const [seq, sealed] of mo.parts) {
+    const opened = sealer.open(sealed, context);
+    if (opened === undefined) continue;
+    const p = JSON.parse(opened) as { d: number; b: string };
+    parts.push({ seq, payload: Buffer.from(p.b, 'base64'), dataCoding: p.d });
+  }
+  return { from: sealer.open(mo.sealedFrom, context), parts };
+}
+
+/** Seal one part as held: its data_coding and raw payload. */
+export function sealPart(sealer: FieldSealer, carrier: string, id: string, dataCoding: number, payload: Buffer): string {
+  return sealer.seal(JSON.stringify({ d: dataCoding, b: payload.toString('base64') }), partContext(carrier, id));
+}
+
 export class MoPartStore {
   private readonly redis: ScriptedRedis;
 
@@ -143,6 +180,22 @@ export class MoPartStore {
   async take(carrier: string, id: string, now: number, leaseEnd: number): Promise<HeldMo | undefined> {
     const r = await this.redis.qasidMoTake(this.keys.moParts(carrier, id), this.keys.moPartsDue(carrier), id, now, leaseEnd);
     return r === null ? undefined : heldOf(carrier, id, r);
+  }
+
+  /** A long MO as held now (export); undefined when none is waiting. */
+  async read(carrier: string, id: string): Promise<HeldMo | undefined> {
+    const flat = await this.redis.hgetall(this.keys.moParts(carrier, id));
+    if (flat.c === undefined) return undefined;
+    return heldOf(carrier, id, Object.entries(flat).flat());
+  }
+
+  /** Erasure: drop a long MO still waiting for parts, and its place in the sweep; 1 when there was one. */
+  async drop(carrier: string, id: string): Promise<number> {
+    const key = this.keys.moParts(carrier, id);
+    const waiting = await this.redis.hexists(key, 'c');
+    await this.redis.del(key);
+    await this.redis.zrem(this.keys.moPartsDue(carrier), id);
+    return waiting;
   }
 
   /** Its MO entry is written: drop the parts, keep a tombstone for `tombstoneMs`. */

@@ -9,7 +9,7 @@
  */
 import type { Lifecycle } from '../core/lifecycle.js';
 import { errorMessage } from '../core/errors.js';
-import { decodeGsm7Unpacked, decodeUcs2 } from '../encoding/index.js';
+import { decodeText } from '../encoding/index.js';
 import type { Logger } from '../log/logger.js';
 import { moHeldMember, type Outputs } from '../queue/outputs.js';
 import { classifyKeyword, type CompiledKeywords } from '../privacy/keywords.js';
@@ -17,8 +17,8 @@ import type { SubscriberStore } from '../privacy/subscribers.js';
 import type { Vault } from '../privacy/vault.js';
 import { maskMsisdn, normaliseMsisdn } from '../routing/index.js';
 import { bodyNumber, bodyString, type Pdu } from '../smpp/codec.js';
-import { longMoId, type HeldMo, type MoPartStore } from './mo-assembly.js';
-import { joinParts, moPayload, type HeldPart } from './mo-parts.js';
+import { heldPartsMember, longMoId, openHeldMo, partContext, sealPart, type HeldMo, type MoPartStore } from './mo-assembly.js';
+import { joinParts, moPayload } from './mo-parts.js';
 import type { MoRouter } from './mo-routes.js';
 
 /** Hooks for metrics; every method optional. */
@@ -118,23 +118,25 @@ export class MoHandler implements Lifecycle {
     const now = this.now();
     const subscriber = this.d.vault.hash(from);
     const id = longMoId(subscriber, to, part.ref, part.total);
-    const context = partContext(carrier, id);
+    const keyTtlMs = this.d.reassemblyMs + this.keyGraceMs;
     const r = await this.d.parts.add({
       carrier,
       id,
       seq: part.seq,
       total: part.total,
-      sealedPart: this.d.vault.seal(JSON.stringify({ d: dcs, b: payload.toString('base64') }), context),
-      sealedFrom: this.d.vault.seal(from, context),
+      sealedPart: sealPart(this.d.vault, carrier, id, dcs, payload),
+      sealedFrom: this.d.vault.seal(from, partContext(carrier, id)),
       subscriber,
       to,
       deadline: now + this.d.reassemblyMs,
-      keyTtlMs: this.d.reassemblyMs + this.keyGraceMs,
+      keyTtlMs,
       leaseEnd: now + TAKE_LEASE_MS,
     });
     if (r.kind === 'held') {
       this.counts.parts++;
       this.d.metrics?.part?.(carrier, 'held');
+      // Indexed for export and erasure with its first part (an erasure drops the parts held).
+      if (r.count === 1) await this.d.subscribers.hold(from, heldPartsMember(carrier, id), now + keyTtlMs, now);
       return;
     }
     if (r.kind !== 'complete') {
@@ -188,15 +190,7 @@ export class MoHandler implements Lifecycle {
 
   /** A long MO taken from Redis (complete, or its time ran out): open, join, write, then drop the parts. */
   private async writeHeld(mo: HeldMo): Promise<void> {
-    const context = partContext(mo.carrier, mo.id);
-    const from = this.d.vault.open(mo.sealedFrom, context);
-    const parts: HeldPart[] = [];
-    for (const [seq, sealed] of mo.parts) {
-      const opened = this.d.vault.open(sealed, context);
-      if (opened === undefined) continue;
-      const p = JSON.parse(opened) as { d: number; b: string };
-      parts.push({ seq, payload: Buffer.from(p.b, 'base64'), dataCoding: p.d });
-    }
+    const { from, parts } = openHeldMo(mo, this.d.vault);
     if (from === undefined || parts.length === 0) {
       // Sealed under a key no longer in the keyring: nothing can be written.
       this.log.warn({ event: 'privacy.undecryptable', carrier: mo.carrier, subscriber: mo.subscriber }, 'a long MO held in Redis needs a key no longer in the keyring; dropped');
@@ -242,25 +236,3 @@ export class MoHandler implements Lifecycle {
   }
 }
 
-/** What a long MO's sender and parts are sealed to: its key, so a value copied elsewhere does not open. */
-function partContext(carrier: string, id: string): string {
-  return `mop:${carrier}:${id}`;
-}
-
-/**
- * Decode MO text from raw bytes by data_coding. Values below 0x10 are SMPP's own (SMPP 3.4
- * §5.2.19); above, 3GPP TS 23.038 §4 coding groups, whose class bits the `smpp` package
- * misreads.
- */
-export function decodeText(bytes: Buffer, dcs: number): string {
-  let alphabet: 'gsm' | 'ucs2' | 'latin1';
-  if (dcs < 0x10) alphabet = dcs === 0x00 ? 'gsm' : dcs === 0x08 ? 'ucs2' : 'latin1';
-  else if ((dcs & 0xc0) === 0x00) alphabet = (['gsm', 'latin1', 'ucs2', 'latin1'] as const)[(dcs >> 2) & 0x03] ?? 'latin1';
-  else if ((dcs & 0xf0) === 0xf0) alphabet = dcs & 0x04 ? 'latin1' : 'gsm';
-  else if ((dcs & 0xf0) === 0xe0) alphabet = 'ucs2';
-  else if ((dcs & 0xf0) === 0xc0 || (dcs & 0xf0) === 0xd0) alphabet = 'gsm';
-  else alphabet = 'latin1';
-  if (alphabet === 'ucs2') return decodeUcs2(bytes);
-  if (alphabet === 'gsm') return decodeGsm7Unpacked(bytes);
-  return bytes.toString('latin1');
-}

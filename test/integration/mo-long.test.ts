@@ -194,3 +194,25 @@ test('MO routing: by short code, by keyword and by prefix to named streams, the 
   for (const stream of [undefined, 'acme-join', 'acme', 'contest', 'longnum']) assert.deepEqual(await entries(r, app, stream), [], `${stream ?? 'default'} emptied`);
 
 });
+
+test('a long MO still waiting for parts is in the export, pending, and an erasure drops it: it is never written', async () => {
+  const s = await sim();
+  const { app, r } = await gateway(s, { reassemblySec: 1 });
+  const acks = s.stats.deliverResps;
+  s.injectMo({ from: '923001110009', to: '8555', text: LONG_TEXT, long: 'udh8', ref: 77, partOctets: 80, order: [1] });
+  await until(() => s.stats.deliverResps > acks, 3000, 'part 1 acknowledged');
+  const exported = await app.subjects.export('+923001110009');
+  assert.deepEqual(
+    exported.mo.map((m) => [m.pending, m.to, m.text, m.parts, m.partsReceived]),
+    [[true, '8555', LONG_TEXT.slice(0, 80), 2, [1]]],
+  );
+  const report = await app.subjects.erase('+923001110009');
+  assert.equal(report.mo, 1);
+  const key = app.keys.moParts('jazz', longMoId(app.vault.hash('+923001110009'), '8555', 77, 2));
+  assert.equal(await r.exists(key), 0, 'the parts are gone');
+  assert.equal(await r.zcard(app.keys.moPartsDue('jazz')), 0, 'and out of the sweep');
+  // Past the reassembly time: nothing was written.
+  await new Promise((res) => setTimeout(res, 1800));
+  assert.deepEqual(await entries(r, app), []);
+  assert.equal(app.mo.counts.partial, 0);
+});

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { joinParts, moPayload } from '../../src/dlr/mo-parts.js';
 import { compileMoRoutes, firstWord } from '../../src/dlr/mo-routes.js';
-import { decodeText } from '../../src/dlr/mo.js';
+import { decodeText } from '../../src/encoding/index.js';
 import { loadConfig } from '../../src/config/load.js';
 import { moInjections, parseMoSpec, simCommand } from '../../src/cli/sim.js';
 import { moBodies } from '../../src/sim/index.js';
