@@ -12,6 +12,9 @@ import { runAll, type Lifecycle } from './core/lifecycle.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import { PacedGate } from './dispatch/gate.js';
 import { ReceiptHandler } from './dlr/reconciler.js';
+import { MoHandler } from './dlr/mo.js';
+import { MoPartStore } from './dlr/mo-assembly.js';
+import { compileMoRoutes } from './dlr/mo-routes.js';
 import { MappingStore } from './dlr/mappings.js';
 import type { Logger } from './log/logger.js';
 import { IntakeReader } from './queue/intake.js';
@@ -92,6 +95,8 @@ export class App implements Lifecycle {
   readonly links: ReadonlyMap<string, CarrierLink>;
   readonly dispatcher: Dispatcher;
   readonly receipts: ReceiptHandler;
+  /** MO messages: long ones reassembled, routed to their streams. */
+  readonly mo: MoHandler;
   readonly metrics: Metrics;
   readonly admin: AdminServer;
   readonly vault: Vault;
@@ -150,6 +155,7 @@ export class App implements Lifecycle {
       stop: config.policy.stopKeywords.length > 0 ? config.policy.stopKeywords : DEFAULT_KEYWORDS.stop,
       start: config.policy.startKeywords.length > 0 ? config.policy.startKeywords : DEFAULT_KEYWORDS.start,
     });
+    const moRouter = compileMoRoutes(config.mo.routes);
     const outputs = new Outputs(this.redis, this.keys, config.outputs.maxLen, vault, {
       onEvent: (e, entryId) => {
         metrics.events.inc({ status: e.status, final: String(e.final) });
@@ -160,8 +166,28 @@ export class App implements Lifecycle {
         if (e.status === 'blocked') metrics.blocked.inc({ reason: e.reason ?? 'unknown' });
       },
       onDead: (reason) => metrics.deadLetters.inc({ reason }),
-    });
+    }, moRouter.streams);
     const carriers = new Map(config.carriers.map((c) => [c.id, c]));
+    this.mo = new MoHandler({
+      outputs,
+      parts: new MoPartStore(this.redis, this.keys),
+      router: moRouter,
+      vault,
+      subscribers: this.subscribers,
+      keywords,
+      defaultRegion: config.numbers.defaultRegion,
+      moRetentionMs: config.retention.moSec * 1000,
+      reassemblyMs: config.mo.reassemblySec * 1000,
+      carriers: config.carriers.map((c) => c.id),
+      logger,
+      // One instance at a time writes the long MOs whose time ran out.
+      lease: new SweepLease(this.control, { key: this.keys.sweepLease('mo-parts'), sweep: 'mo-parts', instance: config.intake.consumer, ttlMs: 30_000, logger }),
+      metrics: {
+        written: (carrier, status) => metrics.moWritten.inc({ carrier, status }),
+        part: (carrier, status) => metrics.moParts.inc({ carrier, status }),
+      },
+      now,
+    });
     this.receipts = new ReceiptHandler({
       store,
       mappings,
@@ -170,11 +196,7 @@ export class App implements Lifecycle {
       logger,
       parkTtlMs: config.messages.mappingTtlSec * 1000,
       lateMappingTtlMs: Math.max(config.messages.mappingTtlSec, config.messages.defaultValiditySec + config.messages.receiptGraceSec) * 1000,
-      vault,
-      subscribers: this.subscribers,
-      keywords,
-      defaultRegion: config.numbers.defaultRegion,
-      moRetentionMs: config.retention.moSec * 1000,
+      mo: this.mo,
       now,
       metrics: {
         received: (carrier) => metrics.receiptsReceived.inc({ carrier }),
@@ -268,7 +290,7 @@ export class App implements Lifecycle {
     const tokenStore = new TokenStore(this.control, this.keys);
     this.revocations = new TokenRevocations({ tokens: config.admin.tokens, read: () => tokenStore.revoked(), pollMs: config.admin.revocationPollSec * 1000, logger });
     this.tokens = tokenStore;
-    this.breach = new BreachScanner({ redis: this.redis, keys: this.keys, vault, store, defaultRegion: config.numbers.defaultRegion, tenantsOf: senderTenants(config.policy.tenants) });
+    this.breach = new BreachScanner({ redis: this.redis, keys: this.keys, vault, store, defaultRegion: config.numbers.defaultRegion, tenantsOf: senderTenants(config.policy.tenants), moStreams: moRouter.streams });
     const access = (this.access = new AccessStream(this.redis, this.keys.access, { maxLen: config.outputs.maxLen, logger }));
     const subs = this.subscribers;
     this.subjects = new SubjectRequests({ redis: this.redis, keys: this.keys, vault, store, subscribers: subs, outputs, intakeGroup: config.intake.group, defaultRegion: config.numbers.defaultRegion, now });
@@ -414,8 +436,10 @@ export class App implements Lifecycle {
     this.stops.push(['admin-access', () => this.access.stop()]);
     await this.retention.start();
     this.stops.push(['retention', () => this.retention.stop()]);
-    // The receipt handler's parked-receipt sweep ends before Redis closes.
+    // The receipt handler's parked-receipt sweep and the long-MO sweep end before Redis closes.
     this.stops.push(['receipts', async () => this.receipts.stop()]);
+    await this.mo.start();
+    this.stops.push(['mo', () => this.mo.stop()]);
     // The consumer name is this instance's identity (bind slots are leased under it): held
     // before any bind, so a second process under the same name never binds at all.
     await this.lease.acquire();

@@ -10,6 +10,7 @@ import { configError } from '../config/problems.js';
 import { schemaLeaves } from '../config/schema.js';
 import { createLogger } from '../log/logger.js';
 import { Metrics } from '../metrics/registry.js';
+import { keysFor } from '../queue/keys.js';
 import { usageLine } from './args.js';
 import { prepareStartup, type Startup } from './startup.js';
 
@@ -116,7 +117,17 @@ async function check(io: ConfigCommandIo, file: string | undefined, env: NodeJS.
   for (const w of startup.warnings) io.err(`warning: ${w}`);
   const n = startup.config.carriers.length;
   io.out(`ok: ${n} ${n === 1 ? 'carrier' : 'carriers'}${file === undefined ? ' (no config file: defaults and environment)' : ''}`);
+  const mo = moStreamsLine(startup.config.redis.prefix, startup.config.mo.routes);
+  if (mo !== undefined) io.out(mo);
   return EXIT_OK;
+}
+
+/** With mo.routes: which streams an MO consumer reads, the default one included; undefined without rules. */
+export function moStreamsLine(prefix: string, routes: ReadonlyArray<{ stream: string }>): string | undefined {
+  if (routes.length === 0) return undefined;
+  const keys = keysFor(prefix);
+  const routed = [...new Set(routes.map((r) => r.stream))].map((s) => keys.moStream(s));
+  return `MO consumers read ${routed.join(', ')} (mo.routes) and ${keys.mo} (every MO no rule matches)`;
 }
 
 function usageError(io: ConfigCommandIo, message: string): number {

@@ -119,12 +119,14 @@ export async function keysCommand(argv: string[], io: CliIo = consoleIo): Promis
   let shards: number;
   let keyring: Keyring;
   let endpoint: RedisEndpoint;
+  let moStreams: string[];
   try {
     const cfg = loadConfig({ file: values.config, env: io.env ?? process.env, overrides: { carriers: [] } });
     endpoint = cfg.redis;
     url = values.redis ?? cfg.redis.url.reveal();
     prefix = values.prefix ?? cfg.redis.prefix;
     shards = cfg.intake.shards;
+    moStreams = [...new Set(cfg.mo.routes.map((r) => r.stream))];
     // Only the cipher keyring: the sweep needs no hash secrets.
     keyring = loadKeyring(cfg.privacy.keyring, cfg.privacy.keyringFile, 'privacy.keyring');
   } catch (e) {
@@ -155,6 +157,7 @@ export async function keysCommand(argv: string[], io: CliIo = consoleIo): Promis
   try {
     const report = await rotateKeys(redis, keys, keyring, {
       ...(batch === undefined ? {} : { batch }),
+      moStreams,
       onProgress: (n) => {
         progress.update(n);
         seen = n;

@@ -6,8 +6,23 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { errorMessage } from '../core/errors.js';
-import { createLogger } from '../log/logger.js';
-import { DEFAULT_BEHAVIOUR, PRESET_ABOUT, PRESETS, mergeBehaviour, resolvePreset, startSimulator, type SimBehaviour, type SimBehaviourPatch, type SimReceiptBehaviour, type SimServer } from '../sim/index.js';
+import { createLogger, type Logger } from '../log/logger.js';
+import {
+  DEFAULT_BEHAVIOUR,
+  LONG_MO_METHODS,
+  PRESET_ABOUT,
+  PRESETS,
+  mergeBehaviour,
+  moBodies,
+  resolvePreset,
+  startSimulator,
+  type LongMoMethod,
+  type MoOptions,
+  type SimBehaviour,
+  type SimBehaviourPatch,
+  type SimReceiptBehaviour,
+  type SimServer,
+} from '../sim/index.js';
 
 type BehaviourOption = Exclude<keyof SimBehaviour, 'receipts'> | `receipts.${keyof SimReceiptBehaviour}`;
 
@@ -103,6 +118,10 @@ ${pad([
   ['--tls-key FILE', 'PEM private key: serve SMPP over TLS (needs --tls-cert)'],
   ['--tls-cert FILE', 'PEM certificate for --tls-key'],
   ['--stats-interval MS', 'print one JSON stats line per listener every MS (default 0 = never)'],
+  ['--mo FROM:TO:TEXT', 'once a receiver or transceiver is bound, deliver this MO once (on one session of the first listener with one); repeat for several, sent in order. TEXT may hold ":"'],
+  ['--mo-long udh8|udh16|sar', 'send every --mo as a long MO: in parts numbered in a UDH (8- or 16-bit reference) or in SAR TLVs'],
+  ['--mo-part-octets N', 'with --mo-long: text octets per part (default 134 udh8, 133 udh16, 140 sar; UCS-2 rounded down to even)'],
+  ['--mo-delay MS', 'with --mo: wait this long after the bind (default 500)'],
   ['--log-level LEVEL', 'pino log level (default info)'],
   ['-h, --help', 'this text'],
 ])}
@@ -127,6 +146,10 @@ const OPTIONS = {
   'tls-key': { type: 'string' },
   'tls-cert': { type: 'string' },
   'stats-interval': { type: 'string' },
+  mo: { type: 'string', multiple: true },
+  'mo-long': { type: 'string' },
+  'mo-part-octets': { type: 'string' },
+  'mo-delay': { type: 'string' },
   'log-level': { type: 'string' },
   'message-id-format': { type: 'string' },
   'no-receipts': { type: 'boolean' },
@@ -214,6 +237,52 @@ function behaviourFrom(v: Values): SimBehaviourPatch {
   return patch;
 }
 
+/** `FROM:TO:TEXT`: the first two colons end the addresses, the text is the rest (it may hold colons). */
+export function parseMoSpec(spec: string): { from: string; to: string; text: string } {
+  const m = /^([^:]+):([^:]+):(.*)$/s.exec(spec);
+  if (!m) throw new UsageError(`--mo needs FROM:TO:TEXT, got "${spec}"`);
+  return { from: m[1] as string, to: m[2] as string, text: m[3] as string };
+}
+
+/** The MOs --mo asks for, with --mo-long and --mo-part-octets; [] without --mo. */
+export function moInjections(v: Pick<Values, 'mo' | 'mo-long' | 'mo-part-octets' | 'mo-delay'>): MoOptions[] {
+  const specs = v.mo ?? [];
+  if (specs.length === 0) {
+    const alone = (['mo-long', 'mo-part-octets', 'mo-delay'] as const).find((k) => v[k] !== undefined);
+    if (alone !== undefined) throw new UsageError(`--${alone} needs --mo FROM:TO:TEXT`);
+    return [];
+  }
+  const long = v['mo-long'];
+  if (long !== undefined && !(LONG_MO_METHODS as readonly string[]).includes(long)) throw new UsageError(`--mo-long needs ${LONG_MO_METHODS.join('|')}, got "${long}"`);
+  if (v['mo-part-octets'] !== undefined && long === undefined) throw new UsageError('--mo-part-octets needs --mo-long');
+  const partOctets = num('mo-part-octets', v['mo-part-octets']);
+  const out = specs.map((s) => ({ ...parseMoSpec(s), ...(long === undefined ? {} : { long: long as LongMoMethod }), ...(partOctets === undefined ? {} : { partOctets }) }));
+  // Checked here (part size, part count), not once a session is bound.
+  for (const mo of out) {
+    try {
+      moBodies(mo, 1);
+    } catch (e) {
+      throw new UsageError(`--mo ${mo.from}:${mo.to}:…: ${errorMessage(e)}`);
+    }
+  }
+  return out;
+}
+
+/** Wait for a listener with a bound receiver or transceiver, then deliver each MO once on it. */
+async function injectWhenBound(sims: readonly SimServer[], mos: readonly MoOptions[], delayMs: number, signal: AbortSignal, logger: Logger): Promise<void> {
+  const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
+  const receiving = (s: SimServer): boolean => s.boundSessions().some((b) => b.mode !== 'transmitter');
+  let target: SimServer | undefined;
+  while (!signal.aborted && (target = sims.find(receiving)) === undefined) await sleep(50);
+  if (target === undefined) return;
+  await sleep(delayMs);
+  for (const mo of mos) {
+    if (signal.aborted) return;
+    const pdus = target.injectMo(mo);
+    logger.info({ event: 'sim.session', sim: target.name, action: 'mo_injected', deliverSm: pdus, ...(mo.long ? { long: mo.long } : {}) }, pdus > 0 ? 'MO delivered' : 'MO not delivered: no receiver bound');
+  }
+}
+
 interface ListenSpec {
   name?: string;
   port: number;
@@ -246,6 +315,8 @@ export async function simCommand(argv: string[], io: SimCommandIo = {}): Promise
   let patch: SimBehaviourPatch;
   let tlsOpts: { key: Buffer; cert: Buffer } | undefined;
   let statsMs: number;
+  let mos: MoOptions[];
+  let moDelayMs: number;
   try {
     v = parseArgs({ args: argv, options: OPTIONS, allowPositionals: false, strict: true }).values;
     if (v.help) {
@@ -255,6 +326,8 @@ export async function simCommand(argv: string[], io: SimCommandIo = {}): Promise
     patch = behaviourFrom(v);
     mergeBehaviour(DEFAULT_BEHAVIOUR, patch); // validates values before anything listens
     statsMs = num('stats-interval', v['stats-interval']) ?? 0;
+    mos = moInjections(v);
+    moDelayMs = num('mo-delay', v['mo-delay']) ?? 500;
     if (v.preset !== undefined) resolvePreset(v.preset);
     specs = v.listen?.length ? v.listen.map(parseListen) : [{ name: v.name, port: num('port', v.port) ?? 2775, preset: v.preset }];
     if (Boolean(v['tls-key']) !== Boolean(v['tls-cert'])) throw new UsageError('--tls-key and --tls-cert go together');
@@ -280,6 +353,8 @@ export async function simCommand(argv: string[], io: SimCommandIo = {}): Promise
           for (const s of sims) out(`${JSON.stringify({ sim: s.name, port: s.port, time: new Date().toISOString(), connections: s.connections(), stats: s.stats })}\n`);
         }, statsMs)
       : null;
+  const moAbort = new AbortController();
+  const injecting = mos.length > 0 ? injectWhenBound(sims, mos, moDelayMs, moAbort.signal, logger) : Promise.resolve();
   await new Promise<void>((resolve) => {
     const stop = (): void => {
       process.off('SIGINT', stop);
@@ -293,6 +368,8 @@ export async function simCommand(argv: string[], io: SimCommandIo = {}): Promise
     else io.signal?.addEventListener('abort', stop, { once: true });
   });
   if (timer) clearInterval(timer);
+  moAbort.abort();
+  await injecting.catch(() => undefined);
   await Promise.allSettled(sims.map((s) => s.close()));
   return 0;
 }

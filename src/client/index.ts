@@ -144,9 +144,13 @@ export class QasidClient {
     return { ...mo, from, text };
   }
 
-  /** Up to `count` MO entries after `from` ('-' = the start), opened when a keyring is set. */
-  async readMo(from = '-', count = 1000): Promise<Array<{ id: string; mo: MoEvent | OpenedMo }>> {
-    const rows = await this.redis.xrange(this.keys.mo, from, '+', 'COUNT', count);
+  /**
+   * Up to `count` MO entries after `from` ('-' = the start), opened when a keyring is set:
+   * of the default MO stream, or of the routed stream `stream` names (mo.routes:
+   * `<prefix>:mo:<stream>`).
+   */
+  async readMo(from = '-', count = 1000, stream?: string): Promise<Array<{ id: string; mo: MoEvent | OpenedMo }>> {
+    const rows = await this.redis.xrange(stream === undefined ? this.keys.mo : this.keys.moStream(stream), from, '+', 'COUNT', count);
     return rows.map(([id, f]) => {
       const mo = JSON.parse(f[1] as string) as MoEvent;
       return { id, mo: this.keyring === undefined ? mo : (this.openMo(mo) ?? mo) };

@@ -193,6 +193,7 @@ export function inspectConfig(opts: LoadConfigOptions = {}): ConfigInspection {
     shutdown: { drainMs: drainMs as number, forceExitMs: forceExitMs as number },
     intake: { ...raw.intake, consumer: raw.intake.consumer === '' ? hostname() : raw.intake.consumer },
     outputs: { ...raw.outputs },
+    mo: { reassemblySec: raw.mo.reassemblySec, routes: raw.mo.routes.map((r) => ({ ...r })) },
     scale: { ...raw.scale },
     numbers: { ...raw.numbers },
     routes: { file: startup.routesFile },

@@ -6,6 +6,7 @@
  *
  * Precedence, lowest first: defaults, config file, environment, programmatic overrides.
  */
+import type { MoRoute } from './types.js';
 import type convict from 'convict';
 import { carriersSchemaProblems } from './carriers.js';
 import { DEFAULT_CAPS, capWindows, capsEnv, dncClasses, tenantCapsProblem, type CapWindow, type PolicyClass } from './caps.js';
@@ -30,6 +31,7 @@ export interface RawConfig {
   shutdown: { drainMs: number; forceExitMs: number };
   intake: { group: string; consumer: string; shards: number; batch: number; blockMs: number; leaseMs: number; claimIdleMs: number; maxEntryBytes: number };
   outputs: { maxLen: number };
+  mo: { reassemblySec: number; routes: MoRoute[] };
   scale: { bindLeaseMs: number; rateSliceMs: number };
   numbers: { defaultRegion: string };
   routes: { file: string };
@@ -190,6 +192,26 @@ function tenantPolicies(v: unknown): void {
       }
     }
     if (typeof qq.timeZone !== 'string' || qq.timeZone === '') throw new Error(`[${i}].quietHours.timeZone must name an IANA time zone`);
+  });
+}
+
+const MO_ROUTE_KEYS = new Set(['to', 'keyword', 'stream']);
+/** A routed MO stream's name: it becomes part of a key (`<prefix>:mo:<name>`). */
+export const MO_STREAM_NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+
+/** mo.routes: a list of { to?, keyword?, stream }, each naming its problem by index. */
+export function moRoutesFormat(v: unknown): void {
+  if (!Array.isArray(v)) throw new Error('must be a list of { to?, keyword?, stream }');
+  if (v.length > 1000) throw new Error('must hold at most 1000 rules');
+  v.forEach((r: unknown, i) => {
+    const o = r as Record<string, unknown>;
+    if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new Error(`[${i}] must be an object { to?, keyword?, stream }`);
+    const extra = Object.keys(o).filter((k) => !MO_ROUTE_KEYS.has(k));
+    if (extra.length > 0) throw new Error(`[${i}] has unknown key ${extra[0] as string} (a rule has to, keyword and stream)`);
+    if (typeof o.stream !== 'string' || !MO_STREAM_NAME.test(o.stream)) throw new Error(`[${i}].stream must be 1 to 32 of a-z, 0-9, '_', '-', starting with a letter or digit`);
+    if (o.to === undefined && o.keyword === undefined) throw new Error(`[${i}] needs to, keyword or both`);
+    if (o.to !== undefined && (typeof o.to !== 'string' || !/^\+?[0-9]{1,20}\*?$/.test(o.to))) throw new Error(`[${i}].to must be a short code or number of 1 to 20 digits, with a trailing * for a prefix`);
+    if (o.keyword !== undefined && (typeof o.keyword !== 'string' || !/^[^\s]{1,32}$/u.test(o.keyword))) throw new Error(`[${i}].keyword must be one word of 1 to 32 characters`);
   });
 }
 
@@ -409,10 +431,24 @@ export const configSchema: convict.Schema<RawConfig> = {
   },
   outputs: {
     maxLen: {
-      doc: 'Approximate cap on entries kept in each output stream (events, mo, dead), trimmed with XADD MAXLEN ~.',
+      doc: 'Approximate cap on entries kept in each output stream (events, mo and each routed MO stream, dead), trimmed with XADD MAXLEN ~.',
       format: intRange(1_000, 1_000_000_000),
       default: 10_000_000,
       env: 'QASID_OUTPUTS_MAX_LEN',
+    },
+  },
+  mo: {
+    reassemblySec: {
+      doc: 'How long the parts of a long MO (UDH or SAR numbered) wait for the rest, in seconds, from its first part; then the parts held go out as one entry with partial: true.',
+      format: intRange(1, 3_600),
+      default: 60,
+      env: 'QASID_MO_REASSEMBLY_SEC',
+    },
+    routes: {
+      doc: 'MO routing: [{ "to": "8555" (a destination; "92300*" for a prefix), "keyword": "JOIN" (the first word, case-insensitive), "stream": "acme" }], tried in order, the first match wins; a rule needs to, keyword or both. A match goes to <prefix>:mo:<stream>, anything else to <prefix>:mo.',
+      format: moRoutesFormat,
+      default: [],
+      env: 'QASID_MO_ROUTES',
     },
   },
   numbers: {

@@ -156,6 +156,14 @@ export interface UnknownOutcomePolicy {
   maxResubmits: number;
 }
 
+/** One MO routing rule (mo.routes): a destination (exact, or a prefix ending in '*'), a keyword, or both. */
+export interface MoRoute {
+  to?: string;
+  keyword?: string;
+  /** The stream's name: the MO goes to `<prefix>:mo:<stream>`. */
+  stream: string;
+}
+
 /** Local-time window, HH:MM to HH:MM in an IANA zone; wraps midnight when start > end. */
 export interface QuietHoursConfig {
   start: string;
@@ -219,6 +227,8 @@ export interface QasidConfig {
     maxEntryBytes: number;
   };
   outputs: { maxLen: number };
+  /** MO: how long a long MO's parts wait for the rest, and the routing rules to named streams. */
+  mo: { reassemblySec: number; routes: readonly MoRoute[] };
   numbers: { defaultRegion: string };
   /** Absolute path of the route table, or '' for the built-in default route. */
   routes: { file: string };

@@ -1,5 +1,5 @@
 /**
- * Everything a carrier delivers to us: delivery receipts and MO messages. A receipt is
+ * Everything a carrier delivers to us: delivery receipts, and MO messages (handed to dlr/mo.ts). A receipt is
  * matched to its message through the carrier-id mapping — by the TLV's id, then by the
  * text's, each normalised in its own format; one that finds no mapping (it came before
  * its submit_sm_resp was recorded) is parked in Redis and applied when the mapping lands.
@@ -11,17 +11,12 @@ import type { CarrierConfig } from '../config/types.js';
 import { errorMessage } from '../core/errors.js';
 import { normaliseId, receiptMatchIds } from './ids.js';
 import { isReceipt, parseReceipt, type ParsedReceipt, type ReceiptState } from './receipt.js';
-import { decodeGsm7Unpacked, decodeUcs2 } from '../encoding/index.js';
 import type { Logger } from '../log/logger.js';
 import { ThrottledLog } from '../log/throttled.js';
 import { EVENT_VERSION, eventIds, type Outputs, type StatusEvent } from '../queue/outputs.js';
-import { classifyKeyword, type CompiledKeywords } from '../privacy/keywords.js';
-import type { SubscriberStore } from '../privacy/subscribers.js';
-import type { Vault } from '../privacy/vault.js';
-import { maskMsisdn, normaliseMsisdn } from '../routing/index.js';
 import type { MessageStore } from '../queue/store.js';
 import { transition, type TerminalStatus } from '../queue/record.js';
-import { bodyBuffer, bodyNumber, bodyString, type Pdu } from '../smpp/codec.js';
+import { bodyNumber, bodyString, type Pdu } from '../smpp/codec.js';
 import type { DeliverHandler, LateResponseHandler, SessionInfo } from '../smpp/session.js';
 import { OWED_AFTER_MS, partStatus, writeOwedEvent } from '../queue/final-event.js';
 import type { MappingStore, ParkedReceipt } from './mappings.js';
@@ -58,15 +53,8 @@ export interface ReceiptHandlerDeps {
   /** How long a mapping learnt from a late submit_sm_resp is kept (the message's own validity is not known here). */
   lateMappingTtlMs: number;
   metrics?: ReceiptMetrics;
-  /** MO: seal the sender and text, hash the sender. */
-  vault: Vault;
-  /** MO: STOP / START keywords change the sender's opt-out before deliver_sm_resp. */
-  subscribers: SubscriberStore;
-  keywords: CompiledKeywords;
-  /** Region for reading MO senders written without a country code. */
-  defaultRegion: string;
-  /** How long an MO entry is kept (its index entry for erasure lives as long). */
-  moRetentionMs: number;
+  /** Where a deliver_sm that is not a receipt goes (dlr/mo.ts): resolves once it is held or written. */
+  mo: { onMo(pdu: Pdu, carrier: string): Promise<void> };
   now?: () => number;
 }
 
@@ -95,7 +83,7 @@ export class ReceiptHandler {
   private readonly log: Logger;
   private readonly now: () => number;
   /** Counters, ready for metrics. */
-  readonly counts = { matched: 0, parked: 0, unparseable: 0, late: 0, mo: 0, neverMatched: 0 };
+  readonly counts = { matched: 0, parked: 0, unparseable: 0, late: 0, neverMatched: 0 };
   /** A carrier that sends unreadable receipts sends many: one line per carrier per interval. */
   private readonly faultLog: ThrottledLog;
   private readonly sweepMs: number;
@@ -126,7 +114,7 @@ export class ReceiptHandler {
   readonly onDeliver: DeliverHandler = async (pdu: Pdu, session: SessionInfo): Promise<number> => {
     const esm = bodyNumber(pdu, 'esm_class') ?? 0;
     if (isReceipt(esm)) await this.onReceipt(pdu, session.carrier);
-    else await this.onMo(pdu, session.carrier);
+    else await this.d.mo.onMo(pdu, session.carrier);
     return 0;
   };
 
@@ -301,54 +289,4 @@ export class ReceiptHandler {
     if (rec === undefined || !(await writeOwedEvent(this.d.outputs, this.log, rec, now))) return;
     await this.d.store.unschedule('watch', recId);
   }
-
-  private async onMo(pdu: Pdu, carrierId: string): Promise<void> {
-    const dcs = bodyNumber(pdu, 'data_coding') ?? 0;
-    const raw = bodyBuffer(pdu, 'message_payload') ?? bodyBuffer(pdu, 'short_message') ?? Buffer.alloc(0);
-    const udhi = ((bodyNumber(pdu, 'esm_class') ?? 0) & 0x40) !== 0;
-    const payload = udhi && raw.length > 0 ? raw.subarray(1 + (raw[0] ?? 0)) : raw;
-    let text: string;
-    try {
-      text = decodeText(payload, dcs);
-    } catch (e) {
-      text = '';
-      this.log.warn({ event: 'mo.undecodable', carrier: carrierId, err: errorMessage(e) }, 'MO text could not be decoded');
-    }
-    const rawFrom = bodyString(pdu, 'source_addr') ?? '';
-    const to = bodyString(pdu, 'destination_addr') ?? '';
-    // A handset's number as E.164 when it reads as one; else as it came (a hash is still taken).
-    const num = normaliseMsisdn(rawFrom, this.d.defaultRegion);
-    const from = num.ok ? num.e164 : /^\+?[0-9]{6,}$/.test(rawFrom) ? `+${rawFrom.replace(/^\+/, '')}` : rawFrom;
-    const now = this.now();
-    const keyword = classifyKeyword(text, this.d.keywords);
-    // Recorded before deliver_sm_resp goes back: the next marketing submit already sees it.
-    if (keyword === 'stop') await this.d.subscribers.optOut(from, { kind: 'sender', sender: to }, now);
-    else if (keyword === 'start') await this.d.subscribers.optIn(from, { kind: 'sender', sender: to });
-    const subscriber = this.d.vault.hash(from);
-    const masked = from.startsWith('+') ? maskMsisdn(from) : '****';
-    if (keyword !== undefined) this.log.info({ event: keyword === 'stop' ? 'subscriber.opted_out' : 'subscriber.opted_in', carrier: carrierId, to: masked, subscriber, sender: to }, keyword === 'stop' ? 'opt-out keyword from a handset' : 'opt-in keyword from a handset');
-    const at = new Date(now).toISOString();
-    const id = await this.d.outputs.mo({ carrier: carrierId, from, to, text, dataCoding: dcs, at, ...(keyword ? { keyword } : {}) }, { masked, subscriber });
-    await this.d.subscribers.hold(from, `mo:${id}`, now + this.d.moRetentionMs, now);
-    this.counts.mo++;
-  }
 }
-
-/**
- * Decode MO text from raw bytes by data_coding. Values below 0x10 are SMPP's own (SMPP 3.4
- * §5.2.19); above, 3GPP TS 23.038 §4 coding groups, whose class bits the `smpp` package
- * misreads.
- */
-export function decodeText(bytes: Buffer, dcs: number): string {
-  let alphabet: 'gsm' | 'ucs2' | 'latin1';
-  if (dcs < 0x10) alphabet = dcs === 0x00 ? 'gsm' : dcs === 0x08 ? 'ucs2' : 'latin1';
-  else if ((dcs & 0xc0) === 0x00) alphabet = (['gsm', 'latin1', 'ucs2', 'latin1'] as const)[(dcs >> 2) & 0x03] ?? 'latin1';
-  else if ((dcs & 0xf0) === 0xf0) alphabet = dcs & 0x04 ? 'latin1' : 'gsm';
-  else if ((dcs & 0xf0) === 0xe0) alphabet = 'ucs2';
-  else if ((dcs & 0xf0) === 0xc0 || (dcs & 0xf0) === 0xd0) alphabet = 'gsm';
-  else alphabet = 'latin1';
-  if (alphabet === 'ucs2') return decodeUcs2(bytes);
-  if (alphabet === 'gsm') return decodeGsm7Unpacked(bytes);
-  return bytes.toString('latin1');
-}
-

@@ -59,6 +59,8 @@ export const LOG_EVENTS = {
   'receipt.query_failed': 'query_sm got no usable answer (error: a status, no answer in time, not bound); the message ends as without it; at most one line per carrier per 10 s',
   'receipt.never_matched': 'parked receipts whose park time ran out without a mapping for their id; counted unmatched (never_matched) and dropped',
   'mo.undecodable': 'an MO message text could not be decoded',
+  'mo.partial': 'a long MO did not get all its parts within mo.reassemblySec; the parts held were written as one entry with partial: true',
+  'mo.part_ignored': 'a part of a long MO that was already held (duplicate) or whose message was already written (late); acknowledged and ignored',
   'redis.error': 'a Redis connection reported an error (it reconnects by itself)',
   'redis.replica_lag': 'a WAIT for redis.waitReplicas timed out (a replica down or behind): receipts and intake entries were acknowledged anyway; a failover now could lose their writes',
   'redis.keys_migrated': 'keys written by an older version were moved to the current key layout at start-up (counts per kind)',

@@ -14,6 +14,8 @@ export const METRICS = {
   receiptsUnmatched: { name: 'qasid_receipts_unmatched_total', type: 'counter', help: 'Receipts that matched no message: unparseable, late (for a message already settled or gone), or never_matched (parked, and no mapping came within the park time).', labels: ['carrier', 'reason'] },
   receiptsParked: { name: 'qasid_receipts_parked_total', type: 'counter', help: 'Receipts that arrived before their submit_sm_resp was recorded.', labels: ['carrier'] },
   receiptStates: { name: 'qasid_receipt_states_total', type: 'counter', help: 'Final receipt states, by carrier and state (delivered, undeliverable, expired, ...).', labels: ['carrier', 'state'] },
+  moWritten: { name: 'qasid_mo_total', type: 'counter', help: 'MO entries written, by carrier and status: single (one part), complete (a long MO, every part), partial (a long MO written without the parts that never came within mo.reassemblySec).', labels: ['carrier', 'status'] },
+  moParts: { name: 'qasid_mo_parts_total', type: 'counter', help: 'Parts of long MOs received, by carrier and status: held, duplicate (that part was held already; ignored), late (its message was already written; ignored).', labels: ['carrier', 'status'] },
   sessionUp: { name: 'qasid_session_up', type: 'gauge', help: '1 when the session is bound, else 0.', labels: ['carrier', 'session'] },
   sessionState: { name: 'qasid_session_state', type: 'gauge', help: '1 for the state a session is in (idle, connecting, binding, bound, unbinding, backoff, stopped).', labels: ['carrier', 'session', 'state'] },
   windowInFlight: { name: 'qasid_window_in_flight', type: 'gauge', help: 'Requests sent and not yet answered, per session.', labels: ['carrier', 'session'] },

@@ -46,6 +46,8 @@ export class Metrics {
   readonly receiptsMatched: Counter<L<'receiptsMatched'>>;
   readonly receiptsUnmatched: Counter<L<'receiptsUnmatched'>>;
   readonly receiptsParked: Counter<L<'receiptsParked'>>;
+  readonly moWritten: Counter<L<'moWritten'>>;
+  readonly moParts: Counter<L<'moParts'>>;
   readonly receiptStates: Counter<L<'receiptStates'>>;
   readonly sessionUp: Gauge<L<'sessionUp'>>;
   readonly sessionState: Gauge<L<'sessionState'>>;
@@ -78,6 +80,8 @@ export class Metrics {
     this.receiptsMatched = counter('receiptsMatched');
     this.receiptsUnmatched = counter('receiptsUnmatched');
     this.receiptsParked = counter('receiptsParked');
+    this.moWritten = counter('moWritten');
+    this.moParts = counter('moParts');
     this.receiptStates = counter('receiptStates');
     this.sessionUp = new Gauge({ name: METRICS.sessionUp.name, help: METRICS.sessionUp.help, labelNames: [...METRICS.sessionUp.labels], registers: r });
     this.sessionState = new Gauge({ name: METRICS.sessionState.name, help: METRICS.sessionState.help, labelNames: [...METRICS.sessionState.labels], registers: r });

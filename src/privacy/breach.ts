@@ -108,6 +108,8 @@ export interface BreachDeps {
   defaultRegion: string;
   /** The tenants whose `senders` list holds this short code or sender id (MO attribution). */
   tenantsOf(shortCode: string): string[];
+  /** The routed MO streams (mo.routes), read with the default one. */
+  moStreams?: readonly string[];
   now?: () => number;
 }
 
@@ -227,36 +229,39 @@ export class BreachScanner {
   private async mo(q: BreachQuery, keep: (it: Item) => void): Promise<void> {
     const { redis, keys, vault } = this.d;
     const current = `${vault.pseudonyms.currentId}:`;
+    const streams = [keys.mo, ...(this.d.moStreams ?? []).map((s) => keys.moStream(s))];
     // Up to the window's end: an id of milliseconds only takes every entry of that millisecond.
-    for await (const rows of streamPages(redis, keys.mo, PAGE, String(q.to))) {
-      for (const [, flat] of rows) {
-        let e: { to?: unknown; subscriber?: unknown; sealed?: unknown };
-        try {
-          e = JSON.parse(fieldOf(flat, 'data') ?? '{}') as typeof e;
-        } catch {
-          continue;
-        }
-        const keyId = isEnvelope(e.sealed) ? (envelopeKeyId(e.sealed) as string) : PLAIN;
-        const shortCode = typeof e.to === 'string' ? e.to : '';
-        const tenants = this.d.tenantsOf(shortCode);
-        const it: Item = { tenants: tenants.length > 0 ? tenants : [null], data: 'mo', messageClass: null, keyId };
-        // Left out by a filter: not opened.
-        if ((q.keyId !== undefined && keyId !== q.keyId) || (q.tenant !== undefined && !it.tenants.includes(q.tenant))) continue;
-        const stored = typeof e.subscriber === 'string' ? e.subscriber : undefined;
-        if (stored !== undefined && stored.startsWith(current)) it.pseudonym = stored;
-        else {
-          // Hashed under an older secret (or not at all): open it to hash the sender again.
-          const opened = typeof e.sealed === 'string' ? vault.open(e.sealed, 'mo') : undefined;
-          let from: unknown;
+    for (const stream of streams) {
+      for await (const rows of streamPages(redis, stream, PAGE, String(q.to))) {
+        for (const [, flat] of rows) {
+          let e: { to?: unknown; subscriber?: unknown; sealed?: unknown };
           try {
-            from = opened === undefined ? undefined : (JSON.parse(opened) as { from?: unknown }).from;
+            e = JSON.parse(fieldOf(flat, 'data') ?? '{}') as typeof e;
           } catch {
-            from = undefined;
+            continue;
           }
-          const pseudonym = this.hashOf(from) ?? stored;
-          if (pseudonym !== undefined) it.pseudonym = pseudonym;
+          const keyId = isEnvelope(e.sealed) ? (envelopeKeyId(e.sealed) as string) : PLAIN;
+          const shortCode = typeof e.to === 'string' ? e.to : '';
+          const tenants = this.d.tenantsOf(shortCode);
+          const it: Item = { tenants: tenants.length > 0 ? tenants : [null], data: 'mo', messageClass: null, keyId };
+          // Left out by a filter: not opened.
+          if ((q.keyId !== undefined && keyId !== q.keyId) || (q.tenant !== undefined && !it.tenants.includes(q.tenant))) continue;
+          const stored = typeof e.subscriber === 'string' ? e.subscriber : undefined;
+          if (stored !== undefined && stored.startsWith(current)) it.pseudonym = stored;
+          else {
+            // Hashed under an older secret (or not at all): open it to hash the sender again.
+            const opened = typeof e.sealed === 'string' ? vault.open(e.sealed, 'mo') : undefined;
+            let from: unknown;
+            try {
+              from = opened === undefined ? undefined : (JSON.parse(opened) as { from?: unknown }).from;
+            } catch {
+              from = undefined;
+            }
+            const pseudonym = this.hashOf(from) ?? stored;
+            if (pseudonym !== undefined) it.pseudonym = pseudonym;
+          }
+          keep(it);
         }
-        keep(it);
       }
     }
   }

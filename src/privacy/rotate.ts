@@ -19,7 +19,7 @@
  */
 import { scanKeys } from '../queue/scan.js';
 import type { Redis } from 'ioredis';
-import { fieldOf, streamPages } from '../queue/streams.js';
+import { fieldOf, streamIdMs, streamPages } from '../queue/streams.js';
 import type { Keys } from '../queue/keys.js';
 import { MessageStore } from '../queue/store.js';
 import type { FieldSealer } from '../queue/sealing.js';
@@ -54,6 +54,8 @@ export interface RotationReport {
 export interface RotateOptions {
   /** Keys per SCAN / entries per XRANGE page (default 500). */
   batch?: number;
+  /** The routed MO streams (mo.routes), counted with the default one. */
+  moStreams?: readonly string[];
   /** Called after each page with the number of values looked at so far. */
   onProgress?: (n: number) => void;
   /** Awaited after each part (records, dead letters, MO), with the report so far. */
@@ -113,7 +115,7 @@ export async function rotateKeys(redis: Redis, keys: Keys, keyring: Keyring, opt
   await opts.onPart?.('records', report);
   await sweepDead(sweep);
   await opts.onPart?.('dead', report);
-  await countMo(sweep);
+  for (const stream of [keys.mo, ...(opts.moStreams ?? []).map((s) => keys.moStream(s))]) await countMo(sweep, stream);
   await opts.onPart?.('mo', report);
   return report;
 }
@@ -266,8 +268,8 @@ async function sweepDead({ redis, keys, keyring, batch, report, remains, progres
   }
 }
 
-async function countMo({ redis, keys, keyring, batch, report, remains, progress }: Sweep): Promise<void> {
-  for await (const rows of streamPages(redis, keys.mo, batch)) {
+async function countMo({ redis, keyring, batch, report, remains, progress }: Sweep, stream: string): Promise<void> {
+  for await (const rows of streamPages(redis, stream, batch)) {
     for (const [id, fields] of rows) {
       const data = fieldOf(fields, 'data');
       if (data === undefined) continue;
@@ -280,7 +282,8 @@ async function countMo({ redis, keys, keyring, batch, report, remains, progress 
       const keyId = isEnvelope(sealed) ? envelopeKeyId(sealed) : undefined;
       if (keyId === undefined || keyId === keyring.currentId) continue;
       report.mo.underOldKeys++;
-      report.mo.newestOldEntry = id; // XRANGE is in id order: the last one seen is the newest
+      // XRANGE is in id order: the last one seen is the stream's newest; across streams, the larger id.
+      if (report.mo.newestOldEntry === undefined || streamIdMs(id) >= streamIdMs(report.mo.newestOldEntry)) report.mo.newestOldEntry = id;
       remains(keyId);
     }
     progress(rows.length);

@@ -11,11 +11,14 @@
 import type { Redis } from 'ioredis';
 import { recordId, type Keys } from '../queue/keys.js';
 import { owedEvent } from '../queue/final-event.js';
-import { EVENT_VERSION, type Outputs, type StatusEvent } from '../queue/outputs.js';
+import { EVENT_VERSION, parseMoHeldMember, type Outputs, type StatusEvent } from '../queue/outputs.js';
 import type { MessageStore } from '../queue/store.js';
 import type { RecordFields } from '../queue/record.js';
 import { fieldOf, fieldsOf, streamPages } from '../queue/streams.js';
 import { normaliseMsisdn } from '../routing/index.js';
+import { MoPartStore, openHeldMo, parseHeldPartsMember } from '../dlr/mo-assembly.js';
+import { joinParts } from '../dlr/mo-parts.js';
+import { decodeText } from '../encoding/index.js';
 import type { SubscriberStore } from './subscribers.js';
 import type { Vault } from './vault.js';
 
@@ -46,7 +49,12 @@ export interface SubjectExport {
     createdAt?: string;
     error?: string;
   }>;
-  mo: Array<{ id: string; at?: string; to?: string; text?: string; keyword?: string }>;
+  /**
+   * MO entries from the number; `stream` names the routed stream (mo.routes) an entry is
+   * in, absent for the default one. A long MO still waiting for parts is `pending: true`,
+   * with the text of the parts held so far.
+   */
+  mo: Array<{ id: string; stream?: string; at?: string; to?: string; text?: string; keyword?: string; pending?: true; parts?: number; partsReceived?: number[] }>;
   /** Entries to the number still in the intake stream: not read yet, or read and not finished. */
   queued: Array<{ entry: string; clientId?: string; tenant?: string; from?: string; text?: string; class?: string }>;
   deadLetters: Array<{ id: string; reason?: string; at: string }>;
@@ -62,6 +70,7 @@ export interface ErasureReport {
   records: number;
   mappings: number;
   events: number;
+  /** MO entries removed, and long MOs dropped while still waiting for parts. */
   mo: number;
   deadLetters: number;
   /** Intake entries to the number not yet handled: removed from the stream. */
@@ -94,9 +103,12 @@ interface QueuedEntry {
 
 export class SubjectRequests {
   private readonly now: () => number;
+  /** Long MOs still being reassembled (dlr/mo-assembly.ts). */
+  private readonly moParts: MoPartStore;
 
   constructor(private readonly d: SubjectDeps) {
     this.now = d.now ?? Date.now;
+    this.moParts = new MoPartStore(d.redis, d.keys);
   }
 
   async export(e164: string): Promise<SubjectExport> {
@@ -113,14 +125,23 @@ export class SubjectRequests {
     };
     for (const h of hashes) {
       for (const member of await redis.zrange(keys.held(h), 0, -1)) {
+        if (member.startsWith('mop:')) {
+          const { carrier, id } = parseHeldPartsMember(member);
+          const held = await this.moParts.read(carrier, id);
+          if (held === undefined) continue;
+          const { parts } = openHeldMo(held, this.d.vault);
+          const joined = joinParts(parts, held.total, decodeText);
+          out.mo.push({ id: member, to: held.to, text: joined.text, pending: true, parts: held.total, partsReceived: joined.received });
+          continue;
+        }
         if (member.startsWith('mo:')) {
-          const id = member.slice(3);
-          const row = (await redis.xrange(keys.mo, id, id))[0];
+          const { stream, id } = parseMoHeldMember(member);
+          const row = (await redis.xrange(stream === undefined ? keys.mo : keys.moStream(stream), id, id))[0];
           if (row === undefined) continue;
           const mo = JSON.parse(fieldOf(row[1], 'data') ?? '{}') as { sealed?: string; at?: string; to?: string; keyword?: string };
           const opened = mo.sealed === undefined ? undefined : this.d.vault.open(mo.sealed, 'mo');
           const text = opened === undefined ? undefined : (JSON.parse(opened) as { text?: string }).text;
-          out.mo.push({ id, at: mo.at, to: mo.to, text, keyword: mo.keyword });
+          out.mo.push(stripUndefined({ id, ...(stream === undefined ? {} : { stream }), at: mo.at, to: mo.to, text, keyword: mo.keyword }));
           continue;
         }
         const rec = await this.d.store.get(member);
@@ -151,8 +172,15 @@ export class SubjectRequests {
     const owed: Array<Partial<RecordFields>> = [];
     for (const h of hashes) {
       for (const member of await redis.zrange(keys.held(h), 0, -1)) {
+        if (member.startsWith('mop:')) {
+          // A long MO still waiting for parts: never written now.
+          const { carrier, id } = parseHeldPartsMember(member);
+          report.mo += await this.moParts.drop(carrier, id);
+          continue;
+        }
         if (member.startsWith('mo:')) {
-          report.mo += await redis.xdel(keys.mo, member.slice(3));
+          const { stream, id } = parseMoHeldMember(member);
+          report.mo += await redis.xdel(stream === undefined ? keys.mo : keys.moStream(stream), id);
           continue;
         }
         const raw = await this.d.store.raw(member);

@@ -29,7 +29,18 @@ export interface Keys {
    */
   readonly intakeOwners: string;
   readonly events: string;
+  /** The default MO stream: every MO no rule of mo.routes sends elsewhere. */
   readonly mo: string;
+  /** A routed MO stream (mo.routes): `<prefix>:mo:<name>`. */
+  moStream(name: string): string;
+  /**
+   * HASH holding one long MO's parts until every part is there (sender and parts sealed),
+   * then, for a while, a tombstone (`done`) so late duplicates are ignored. In its
+   * carrier's tag; `<id>` hashes subscriber hash, destination, reference and part count.
+   */
+  moParts(carrier: string, id: string): string;
+  /** ZSET `<id>` → when the long MO's reassembly time runs out (ms): one carrier's long MOs, for the timeout sweep. In the carrier's tag. */
+  moPartsDue(carrier: string): string;
   readonly dead: string;
   /** ZSET of message record ids due for a (re)try or a scheduled send, scored by due time (ms). In the records' slot. */
   readonly due: string;
@@ -129,6 +140,9 @@ export function keysFor(prefix: string, shards = 1): Keys {
     intakeOwners: owners[0] as string,
     events: `${prefix}:events`,
     mo: `${prefix}:mo`,
+    moStream: (name) => `${prefix}:mo:${name}`,
+    moParts: (carrier, id) => `${prefix}:mop:${carrierTag(carrier)}:${id}`,
+    moPartsDue: (carrier) => `${prefix}:mopdue:${carrierTag(carrier)}`,
     dead: `${prefix}:dead`,
     due: dues[0] as string,
     watch: watches[0] as string,

@@ -78,6 +78,12 @@ export interface MoMessage {
   at: string;
   /** Set when the text was an opt-out / opt-in keyword and Qasid acted on it. */
   keyword?: 'stop' | 'start';
+  /** A long MO: how many parts it has. */
+  parts?: number;
+  /** A long MO whose other parts never came within mo.reassemblySec: the text is of the parts held. */
+  partial?: true;
+  /** With partial: the part numbers held, ascending. */
+  partsReceived?: number[];
 }
 
 /**
@@ -96,6 +102,11 @@ export interface MoEvent {
   textLength: number;
   dataCoding: number;
   keyword?: 'stop' | 'start';
+  /** A long MO (reassembled from its parts): how many parts it has. */
+  parts?: number;
+  /** Set when some parts never came within mo.reassemblySec; `partsReceived` says which did. */
+  partial?: true;
+  partsReceived?: number[];
   at: string;
 }
 
@@ -107,6 +118,21 @@ export function queuedAt(entryId: string | undefined): number | undefined {
   if (entryId === undefined || !entryId.includes('-')) return undefined;
   const ms = streamIdMs(entryId);
   return Number.isFinite(ms) && ms > 0 ? ms : undefined;
+}
+
+/**
+ * The `held` index member of an MO entry: `mo:<entry id>` in the default stream,
+ * `mo:<stream>:<entry id>` in a routed one (a stream name has no ':', an entry id no letter).
+ */
+export function moHeldMember(stream: string | undefined, entryId: string): string {
+  return stream === undefined ? `mo:${entryId}` : `mo:${stream}:${entryId}`;
+}
+
+/** The stream (undefined: the default) and entry id an `mo:` held member names. */
+export function parseMoHeldMember(member: string): { stream: string | undefined; id: string } {
+  const rest = member.slice(3);
+  const colon = rest.indexOf(':');
+  return colon < 0 ? { stream: undefined, id: rest } : { stream: rest.slice(0, colon), id: rest.slice(colon + 1) };
 }
 
 /** Called after each write, for metrics. */
@@ -137,6 +163,8 @@ export class Outputs {
     private readonly maxLen: number,
     private readonly sealer: FieldSealer,
     private readonly hooks: OutputHooks = {},
+    /** The routed MO streams (mo.routes), trimmed with the default one. */
+    private readonly moStreams: readonly string[] = [],
   ) {
     redis.defineCommand('qasidXaddMany', { numberOfKeys: 1, lua: LUA_XADD_MANY });
     this.redis = redis as ScriptedRedis;
@@ -155,8 +183,11 @@ export class Outputs {
     this.hooks.onEvent?.(e, entryId);
   }
 
-  /** Write an MO message with its sender and text sealed; returns the stream entry id. */
-  async mo(m: MoMessage, who: { masked: string; subscriber: string }): Promise<string> {
+  /**
+   * Write an MO message with its sender and text sealed, to the default MO stream or the
+   * routed one named `stream` (mo.routes); returns the stream entry id.
+   */
+  async mo(m: MoMessage, who: { masked: string; subscriber: string }, stream?: string): Promise<string> {
     const e: MoEvent = {
       v: 1,
       carrier: m.carrier,
@@ -167,9 +198,12 @@ export class Outputs {
       textLength: m.text.length,
       dataCoding: m.dataCoding,
       ...(m.keyword ? { keyword: m.keyword } : {}),
+      ...(m.parts !== undefined ? { parts: m.parts } : {}),
+      ...(m.partial ? { partial: true as const, partsReceived: m.partsReceived ?? [] } : {}),
       at: m.at,
     };
-    return (await this.redis.xadd(this.keys.mo, 'MAXLEN', '~', this.maxLen, '*', 'data', JSON.stringify(e))) as string;
+    const key = stream === undefined ? this.keys.mo : this.keys.moStream(stream);
+    return (await this.redis.xadd(key, 'MAXLEN', '~', this.maxLen, '*', 'data', JSON.stringify(e))) as string;
   }
 
   /**
@@ -185,8 +219,15 @@ export class Outputs {
     this.hooks.onDead?.(reason);
   }
 
-  /** Trim a stream to entries newer than `maxAgeMs` (approximate: whole macro-nodes). */
+  /**
+   * Trim a stream to entries newer than `maxAgeMs` (approximate: whole macro-nodes); `mo`
+   * trims the default MO stream and every routed one.
+   */
   async trimByAge(stream: 'events' | 'mo' | 'dead', maxAgeMs: number, now: number): Promise<number> {
-    return this.redis.xtrim(this.keys[stream], 'MINID', '~', `${Math.max(0, Math.floor(now - maxAgeMs))}-0`);
+    const minId = `${Math.max(0, Math.floor(now - maxAgeMs))}-0`;
+    const keys = stream === 'mo' ? [this.keys.mo, ...this.moStreams.map((s) => this.keys.moStream(s))] : [this.keys[stream]];
+    let removed = 0;
+    for (const key of keys) removed += await this.redis.xtrim(key, 'MINID', '~', minId);
+    return removed;
   }
 }

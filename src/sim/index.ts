@@ -13,5 +13,6 @@ export {
   type SimReceiptBehaviour,
 } from './behaviour.js';
 export type { BindMode, SubmitSeen } from './connection.js';
-export { startSimulator, type MoOptions, type SimListenerOptions, type SimServer } from './server.js';
+export { LONG_MO_METHODS, moBodies, type LongMoMethod, type MoOptions } from './mo.js';
+export { startSimulator, type SimListenerOptions, type SimServer } from './server.js';
 export type { SimStats } from './stats.js';

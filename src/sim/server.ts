@@ -14,6 +14,7 @@ import { SimConnection, type BindMode, type SimHost, type SubmitSeen } from './c
 import { HostilePdus } from './fuzz.js';
 import { BucketScheduler, TokenBucket } from './scheduler.js';
 import { newStats, type SimStats } from './stats.js';
+import { moBodies, type MoOptions } from './mo.js';
 import type { PendingReceipt, SubmitScan } from './wire.js';
 
 export interface SimListenerOptions {
@@ -34,16 +35,6 @@ export interface SimListenerOptions {
   onSubmit?: (s: SubmitSeen) => void;
 }
 
-export interface MoOptions {
-  from: string;
-  to: string;
-  /** Text: ASCII goes out as IA5 (data_coding 0x01), anything else as UCS-2 (0x08). */
-  text?: string;
-  /** Raw octets instead of `text`; sent with `dataCoding` (default 0x00). */
-  shortMessage?: Buffer;
-  dataCoding?: number;
-}
-
 export interface SimServer {
   readonly port: number;
   readonly host: string;
@@ -54,7 +45,11 @@ export interface SimServer {
   readonly behaviour: Readonly<SimBehaviour>;
   /** Change behaviour at run time; `receipts` merges field by field. Applies to the next PDU. */
   setBehaviour(patch: SimBehaviourPatch): void;
-  /** Send an MO deliver_sm to every bound receiver/transceiver; returns how many sessions got it. */
+  /**
+   * Deliver an MO once, as an SMSC does: on one bound receiver/transceiver (round robin
+   * over them), every part of a long MO on the same one. Returns how many deliver_sm went
+   * out (0 when no receiver is bound: nothing is sent).
+   */
   injectMo(mo: MoOptions): number;
   /** Write raw bytes to every connection (malformed-PDU tests). */
   sendRawToAll(bytes: Buffer): void;
@@ -101,6 +96,9 @@ class Simulator implements SimHost, SimServer {
   private rr = 0;
   /** What query_sm is answered from: accepted messages by id (insertion order = age). */
   private readonly accepted = new Map<string, { systemId: string; src: string; stat: ReceiptStat; err: number; doneAt: number }>();
+  /** Round robin of injected MOs over the receiving sessions, and the next long MO's reference. */
+  private moRr = -1;
+  private moRef = 1;
   /** Fuzzing: the generator and the timer that paces it, while behaviour.fuzz is set. */
   private fuzz: { pdus: HostilePdus; timer: NodeJS.Timeout; last: number; owed: number; next: number } | null = null;
   private closing: Promise<void> | null = null;
@@ -341,37 +339,14 @@ class Simulator implements SimHost, SimServer {
   }
 
   injectMo(mo: MoOptions): number {
-    let shortMessage: Buffer;
-    let dataCoding: number;
-    if (mo.shortMessage) {
-      shortMessage = mo.shortMessage;
-      dataCoding = mo.dataCoding ?? 0x00;
-    } else {
-      const text = mo.text ?? '';
-      // SMPP 3.4 §5.2.19: 0x01 = IA5 (ASCII), 0x08 = UCS-2 (big-endian).
-      const ascii = /^[\x00-\x7f]*$/.test(text);
-      shortMessage = ascii ? Buffer.from(text, 'latin1') : Buffer.from(text, 'utf16le').swap16();
-      dataCoding = mo.dataCoding ?? (ascii ? 0x01 : 0x08);
-    }
-    const body: Record<string, unknown> = {
-      source_addr_ton: 1,
-      source_addr_npi: 1,
-      source_addr: mo.from,
-      dest_addr_ton: 0,
-      dest_addr_npi: 0,
-      destination_addr: mo.to,
-      data_coding: dataCoding,
-    };
-    // short_message holds at most 254 octets (SMPP 3.4 §5.2.21); longer goes in message_payload.
-    if (shortMessage.length > 254) body.message_payload = shortMessage;
-    else body.short_message = shortMessage;
-    let sent = 0;
-    for (const conn of this.conns) {
-      if (!conn.canReceive) continue;
-      conn.sendMo(body);
-      sent++;
-    }
-    return sent;
+    const bodies = moBodies(mo, this.moRef);
+    if (mo.long !== undefined && mo.ref === undefined) this.moRef = (this.moRef + 1) & 0xffff;
+    const receivers = [...this.conns].filter((c) => c.canReceive);
+    if (receivers.length === 0) return 0;
+    this.moRr = (this.moRr + 1) % receivers.length;
+    const conn = receivers[this.moRr] as SimConnection;
+    for (const body of bodies) conn.sendMo(body);
+    return bodies.length;
   }
 
   sendRawToAll(bytes: Buffer): void {

@@ -1,9 +1,10 @@
 /**
  * Interop: a carrier link against an independent SMPP implementation — Perl's Net::SMPP
  * (Debian libnet-smpp-perl) acting as the SMSC — bind, submit, receipt, unbind, and
- * query_sm / query_sm_resp.
+ * query_sm / query_sm_resp; and a whole gateway taking a long MO (two parts behind a UDH)
+ * from it as one MO entry.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -12,11 +13,17 @@ import { CarrierLink } from '../../src/smpp/link.js';
 import { bodyString, type Pdu } from '../../src/smpp/codec.js';
 import { captureLogger } from '../../src/log/logger.js';
 import { testCarrier } from '../helpers/carrier.js';
+import { QasidClient, type OpenedMo } from '../../src/client/index.js';
+import { redisForFile } from '../helpers/redis.js';
+import { startGateway, testConfig } from '../helpers/app.js';
+import { until } from '../helpers/until.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/netsmpp-smsc.pl', import.meta.url));
+const redis = redisForFile();
 
-test('Net::SMPP SMSC: bind, submit_sm, delivery receipt (TLV and text), enquire_link, unbind', async (t) => {
-  const perl = spawn('perl', [FIXTURE, '--port', '0', '--once', '--receipt-delay-ms', '50'], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Start the fixture with `args`; resolves with its port once it listens. Killed after the test. */
+async function netsmpp(t: TestContext, args: string[]): Promise<{ port: number; stderr: () => string; exited: Promise<number | null> }> {
+  const perl = spawn('perl', [FIXTURE, '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   perl.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => perl.once('exit', (code) => resolve(code)));
@@ -32,6 +39,12 @@ test('Net::SMPP SMSC: bind, submit_sm, delivery receipt (TLV and text), enquire_
     });
     perl.once('exit', (code) => reject(new Error(`fixture exited ${code}: ${stderr}`)));
   });
+  return { port, stderr: () => stderr, exited };
+}
+
+test('Net::SMPP SMSC: bind, submit_sm, delivery receipt (TLV and text), enquire_link, unbind', async (t) => {
+  const fixture = await netsmpp(t, ['--once', '--receipt-delay-ms', '50']);
+  const port = fixture.port;
 
   const receipts: Pdu[] = [];
   const { logger } = captureLogger('debug');
@@ -48,8 +61,8 @@ test('Net::SMPP SMSC: bind, submit_sm, delivery receipt (TLV and text), enquire_
   await link.start();
   await link.waitAllBound(5000);
   // The fixture logs each PDU to stderr; the pipe may lag the socket a little.
-  await waitFor(() => /bind_transceiver.*0x34|interface_version=0x34/.test(stderr), 2000);
-  assert.match(stderr, /bind_transceiver.*0x34|interface_version=0x34/);
+  await waitFor(() => /bind_transceiver.*0x34|interface_version=0x34/.test(fixture.stderr()), 2000);
+  assert.match(fixture.stderr(), /bind_transceiver.*0x34|interface_version=0x34/);
 
   const r = await link.submit({ source_addr: 'QASID', destination_addr: '923001234567', registered_delivery: 1, data_coding: 0, short_message: Buffer.from('interop') });
   assert.equal(r.kind, 'accepted');
@@ -68,11 +81,30 @@ test('Net::SMPP SMSC: bind, submit_sm, delivery receipt (TLV and text), enquire_
   // Let at least one enquire_link go out on the idle link.
   await new Promise((res) => setTimeout(res, 700));
   await link.stop();
-  const code = await exited;
-  assert.equal(code, 0, stderr);
-  assert.match(stderr, /<- enquire_link\b/);
-  assert.match(stderr, /<- unbind\b/);
-  assert.match(stderr, /deliver_sm_resp=1\b/);
+  const code = await fixture.exited;
+  assert.equal(code, 0, fixture.stderr());
+  assert.match(fixture.stderr(), /<- enquire_link\b/);
+  assert.match(fixture.stderr(), /<- unbind\b/);
+  assert.match(fixture.stderr(), /deliver_sm_resp=1\b/);
+});
+
+test('Net::SMPP SMSC: a two-part long MO (UDH, 8-bit reference) reaches the MO stream as one reassembled entry', async (t) => {
+  const text = 'Salaam, my parcel did not arrive today; please send it again to the same address tomorrow.';
+  const fixture = await netsmpp(t, ['--mo', `923001234567:8555:${text}`, '--mo-parts', '2']);
+  const cleanups = redis.cleanups;
+  const config = testConfig(redis.url, [{ id: 'netsmpp', port: fixture.port }]);
+  const { app, r } = await startGateway(redis.url, config, cleanups);
+  const client = new QasidClient(r, { prefix: config.redis.prefix, keyring: app.vault.keyring });
+  await until(async () => (await r.xlen(app.keys.mo)) >= 1, 5000, () => `the MO entry (fixture: ${fixture.stderr()})`);
+  await new Promise((res) => setTimeout(res, 200));
+  const mos = (await client.readMo()).map(({ mo }) => mo as OpenedMo);
+  assert.equal(mos.length, 1, 'one entry, not one per part');
+  const mo = mos[0] as OpenedMo;
+  assert.deepEqual([mo.text, mo.parts, mo.partial, mo.from, mo.to, mo.carrier], [text, 2, undefined, '+923001234567', '8555', 'netsmpp']);
+  assert.match(fixture.stderr(), /-> deliver_sm seq=\d+ MO .*part=1\/2/);
+  assert.match(fixture.stderr(), /-> deliver_sm seq=\d+ MO .*part=2\/2/);
+  await app.stop();
+  await until(() => /mo_resp=2\b/.test(fixture.stderr()), 3000, () => `the fixture to count both MO responses: ${fixture.stderr()}`);
 });
 
 /** Start the fixture with `args`; resolves with its port, its stderr so far, and its exit. */

@@ -117,6 +117,13 @@ test('a reloaded keyring writes under the new key; the sweep moves records and d
     'data',
     JSON.stringify({ v: 1, carrier: 'jazz', to: '3737', fromMasked: '+92300****567', subscriber: 'x', sealed: encrypt(ring('k1', { k1: K1 }), JSON.stringify({ from: '+923001234567', text: 'hi' }), 'mo'), textLength: 2, dataCoding: 0, at: new Date().toISOString() }),
   )) as string;
+  // And one in a routed MO stream (mo.routes), newer.
+  const routedMoId = (await r.xadd(
+    keys.moStream('acme'),
+    '*',
+    'data',
+    JSON.stringify({ v: 1, carrier: 'jazz', to: '8555', fromMasked: '+92300****567', subscriber: 'x', sealed: encrypt(ring('k1', { k1: K1 }), JSON.stringify({ from: '+923001234567', text: 'join' }), 'mo'), textLength: 4, dataCoding: 0, at: new Date().toISOString() }),
+  )) as string;
   // A record from before encryption: `d` in plain JSON.
   const legacy = `legacy${randomBytes(4).toString('hex')}`;
   await r.hset(keys.record(legacy), 'i', JSON.stringify({ cid: 'old', gw: 'g-old' }), 'd', JSON.stringify({ to: '+923001234567', from: 'QASID', txt: 'before encryption' }), 'st', 'delivered', 'term', 'delivered');
@@ -145,15 +152,15 @@ test('a reloaded keyring writes under the new key; the sweep moves records and d
 
   // The sweep, through the CLI with a config file naming the keyring file.
   const configFile = join(dir, 'qasid.json');
-  writeFileSync(configFile, JSON.stringify({ redis: { url: redis.url, prefix: config.redis.prefix }, privacy: { keyringFile: 'keyring.json' } }));
+  writeFileSync(configFile, JSON.stringify({ redis: { url: redis.url, prefix: config.redis.prefix }, privacy: { keyringFile: 'keyring.json' }, mo: { routes: [{ to: '8555', stream: 'acme' }] } }));
   const first = capture();
   assert.equal(await keysCommand(['rotate', '--config', configFile, '--json', '--batch', '1'], first.io), 0, first.err.join('\n'));
   const report = JSON.parse(first.out.join('\n')) as RotationReport;
   assert.deepEqual(report, {
     records: { moved: 1, sealed: 1, current: 1, failed: 0 },
     dead: { moved: 1, current: 1, failed: 0 },
-    mo: { underOldKeys: 1, newestOldEntry: moId },
-    byKey: { k1: 1 },
+    mo: { underOldKeys: 2, newestOldEntry: routedMoId },
+    byKey: { k1: 2 },
   });
 
   // Everything names k2; the moved dead letter kept its fields and says where it came from.
@@ -174,13 +181,13 @@ test('a reloaded keyring writes under the new key; the sweep moves records and d
     dead: { moved: 0, current: 2, failed: 0 },
     mo: { underOldKeys: 1, newestOldEntry: moId },
     byKey: { k1: 1 },
-  });
+  }, 'without moStreams: the default MO stream only');
   const text = capture();
   assert.equal(await keysCommand(['rotate', '--config', configFile], text.io), 0);
   const printed = text.out.join('\n');
   assert.match(printed, /records: 0 moved, 0 sealed \(were plain\), 3 already current, 0 failed/);
-  assert.match(printed, /MO entries: 1 under old keys/);
-  assert.match(printed, /key k1: 1 still under it; keep it/);
+  assert.match(printed, /MO entries: 2 under old keys/, 'the routed stream counted too');
+  assert.match(printed, /key k1: 2 still under it; keep it/);
   assert.ok(!printed.includes(K1) && !printed.includes(K2) && !text.err.join('').includes(K1), 'no key material printed');
 
   // A keyring without k1 opens every record and dead letter.

@@ -534,6 +534,10 @@ test('every metric family appears in /metrics, and each one a run can move does 
   await r.xadd(app.keys.intake, '*', 'data', msg('later', { sendAt: new Date(Date.now() + 3_600_000).toISOString() }));
   await r.xadd(app.keys.intake, '*', 'data', '{nope');
   await finals(r, app, 61, 15_000);
+  // A long MO with a part repeated (MO entries, long-MO parts).
+  s.injectMo({ from: '923001234567', to: '8080', text: 'A reply long enough for two parts. '.repeat(5), long: 'udh8', order: [1, 1, 2] });
+  const moDeadline = Date.now() + 5000;
+  while ((await r.xlen(app.keys.mo)) < 1 && Date.now() < moDeadline) await new Promise((res) => setTimeout(res, 20));
   // A receipt nobody can read, one for an id not (yet) known (parked), then a dropped connection.
   s.sendRawToAll(encodePdu('deliver_sm', 999, { esm_class: 4, short_message: Buffer.from('garbage') }));
   s.sendRawToAll(encodePdu('deliver_sm', 998, { esm_class: 4, short_message: Buffer.from('id:nosuch stat:DELIVRD err:000'), receipted_message_id: 'nosuch', message_state: 2 }));

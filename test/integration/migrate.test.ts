@@ -14,8 +14,6 @@ import { migrateKeys } from '../../src/queue/migrate.js';
 import { Outputs } from '../../src/queue/outputs.js';
 import { MessageStore } from '../../src/queue/store.js';
 import { Vault } from '../../src/privacy/vault.js';
-import { SubscriberStore } from '../../src/privacy/subscribers.js';
-import { DEFAULT_KEYWORDS, compileKeywords } from '../../src/privacy/keywords.js';
 import { decodePdu, encodePdu } from '../../src/smpp/codec.js';
 import { redisForFile } from '../helpers/redis.js';
 import { readEvents } from '../helpers/events.js';
@@ -74,11 +72,8 @@ test('layout-1 keys move to layout 2 with their TTLs and scores; a receipt for a
     logger: captureLogger('warn').logger,
     parkTtlMs: 60_000,
     lateMappingTtlMs: 60_000,
-    vault,
-    subscribers: new SubscriberStore(r, keys, vault, config.policy),
-    keywords: compileKeywords(DEFAULT_KEYWORDS),
-    defaultRegion: 'PK',
-    moRetentionMs: 60_000,
+    // No MO is delivered here.
+    mo: { onMo: async () => undefined },
   });
   redis.cleanups.push(async () => h.stop());
   const pdu = decodePdu(encodePdu('deliver_sm', 1, { esm_class: 4, short_message: Buffer.from('id:ab12 stat:DELIVRD err:000'), receipted_message_id: 'ab12', message_state: 2 }));

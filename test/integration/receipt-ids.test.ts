@@ -13,8 +13,6 @@ import { keysFor } from '../../src/queue/keys.js';
 import { Outputs } from '../../src/queue/outputs.js';
 import { MessageStore } from '../../src/queue/store.js';
 import { Vault } from '../../src/privacy/vault.js';
-import { SubscriberStore } from '../../src/privacy/subscribers.js';
-import { DEFAULT_KEYWORDS, compileKeywords } from '../../src/privacy/keywords.js';
 import { startSimulator, type SimServer } from '../../src/sim/index.js';
 import { CarrierLink } from '../../src/smpp/link.js';
 import { decodePdu, encodePdu } from '../../src/smpp/codec.js';
@@ -106,11 +104,8 @@ function handler(carriers: CarrierConfig[], parkTtlMs: number): { h: ReceiptHand
     parkTtlMs,
     lateMappingTtlMs: 60_000,
     metrics,
-    vault,
-    subscribers: new SubscriberStore(r, keys, vault, config.policy),
-    keywords: compileKeywords(DEFAULT_KEYWORDS),
-    defaultRegion: 'PK',
-    moRetentionMs: 60_000,
+    // No MO is delivered here.
+    mo: { onMo: async () => undefined },
   });
   cleanups.push(async () => h.stop());
   return { h, store, mappings, r, prefix, unmatched, lines };

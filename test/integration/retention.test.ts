@@ -24,12 +24,13 @@ test('each stream is trimmed by its own age; what is younger stays; the audit ch
   const r = redis.client;
   const keys = keysFor(`t${randomBytes(4).toString('hex')}`);
   const { logger } = captureLogger('warn');
-  const outputs = new Outputs(r, keys, 1_000_000, Vault.ephemeral());
+  // One routed MO stream (mo.routes), trimmed with the default one.
+  const outputs = new Outputs(r, keys, 1_000_000, Vault.ephemeral(), {}, ['acme']);
   const access = new AccessStream(r, keys.access, { maxLen: 1_000_000, logger });
   const audit = new AuditLog(r, keys.audit, { headKey: keys.auditHead });
   const now = Date.now();
   // 300 entries 40 days old and 5 from now in each output stream and the access log (ids carry the time).
-  for (const key of [keys.events, keys.mo, keys.dead, keys.access]) {
+  for (const key of [keys.events, keys.mo, keys.moStream('acme'), keys.dead, keys.access]) {
     const p = r.pipeline();
     for (let i = 0; i < 300; i++) p.xadd(key, `${now - 40 * DAY + i}-0`, 'data', '{}');
     for (let i = 0; i < 5; i++) p.xadd(key, `${now + i}-0`, 'data', '{}');
@@ -47,14 +48,14 @@ test('each stream is trimmed by its own age; what is younger stays; the audit ch
     const ids = (await r.xrange(key, '-', '+')).map(([id]) => Number(id.split('-')[0]));
     return { old: ids.filter((t) => t < now - DAY).length, fresh: ids.filter((t) => t >= now).length };
   };
-  for (const key of [keys.events, keys.mo]) {
+  for (const key of [keys.events, keys.mo, keys.moStream('acme')]) {
     const l = await left(key);
     // Approximate (MINID ~): whole macro-nodes of 100 go; at most one node of old entries outlives its age.
     assert.ok(l.old < 100 && l.fresh === 5, `${key}: ${JSON.stringify(l)}`);
   }
   assert.deepEqual(await left(keys.dead), { old: 300, fresh: 5 }, 'dead letters are kept their own, longer time');
   assert.deepEqual(await left(keys.access), { old: 0, fresh: 5 }, 'the access log is trimmed exactly');
-  assert.ok((removed.events ?? 0) >= 200 && (removed.mo ?? 0) >= 200 && removed.dead === 0 && removed.access === 300, JSON.stringify(removed));
+  assert.ok((removed.events ?? 0) >= 200 && (removed.mo ?? 0) >= 400 && removed.dead === 0 && removed.access === 300, JSON.stringify(removed));
   // The audit trail: every entry is older than 1 s at the sweep's time, but the newest (the head) stays.
   assert.equal(removed.audit, 2);
   assert.equal((await audit.range()).length, 1);

@@ -2,7 +2,8 @@
  * Every Lua script call's keys share one Redis Cluster hash slot (a script may touch the
  * keys of one slot only). Every command any client of this process sends is watched
  * while a mixed run goes end to end — long and short messages, duplicates, receipts
- * before their submit_sm_resp (parked), a retry, a dead letter, MO with STOP, erasure and
+ * before their submit_sm_resp (parked), a retry, a dead letter, MO with STOP, long MOs
+ * (completed, and timed out), a routed MO, erasure and
  * a key rotation — and each EVAL / EVALSHA is checked: the batches of many messages most
  * of all.
  */
@@ -42,7 +43,7 @@ test('every script call touches the keys of one hash slot, batches of many messa
   const happy = await startSimulator({ port: 0, preset: 'HappySMSC' });
   const early = await startSimulator({ port: 0, preset: 'EarlyReceiptSMSC' });
   cleanups.push(() => happy.close(), () => early.close());
-  const config = testConfig(redis.url, [{ id: 'happy', port: happy.port }, { id: 'early', port: early.port }]);
+  const config = testConfig(redis.url, [{ id: 'happy', port: happy.port }, { id: 'early', port: early.port }], { mo: { reassemblySec: 1, routes: [{ to: '9000', stream: 'acme' }] } });
   const { app, r } = await startGateway(redis.url, config, cleanups);
   const client = new QasidClient(r, { prefix: config.redis.prefix });
   const batch = [];
@@ -59,8 +60,14 @@ test('every script call touches the keys of one hash slot, batches of many messa
   await client.sendMany([{ ...(batch[3] as (typeof batch)[number]), text: 'A duplicate' }]);
   await r.xadd(app.keys.intake, '*', 'data', 'not json');
   happy.injectMo({ from: '923451112233', to: '8555', text: 'STOP' });
+  // Long MOs: one whole (held, then completed), one that times out (taken by the sweep); one routed.
+  happy.injectMo({ from: '923451112233', to: '8555', text: 'A long reply from a handset. '.repeat(8), long: 'udh8' });
+  happy.injectMo({ from: '923451112244', to: '8555', text: 'A long reply from a handset. '.repeat(8), long: 'sar', order: [2] });
+  happy.injectMo({ from: '923451112233', to: '9000', text: 'Hello' });
   const finals = async (): Promise<number> => (await r.xrange(app.keys.events, '-', '+')).filter(([, f]) => (JSON.parse(f[1] as string) as { final: boolean }).final).length;
   await until(async () => (await finals()) >= 302, 30_000, 'every entry to end');
+  await until(async () => (await r.xrange(app.keys.mo, '-', '+')).some(([, f]) => (f[1] as string).includes('"partial":true')), 10_000, 'the partial long MO');
+  await until(async () => (await r.xlen(app.keys.moStream('acme'))) === 1, 10_000, 'the routed MO');
   await app.subjects.erase('+923001000000');
   await app.audit.append({ actor: 'test', role: 'admin', action: 'subscriber.erase', target: app.vault.hash('+923001000000') });
   await app.stop();

@@ -457,30 +457,61 @@ describe('SMSC simulator: misbehaviour', { timeout: 10_000 }, () => {
 });
 
 describe('SMSC simulator: MO, TLS, presets, CLI', { timeout: 10_000 }, () => {
-  test('injectMo reaches bound receivers and transceivers only', async (t) => {
+  test('injectMo delivers each MO once, on a bound receiver or transceiver, never a transmitter', async (t) => {
     const s = await sim(t);
+    assert.equal(s.injectMo({ from: HANDSET, to: '8080', text: 'STOP' }), 0, 'nothing bound: nothing sent');
     const rx = await RawClient.connect(t, s.port);
     await rx.bind('receiver');
     const trx = await RawClient.connect(t, s.port);
     await trx.bind('transceiver', 'other');
     const tx = await RawClient.connect(t, s.port);
     await tx.bind('transmitter');
-    assert.equal(s.injectMo({ from: HANDSET, to: '8080', text: 'STOP' }), 2);
-    const mo = await rx.waitFor((p) => p.command === 'deliver_sm');
-    await trx.waitFor((p) => p.command === 'deliver_sm');
+    assert.equal(s.injectMo({ from: HANDSET, to: '8080', text: 'STOP' }), 1);
+    const first = await Promise.race([rx, trx].map((c) => c.waitFor((p) => p.command === 'deliver_sm').then((mo) => ({ c, mo }))));
+    const mo = first.mo;
     assert.equal(bodyNumber(mo, 'esm_class'), 0);
     assert.equal(bodyString(mo, 'source_addr'), HANDSET);
     assert.equal(bodyString(mo, 'destination_addr'), '8080');
     assert.equal(bodyNumber(mo, 'data_coding'), 0x01);
     assert.equal(bodyBuffer(mo, 'short_message')?.toString('latin1'), 'STOP');
+    // The next MO goes to the other receiving session (round robin), again once.
+    const other = first.c === rx ? trx : rx;
     s.injectMo({ from: HANDSET, to: '8080', text: 'بند' });
-    const urdu = await rx.waitFor((p) => p.command === 'deliver_sm' && bodyNumber(p, 'data_coding') === 0x08);
+    const urdu = await other.waitFor((p) => p.command === 'deliver_sm' && bodyNumber(p, 'data_coding') === 0x08);
     // UCS-2 big-endian: ب U+0628, ن U+0646, د U+062F
     assert.equal(bodyBuffer(urdu, 'short_message')?.toString('hex'), '06280646062f');
-    await eventually(() => s.stats.deliverResps === 4, 1000, 'MO acked');
-    assert.equal(s.stats.moSent, 4);
+    await eventually(() => s.stats.deliverResps === 2, 1000, 'MO acked');
+    assert.equal(s.stats.moSent, 2);
+    assert.equal(rx.count('deliver_sm') + trx.count('deliver_sm'), 2, 'each MO once');
     assert.equal(s.stats.receiptsAcked, 0);
     assert.equal(tx.count('deliver_sm'), 0);
+  });
+
+  test('injectMo sends a long MO in parts: UDH with 8- and 16-bit references, SAR TLVs, in the order asked', async (t) => {
+    const s = await sim(t);
+    const rx = await RawClient.connect(t, s.port);
+    await rx.bind('receiver');
+    const text = 'x'.repeat(200);
+    assert.equal(s.injectMo({ from: HANDSET, to: '8080', text, long: 'udh8', ref: 0x1ab }), 2);
+    assert.equal(s.injectMo({ from: HANDSET, to: '8080', text, long: 'udh16', ref: 0x1234, order: [2, 1, 1] }), 3);
+    assert.equal(s.injectMo({ from: HANDSET, to: '8080', text, long: 'sar', ref: 7, partOctets: 100 }), 2);
+    await eventually(() => rx.count('deliver_sm') === 7, 1000, 'seven parts');
+    const parts = rx.pdus.filter((p) => p.command === 'deliver_sm');
+    const sm = (i: number): Buffer => bodyBuffer(parts[i] as Pdu, 'short_message') as Buffer;
+    // 8-bit: 05 00 03 <ref & 0xff> <total> <seq>, then 134 octets of text.
+    assert.equal(bodyNumber(parts[0] as Pdu, 'esm_class'), 0x40);
+    assert.equal(sm(0).subarray(0, 6).toString('hex'), '050003ab0201');
+    assert.equal(sm(0).length, 6 + 134);
+    assert.equal(sm(1).subarray(0, 6).toString('hex'), '050003ab0202');
+    // 16-bit, parts 2, 1, 1: 06 08 04 <ref hi> <ref lo> <total> <seq>.
+    assert.deepEqual([2, 3, 4].map((i) => sm(i).subarray(0, 7).toString('hex')), ['060804123402' + '02', '060804123402' + '01', '060804123402' + '01']);
+    // SAR: no UDH, the numbering in TLVs.
+    assert.equal(bodyNumber(parts[5] as Pdu, 'esm_class') ?? 0, 0);
+    assert.equal(sm(5).length, 100);
+    assert.deepEqual([5, 6].map((i) => [bodyNumber(parts[i] as Pdu, 'sar_msg_ref_num'), bodyNumber(parts[i] as Pdu, 'sar_total_segments'), bodyNumber(parts[i] as Pdu, 'sar_segment_seqnum')]), [
+      [7, 2, 1],
+      [7, 2, 2],
+    ]);
   });
 
   test('TLS listener', async (t) => {
@@ -525,6 +556,35 @@ describe('SMSC simulator: MO, TLS, presets, CLI', { timeout: 10_000 }, () => {
     const stats = lines.map((l) => JSON.parse(l) as { sim: string; port: number; stats: { submits: number } });
     assert.deepEqual([...new Set(stats.map((x) => x.sim))].sort(), ['alpha', 'beta']);
     assert.ok(stats.every((x) => x.port > 0 && x.stats.submits === 0));
+  });
+
+  test('qasid sim --mo delivers each MO once when a receiver binds, --mo-long in parts', async (t) => {
+    const ac = new AbortController();
+    const lines: string[] = [];
+    const text = 'A reply from a handset that is long enough to need two parts. '.repeat(3);
+    const run = simCommand(['--port', '0', '--stats-interval', '20', '--log-level', 'silent', '--mo', `${HANDSET}:8555:${text}`, '--mo', `${HANDSET}:8555:STOP`, '--mo-long', 'udh16', '--mo-delay', '50'], {
+      signal: ac.signal,
+      out: (line) => lines.push(line),
+    });
+    t.after(() => ac.abort());
+    await eventually(() => lines.length > 0, 2000, 'a stats line');
+    const { port } = JSON.parse(lines[0] as string) as { port: number };
+    const rx = await RawClient.connect(t, port);
+    await rx.bind('receiver');
+    const trx = await RawClient.connect(t, port);
+    await trx.bind('transceiver');
+    await eventually(() => rx.count('deliver_sm') + trx.count('deliver_sm') === 3, 2000, 'two parts and one');
+    await new Promise((res) => setTimeout(res, 200));
+    assert.equal(rx.count('deliver_sm') + trx.count('deliver_sm'), 3, 'each MO once, not once per session');
+    const parts = [...rx.pdus, ...trx.pdus].filter((p) => p.command === 'deliver_sm');
+    const joined = parts
+      .filter((p) => (bodyBuffer(p, 'short_message') as Buffer)[1] === 0x08 && (bodyBuffer(p, 'short_message') as Buffer)[5] === 2)
+      .sort((a, b) => (bodyBuffer(a, 'short_message') as Buffer)[6]! - (bodyBuffer(b, 'short_message') as Buffer)[6]!)
+      .map((p) => (bodyBuffer(p, 'short_message') as Buffer).subarray(7).toString('latin1'))
+      .join('');
+    assert.equal(joined, text);
+    ac.abort();
+    assert.equal(await run, 0);
   });
 
   test('qasid sim rejects bad flags (64) and bad values (2)', async () => {

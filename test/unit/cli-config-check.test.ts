@@ -120,6 +120,16 @@ test('TLS files must hold what they are for; address lists and keyword lists are
   const ok = await check(['check', good]);
   assert.equal(ok.code, 0, ok.err);
   assert.equal(ok.out, 'ok: 2 carriers');
+
+  // With MO routing rules, it says which streams an MO consumer reads.
+  const routed = write('qasid.json', { privacy: keyrings(), redis: { prefix: 'gw' }, mo: { routes: [{ to: '8555', keyword: 'JOIN', stream: 'acme' }, { to: '9000', stream: 'beta' }, { keyword: 'win', stream: 'acme' }] } });
+  const mo = await check(['check', routed]);
+  assert.equal(mo.code, 0, mo.err);
+  assert.equal(mo.out, 'ok: 0 carriers\nMO consumers read gw:mo:acme, gw:mo:beta (mo.routes) and gw:mo (every MO no rule matches)');
+  const bad = await check(['check', write('qasid.json', { privacy: keyrings(), mo: { routes: [{ to: '8555', stream: 'no spaces' }] } })]);
+  assert.equal(bad.code, 2);
+  assert.deepEqual(bad.keys, ['mo.routes']);
+  assert.match(bad.err, /mo\.routes: \[0\]\.stream must be/);
 });
 
 test('no FILE checks defaults and environment, as `qasid run` would run; no environment list unless asked', async () => {
