@@ -19,6 +19,7 @@ import { MappingStore } from './dlr/mappings.js';
 import type { Logger } from './log/logger.js';
 import { IntakeReader } from './queue/intake.js';
 import { claimShardCount } from './queue/shards.js';
+import { CarrierControl } from './dispatch/carrier-control.js';
 import { ConsumerLease } from './queue/ownership.js';
 import { keysFor, type Keys } from './queue/keys.js';
 import { Outputs, queuedAt } from './queue/outputs.js';
@@ -121,6 +122,8 @@ export class App implements Lifecycle {
   private readonly bindSlots: ReadonlyMap<string, BindSlots>;
   private readonly sharedRates: ReadonlyMap<string, SharedRate>;
   private readonly lease: ConsumerLease;
+  /** Pause and stop decisions, shared by every instance through Redis. */
+  private readonly carrierControl: CarrierControl;
   private readonly tokens: TokenStore;
   private readonly stops: Array<readonly [string, () => Promise<void>]> = [];
   private stopPromise: Promise<void> | undefined;
@@ -338,6 +341,26 @@ export class App implements Lifecycle {
         return { lag, pending, oldestAgeSec: oldest === undefined ? 0 : Math.max(0, Date.now() - oldest) / 1000, due };
       },
     });
+    this.carrierControl = new CarrierControl(this.control, {
+      key: this.keys.carrierControl,
+      carriers: [...this.links.keys()],
+      logger,
+      apply: async (id, state, was) => {
+        if (state.paused !== was.paused) {
+          if (state.paused) this.dispatcher.pauseCarrier(id);
+          else this.dispatcher.resumeCarrier(id);
+        }
+        if (state.stopped === was.stopped) return;
+        const slots = this.bindSlots.get(id) as BindSlots;
+        if (state.stopped) {
+          logger.warn({ event: 'carrier.binds_stopped', carrier: id }, 'carrier binds stopped by an operator (every instance); its slots are given back');
+          await slots.stop();
+        } else if (this.phase !== 'draining') {
+          await slots.start();
+          logger.info({ event: 'carrier.binds_started', carrier: id }, 'carrier binds started again by an operator');
+        }
+      },
+    });
     this.admin = new AdminServer({
       host: config.admin.host,
       port: config.admin.port,
@@ -359,11 +382,14 @@ export class App implements Lifecycle {
           instance: config.intake.consumer,
           carriers: this.health(),
           paused: this.dispatcher.pausedCarriers,
+          stopped: this.carrierControl.stopped,
           breakers: this.dispatcher.breakerStates(),
           binds: Object.fromEntries([...this.bindSlots].map(([id, b]) => [id, b.current])),
         }),
-        pauseCarrier: (id) => this.dispatcher.pauseCarrier(id),
-        resumeCarrier: (id) => this.dispatcher.resumeCarrier(id),
+        pauseCarrier: (id) => this.carrierControl.set(id, { paused: true }),
+        resumeCarrier: (id) => this.carrierControl.set(id, { paused: false }),
+        stopCarrier: (id) => this.carrierControl.set(id, { stopped: true }),
+        startCarrier: (id) => this.carrierControl.set(id, { stopped: false }),
         reloadRoutes: () => this.reloadRoutes(),
         audit: this.audit,
         breachReport: (q) => this.breach.report(q),
@@ -382,7 +408,8 @@ export class App implements Lifecycle {
       phase: () => this.phase,
       checks: () => ({
         redis: this.redis.status === 'ready',
-        carrier: [...this.links.values()].some((l) => l.isUp()),
+        // An operator's stop of every carrier is not a fault of this instance.
+        carrier: [...this.links.values()].some((l) => l.isUp()) || (this.links.size > 0 && this.carrierControl.stopped.length === this.links.size),
         intake: this.dispatcher.intakeReadable,
       }),
       metrics: async () => ({ body: await metrics.render(), contentType: metrics.contentType }),
@@ -444,7 +471,10 @@ export class App implements Lifecycle {
     // before any bind, so a second process under the same name never binds at all.
     await this.lease.acquire();
     this.stops.push(['lease', () => this.lease.release()]);
-    for (const slots of this.bindSlots.values()) await slots.start();
+    // A carrier an operator stopped stays unbound, here too; a paused one out of routing.
+    await this.carrierControl.start();
+    this.stops.push(['carrier-control', () => this.carrierControl.stop()]);
+    for (const [id, slots] of this.bindSlots) if (!this.carrierControl.state(id).stopped) await slots.start();
     this.stops.push([
       'links',
       async () => {

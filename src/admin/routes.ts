@@ -14,8 +14,11 @@ import { AdminError, sendError, type AdminProblem } from './errors.js';
 export interface AdminRouteDeps {
   health(): unknown;
   /** false when the carrier is unknown. */
-  pauseCarrier(id: string): boolean;
-  resumeCarrier(id: string): boolean;
+  pauseCarrier(id: string): boolean | Promise<boolean>;
+  resumeCarrier(id: string): boolean | Promise<boolean>;
+  /** Unbind a carrier on every instance / bind it again (absent: the routes answer 404). */
+  stopCarrier?(id: string): Promise<boolean>;
+  startCarrier?(id: string): Promise<boolean>;
   /**
    * Re-reads routes.file. Throws QasidError CONFIG_INVALID when it cannot be read, is not
    * JSON or is not a valid table (`details.problems`, else `details.key`): answered 400
@@ -112,10 +115,12 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRouteDeps):
   for (const [verb, fn] of [
     ['pause', (id: string) => deps.pauseCarrier(id)],
     ['resume', (id: string) => deps.resumeCarrier(id)],
+    ['stop', (id: string) => deps.stopCarrier?.(id) ?? false],
+    ['start', (id: string) => deps.startCarrier?.(id) ?? false],
   ] as const) {
     app.post<{ Params: { id: string } }>(`/carriers/:id/${verb}`, { config: { role: 'operator' } }, async (req, reply) => {
       const id = req.params.id;
-      if (!fn(id)) return sendError(reply, 'unknown_carrier', `unknown carrier "${id}"`);
+      if (!(await fn(id))) return sendError(reply, 'unknown_carrier', `unknown carrier "${id}"`);
       await deps.audit.append({ ...who(req), action: `carrier.${verb}`, target: id });
       return reply.code(200).send({ ok: true, carrier: id, action: verb });
     });

@@ -110,6 +110,8 @@ export interface Keys {
   bindSlots(carrier: string): string;
   /** HASH of one carrier's shared send budget across instances (throttle/shared-rate.ts); in its carrier's tag. */
   carrierRate(carrier: string): string;
+  /** HASH carrier → JSON {paused, stopped}: what an operator decided, for every instance (dispatch/carrier-control.ts). */
+  readonly carrierControl: string;
   /** STRING lease of one sweep (retention, …): the instance that runs it now. */
   sweepLease(name: string): string;
 }
@@ -165,6 +167,7 @@ export function keysFor(prefix: string, shards = 1): Keys {
     bindSlots: (carrier) => `${prefix}:binds:${carrierTag(carrier)}`,
     carrierRate: (carrier) => `${prefix}:rate:${carrierTag(carrier)}`,
     sweepLease: (name) => `${prefix}:sweep:${name}`,
+    carrierControl: `${prefix}:carriers:control`,
   };
 }
 

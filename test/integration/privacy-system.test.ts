@@ -126,6 +126,8 @@ test('after a mixed run no number or text is in clear in Redis or the logs, and 
     /:mt$/, /:events$/, /:mo$/, /:dead$/, /:audit$/, /:access$/, // streams: trimmed by age (retention.*Sec)
     /:due:\{[^}]+\}$/, /:watch:\{[^}]+\}$/, // schedules: members removed when settled
     /:layout$/, // which key layout this Redis holds (queue/migrate.ts)
+    /:shards$/, // the intake shard count the data was written with (queue/shards.ts)
+    /:carriers:control$/, // an operator's pause or stop of a carrier, for every instance
     /:\{[^}]+:mt\}:owners$/, // intake consumers' leases: removed at stop, or once a dead consumer holds nothing
     /:sub:\{[^}]+\}$/, // a subscriber's objections: kept so they are honoured
     /:\{[^}]+:audit\}:head$/, /:audit:anchor$/, // the audit chain's two ends: kept with the stream
