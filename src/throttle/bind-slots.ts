@@ -194,6 +194,9 @@ export class BindSlots {
   private async renew(first: boolean): Promise<void> {
     if (this.stopped && !first) return;
     let reply: number[];
+    // The leases run from when Redis ran the script — after this, never before: timing
+    // the fence from the send keeps it early however late the answer is read.
+    const sentAt = Date.now();
     try {
       reply = await this.redis.qasidBindSync(this.o.key, this.o.instance, this.o.leaseMs, this.o.slots);
     } catch (e) {
@@ -202,7 +205,7 @@ export class BindSlots {
       this.fenceIfStale();
       return;
     }
-    this.renewedAt = Date.now();
+    this.renewedAt = sentAt;
     if (this.stopped) return;
     const [share = 0, members = 1, ...held] = reply.map(Number);
     // Keep the slots bound now before others, so a share that shrinks unbinds as few as it must.
