@@ -55,9 +55,10 @@ test(`three instances share one carrier's ${TPS} tps and ${SESSIONS} binds: 10,0
 
 test('SIGKILL one of three instances mid-run: its binds and share move to the others within the lease; a restart under its name takes part again; nothing lost', { timeout: 100_000 }, async () => {
   const tps = 600;
-  // 30 s of validity and 5 s of receipt grace: a message the kill left without its
-  // carrier-id mapping (accepted, watched, its receipt never matching) ends `expired` at
-  // its deadline inside the run instead of a day later.
+  // 30 s of validity and 5 s of receipt grace: a message whose outcome the kill left
+  // unknown (its submit_sm_resp lost with the process, say) ends at its deadline inside
+  // the run instead of a day later. (One accepted whose mapping the kill cut off has it
+  // written again by the instance that takes its entry over.)
   const run = await standalone('ik', tps, { messages: { defaultValiditySec: 30, receiptGraceSec: 5 } });
   const N = tps * 12;
   await pushMessages(run.r, run.keys.intake, N, 'k');
