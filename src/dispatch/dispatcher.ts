@@ -116,6 +116,8 @@ export class Dispatcher implements Lifecycle {
   private readonly wakers = new Set<() => void>();
   /** Loops waiting out a pause whatever happens (the poll loop with room to spare): woken only at stop. */
   private readonly sleepers = new Set<() => void>();
+  /** Room that wakes the loops waiting for it (see wake()). */
+  private readonly wakeRoom: number;
   private readonly loops: Array<Promise<void>> = [];
   private readonly abort = new AbortController();
   private readonly log: Logger;
@@ -142,6 +144,7 @@ export class Dispatcher implements Lifecycle {
     this.log = d.logger.child({ component: 'dispatch' });
     this.now = d.now ?? Date.now;
     this.carriers = new Map(d.config.carriers.map((c) => [c.id, c]));
+    this.wakeRoom = Math.max(1, Math.min(d.config.intake.batch, Math.floor(d.config.dispatch.maxInFlight / 10)));
     this.defaultOrder = d.config.carriers.map((c) => c.id);
     this.routes = d.routes;
     this.queries = new ReceiptQueries({
@@ -226,7 +229,7 @@ export class Dispatcher implements Lifecycle {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    this.wake();
+    this.wake(true);
     for (const w of [...this.sleepers]) w();
     // Wall-clock deadlines: the injected clock is message time, and may stand still in tests.
     const deadline = Date.now() + this.d.config.shutdown.drainMs;
@@ -278,7 +281,12 @@ export class Dispatcher implements Lifecycle {
     });
   }
 
-  private wake(): void {
+  /** Wake the loops waiting for room (all of them, however little room there is, with `all`). */
+  private wake(all = false): void {
+    if (this.wakers.size === 0) return;
+    // A read for a handful of entries costs as much as one for a batch: the loops wait
+    // until a tenth of the pool (at most a batch) is free, or their 100 ms pass.
+    if (!all && this.room() < this.wakeRoom) return;
     for (const w of [...this.wakers]) w();
   }
 

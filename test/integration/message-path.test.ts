@@ -553,7 +553,8 @@ test('every metric family appears in /metrics, and each one a run can move does 
   // Families that cannot move yet: blocked (policy arrives with the privacy work).
   // Takeover and resubmit counters need a dead consumer: test/integration/ownership.test.ts moves them.
   // PDU faults need a carrier that gets PDUs wrong: the PDU-faults test above moves them.
-  const still = new Set(['qasid_blocked_total', 'qasid_resubmits_total', 'qasid_intake_claimed_total', 'qasid_carrier_pdu_faults_total']);
+  // query_sm needs a message past its deadline without a receipt: test/integration/unknown-outcome.test.ts moves it.
+  const still = new Set(['qasid_blocked_total', 'qasid_resubmits_total', 'qasid_intake_claimed_total', 'qasid_carrier_pdu_faults_total', 'qasid_receipt_queries_total']);
   // Gauges that may legitimately read the same before and after (or zero at rest).
   // (The breaker's state stays closed here: test/integration/failover.test.ts opens and closes it.)
   const gauges = new Set(['qasid_session_up', 'qasid_session_state', 'qasid_window_in_flight', 'qasid_window_size', 'qasid_carrier_tps', 'qasid_intake_lag', 'qasid_intake_pending', 'qasid_intake_oldest_age_seconds', 'qasid_messages_in_flight', 'qasid_carrier_breaker_state', 'qasid_carrier_bind_slots', 'qasid_carrier_instances', 'qasid_instance_info']);
