@@ -9,6 +9,7 @@
  */
 import type { CarrierConfig } from '../config/types.js';
 import { errorMessage } from '../core/errors.js';
+import { backoffDelay } from '../core/backoff.js';
 import { normaliseId, receiptMatchIds } from './ids.js';
 import { isReceipt, parseReceipt, type ParsedReceipt, type ReceiptState } from './receipt.js';
 import type { Logger } from '../log/logger.js';
@@ -20,6 +21,9 @@ import { bodyNumber, bodyString, type Pdu } from '../smpp/codec.js';
 import type { DeliverHandler, LateResponseHandler, SessionInfo } from '../smpp/session.js';
 import { OWED_AFTER_MS, partStatus, writeOwedEvent } from '../queue/final-event.js';
 import type { MappingStore, ParkedReceipt } from './mappings.js';
+
+/** Retries of a receipt's final event whose write failed: 1 s doubling to 30 s. */
+const OWED_RETRY = { minMs: 1_000, maxMs: 30_000 };
 
 interface StoredReceipt {
   state: ReceiptState;
@@ -95,6 +99,8 @@ export class ReceiptHandler {
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping: Promise<number> | undefined;
   private stopped = false;
+  /** Messages whose final event this handler is still trying to write (owe()). */
+  private readonly owing = new Set<string>();
 
   constructor(private readonly d: ReceiptHandlerDeps) {
     this.log = d.logger.child({ component: 'receipts' });
@@ -273,8 +279,36 @@ export class ReceiptHandler {
     if (perPart !== undefined) e.partStatus = perPart;
     // Event first, then off the watch set: a crash in between leaves the watch entry, and
     // whoever meets it again writes the event from the record.
-    await this.d.outputs.event(e, outcome.entryId);
+    try {
+      await this.d.outputs.event(e, outcome.entryId);
+    } catch (err) {
+      // Settled, but its event not written (Redis refused or failed over): this handler
+      // keeps trying, so the event does not wait for the SMSC to send the receipt again
+      // or for the watch deadline. The receipt is still refused (the SMSC sends it again).
+      this.owe(recId, e, outcome.entryId);
+      throw err;
+    }
     await this.d.store.unschedule('watch', recId);
+  }
+
+  /** Write a settled message's final event until it goes (1 s doubling to 30 s), then unwatch it. */
+  private owe(recId: string, e: StatusEvent, entryId: string | undefined): void {
+    if (this.owing.has(recId)) return;
+    this.owing.add(recId);
+    void (async () => {
+      for (let attempt = 0; !this.stopped; attempt++) {
+        await new Promise((res) => setTimeout(res, backoffDelay(OWED_RETRY, attempt)).unref());
+        if (this.stopped) return;
+        try {
+          await this.d.outputs.event(e, entryId);
+          await this.d.store.unschedule('watch', recId);
+          this.log.warn({ event: 'receipt.event_retried', carrier: e.carrier, gatewayId: e.gatewayId, attempts: attempt + 1 }, "a receipt's final event written after its first write failed");
+          return;
+        } catch {
+          // Tried again; a process that stops meanwhile leaves it to the watch set.
+        }
+      }
+    })().finally(() => this.owing.delete(recId));
   }
 
   /**
@@ -283,7 +317,7 @@ export class ReceiptHandler {
    * event and the unwatch. Write the event now rather than at the watch deadline.
    */
   private async recoverCutOff(recId: string, terminalAt: number | undefined, now: number): Promise<void> {
-    if (terminalAt === undefined || now - terminalAt < OWED_AFTER_MS) return;
+    if (terminalAt === undefined || now - terminalAt < OWED_AFTER_MS || this.owing.has(recId)) return;
     if (!(await this.d.store.isScheduled('watch', recId))) return;
     const rec = await this.d.store.get(recId);
     if (rec === undefined || !(await writeOwedEvent(this.d.outputs, this.log, rec, now))) return;

@@ -52,6 +52,7 @@ export const LOG_EVENTS = {
   'intake.shards_changed': 'the intake shard count changed at start (the old shards held no work)',
   'carrier.binds_stopped': "an operator stopped a carrier's binds (every instance unbinds it and gives its slots back)",
   'carrier.binds_started': "an operator started a carrier's binds again",
+  'receipt.event_retried': "a receipt's final event written by its handler after the first write failed",
   'carrier.no_bind_share': 'no bind slot of a carrier falls to this instance (more instances than the carrier has sessions)',
   'dispatch.mapping_recovered': "an accepted message's carrier-id mappings written again when its work was resumed (a crash may have cut them off); receipts parked meanwhile applied",
   'dispatch.error': 'handling a message failed unexpectedly; its entry stays pending and is tried again',

@@ -76,7 +76,26 @@ test('intake: a record made terminal whose event write failed gets its one final
   assert.equal(s.stats.submits, 0);
 });
 
-test('receipt: a receipt that settled the record but whose event write failed is written when the watch comes due', async () => {
+test('receipt: a receipt that settled the record but whose event write failed — the handler writes it again within seconds, once', async () => {
+  const s = await sim({ receipts: { delayMs: 700 } });
+  const { app, r, lines } = await gateway([{ id: 'jazz', port: s.port }], {});
+  const rec = app.keys.record(recordId(undefined, 'cut1r'));
+  await r.xadd(app.keys.intake, '*', 'data', msg('cut1r'));
+  await until(async () => (await eventsOf(r, app.keys.events, 'cut1r')).some((e) => e.status === 'accepted'), 5000, 'the accepted event');
+  const restore = await cutEvents(r, app.keys.events);
+  await until(async () => (await r.hget(rec, 'term')) === 'delivered', 5000, 'the receipt to settle the record');
+  await until(async () => s.stats.deliverResps === 1, 2000, 'the deliver_sm_resp');
+  assert.equal(s.stats.deliverRespStatus['ESME_RX_T_APPN'], 1, 'not acknowledged: it was not fully recorded');
+  await restore();
+  // No SMSC retry, no deadline: the handler's own retry (1 s, then doubling).
+  await until(async () => (await eventsOf(r, app.keys.events, 'cut1r')).some((e) => e.final), 6000, 'the final event');
+  assert.ok(lines.some((l) => l.event === 'receipt.event_retried'));
+  await until(async () => (await r.zscore(app.keys.watch, recordId(undefined, 'cut1r'))) === null, 3000, 'no longer watched');
+  await new Promise((res) => setTimeout(res, 300));
+  assert.deepEqual((await eventsOf(r, app.keys.events, 'cut1r')).map((e) => e.status), ['accepted', 'delivered']);
+});
+
+test('receipt: a receipt that settled the record but whose event write failed, and whose handler stopped, is written when the watch comes due', async () => {
   const s = await sim({ receipts: { delayMs: 700 } });
   let offset = 0;
   const { app, r } = await gateway([{ id: 'jazz', port: s.port }], { messages: { receiptGraceSec: 0 } }, () => Date.now() + offset);
@@ -88,7 +107,10 @@ test('receipt: a receipt that settled the record but whose event write failed is
   await until(async () => (await r.hget(rec, 'term')) === 'delivered', 5000, 'the receipt to settle the record');
   await until(async () => s.stats.deliverResps === 1, 2000, 'the deliver_sm_resp');
   assert.equal(s.stats.deliverRespStatus['ESME_RX_T_APPN'], 1, 'not acknowledged: it was not fully recorded');
+  // As if its process died here: the handler's own retries end.
+  app.receipts.stop();
   await restore();
+  await new Promise((res) => setTimeout(res, 1500));
   assert.deepEqual((await eventsOf(r, app.keys.events, 'cut2')).map((e) => e.status), ['accepted']);
   // The message's validity (30 s) passes: its watch entry comes due and finds it settled.
   offset = 31_000;
