@@ -9,7 +9,8 @@
  * the bytes allocated while sampling, and with the collected objects included it is what
  * was allocated, not what is left). V8 names functions, not lines: a site is a function,
  * shown at the file:line where it is defined. Compiled dist/*.js locations are mapped back
- * to src/*.ts through their source maps when those are next to them.
+ * to src/*.ts through the source maps next to them now — so summarise a profile before
+ * dist/ is rebuilt from other sources (function names stay right; lines would not).
  *
  * Printed, in bytes per message with --messages (else bytes), the top K of:
  * - functions by self size (allocated in the function itself: its objects, closures,
@@ -183,6 +184,10 @@ function main(argv: string[]): void {
     return `  [${by.map(([m, v]) => `${m} ${fmt(v)}`).join(', ')}]`;
   });
   print(`modules by self size (${unit})`, modules);
+  // The same, our files together: what is ours, the packages', node's, V8's.
+  const groups = new Map<string, number>();
+  for (const [m, v] of modules) add(groups, m.startsWith('src/') ? 'src/ (ours, every file)' : m, v);
+  print(`groups by self size (${unit})`, groups);
 }
 
 main(process.argv.slice(2));
