@@ -17,6 +17,13 @@
  *   Also: RATE (latency load, msg/s), MAX_IN_FLIGHT (dispatch.maxInFlight),
  *   NODE_HEAP_ARGS (daemon node flags, default none, as `npm start`),
  *   BENCH_PROFILE=<dir> (a --cpu-prof of each daemon).
+ *   BENCH_ALLOC_PROFILE=<dir>: where the daemon allocates, over the drain window only.
+ *       The daemon runs with bench/lib/heap-sampler.mjs preloaded (V8's sampling heap
+ *       profiler, objects already collected by a GC included); SIGUSR2 at the window's
+ *       start and end starts it and writes <dir>/round<k>-<checkout>.heapprofile.
+ *       `node --import tsx bench/lib/heap-top.ts <file> --messages MESSAGES` prints the
+ *       top sites in bytes per message. The profiler costs the daemon some CPU: time
+ *       figures of such a run are not comparable with others'; allocation ones are.
  *
  * The drain window runs from the daemon's first read of the backlog (its consumer group's
  * last-delivered-id leaves 0-0; XINFO GROUPS polled every 5 ms) to the moment the events
@@ -68,10 +75,10 @@
  * stderr. Only bench/lib/ and this checkout's keys/keyring code are used from here; the
  * daemon's config holds only keys both checkouts know.
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import { keysFor, type Keys } from '../src/queue/keys.js';
 import { Keyring } from '../src/privacy/keyring.js';
@@ -85,6 +92,7 @@ const N = Number(process.env.MESSAGES ?? 30_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const HEAD = fileURLToPath(new URL('..', import.meta.url));
 const BASE = process.env.BASELINE ? resolve(process.env.BASELINE) : undefined;
+const ALLOC_PROFILE = process.env.BENCH_ALLOC_PROFILE ? resolve(process.env.BENCH_ALLOC_PROFILE) : undefined;
 const FILL_CHUNK = 5_000;
 const SAMPLE = Math.min(N, 2_000);
 const LATENCY_SECONDS = 5;
@@ -236,7 +244,16 @@ async function round(index: number, checkout: Checkout): Promise<RoundResult> {
     await probe.config('RESETSTAT');
     const nodeArgs = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
     nodeArgs.push(...(process.env.NODE_HEAP_ARGS ?? '').split(' ').filter(Boolean));
-    daemon = startDaemon(checkout.root, configFile, nodeArgs);
+    let heapProfile: string | undefined;
+    const env: Record<string, string> = {};
+    if (ALLOC_PROFILE !== undefined) {
+      mkdirSync(ALLOC_PROFILE, { recursive: true });
+      heapProfile = join(ALLOC_PROFILE, `round${index + 1}-${checkout.label}.heapprofile`);
+      rmSync(heapProfile, { force: true });
+      nodeArgs.push('--import', pathToFileURL(join(HEAD, 'bench', 'lib', 'heap-sampler.mjs')).href);
+      Object.assign(env, { QASID_HEAP_PROFILE: heapProfile, QASID_HEAP_PROFILE_SIGNAL: '1' });
+    }
+    daemon = startDaemon(checkout.root, configFile, nodeArgs, env);
     const deadline = Date.now() + 120_000 + N;
 
     // Start of the window: the daemon's first read of the backlog.
@@ -246,6 +263,8 @@ async function round(index: number, checkout: Checkout): Promise<RoundResult> {
       await sleep(5);
     }
     const a = await reading(daemon, sims.pid, probe);
+    // The sampler (preloaded: its listener is in place) starts.
+    if (heapProfile !== undefined) process.kill(daemon.pid, 'SIGUSR2');
     // The benchmark's own commands between the two snapshots (the first INFO counts after it ran).
     const own = new Map<string, number>([['info', 1]]);
     const bump = (name: string, by = 1): void => void own.set(name, (own.get(name) ?? 0) + by);
@@ -284,6 +303,13 @@ async function round(index: number, checkout: Checkout): Promise<RoundResult> {
       }
     }
     if (tally.accepted === 0) throw new Error('no accepted events');
+    if (heapProfile !== undefined) {
+      // The sampler stops and writes its file (a few hundred ms, synchronously, in the daemon).
+      process.kill(daemon.pid, 'SIGUSR2');
+      const until = Date.now() + 30_000;
+      while (!existsSync(heapProfile) && Date.now() < until) await sleep(50);
+      progress(`  allocation profile of the drain window: ${heapProfile} (${N} messages)`);
+    }
 
     const drained = commandsBetween(a.redis, b.redis, own);
     const submitted = tally.accepted / Math.max(0.001, (tally.lastAcceptAt - tally.firstAcceptAt) / 1000);
@@ -345,6 +371,7 @@ async function round(index: number, checkout: Checkout): Promise<RoundResult> {
       'daemon RSS at end MB': Math.round(b.daemonMemory.rssKib / 1024),
       'monitor sample': { messages: SAMPLE, 'client cmds/msg': tidy(sampleTotals.client / SAMPLE), 'script cmds/msg': tidy(sampleTotals.script / SAMPLE) },
       'latency run': { sent: latency.sent, settled: latency.final.length },
+      ...(heapProfile !== undefined ? { 'allocation profile': heapProfile } : {}),
     };
     return { checkout: checkout.label, figures, notes, commands };
   } finally {

@@ -59,11 +59,12 @@ export interface Daemon extends Child {
 /**
  * `node <nodeArgs> <root>/bin/qasid.js run --config <file>` on the compiled dist/, the way
  * `npm start` and the image run it, with `--trace-gc-nvp` so its allocation can be counted.
+ * `env` is added to this process's environment for it.
  */
-export function startDaemon(root: string, configFile: string, nodeArgs: readonly string[]): Daemon {
+export function startDaemon(root: string, configFile: string, nodeArgs: readonly string[], env: Record<string, string> = {}): Daemon {
   const child = spawn(process.execPath, [...nodeArgs, '--trace-gc-nvp', join(root, 'bin', 'qasid.js'), 'run', '--config', configFile], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, QASID_USE_DIST: '1' },
+    env: { ...process.env, ...env, QASID_USE_DIST: '1' },
   });
   const gc = new GcTrace();
   const last: string[] = [];

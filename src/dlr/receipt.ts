@@ -140,29 +140,50 @@ function fieldName(key: string): keyof ReceiptTextFields | undefined {
 }
 
 /**
+ * Whitespace as String.prototype.trim and RegExp `\s` define it (ECMAScript WhiteSpace and
+ * LineTerminator): TAB, LF, VT, FF, CR, space, NBSP, the Zs spaces, LS, PS, BOM.
+ */
+function isSpace(c: number): boolean {
+  if (c <= 0x20) return c === 0x20 || (c >= 0x09 && c <= 0x0d);
+  if (c < 0xa0) return false;
+  return c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
+}
+
+/**
  * Parse the Appendix B text tolerantly: any case, fields in any order, missing fields,
  * extra spaces, submit_date. Each field's value is its first whitespace-delimited
  * token. Everything after the first 'text:' is the text field, unparsed, so a 'stat:'
  * inside the message text cannot override the real one. The first occurrence of a
  * field wins; empty fields are left out.
+ *
+ * Every receipt goes through here, so it walks the keys with KEY.exec and cuts each
+ * value out with one slice (no match list, no trim or split copies).
  */
 export function parseReceiptText(text: string): Partial<ReceiptTextFields> {
   const out: Partial<ReceiptTextFields> = {};
-  const keys = [...text.matchAll(KEY)];
-  for (let i = 0; i < keys.length; i++) {
-    const m = keys[i];
-    if (m === undefined || m[1] === undefined) continue;
-    const name = fieldName(m[1]);
-    if (name === undefined) continue;
+  // KEY is global: exec walks the keys from lastIndex (reset: a call may have stopped at `text:`).
+  KEY.lastIndex = 0;
+  let m = KEY.exec(text);
+  while (m !== null) {
+    const name = m[1] === undefined ? undefined : fieldName(m[1]);
     const start = m.index + m[0].length;
     if (name === 'text') {
       out.text = text.slice(start).replace(/^ /, '');
       break;
     }
-    const end = keys[i + 1]?.index ?? text.length;
-    const value = text.slice(start, end).trim().split(/\s+/)[0];
-    if (value !== undefined && value !== '' && out[name] === undefined) out[name] = value;
+    // A value runs to the next key, whatever that key is.
+    const next = KEY.exec(text);
+    if (name !== undefined && out[name] === undefined) {
+      const end = next === null ? text.length : next.index;
+      let from = start;
+      while (from < end && isSpace(text.charCodeAt(from))) from++;
+      let to = from;
+      while (to < end && !isSpace(text.charCodeAt(to))) to++;
+      if (to > from) out[name] = text.slice(from, to);
+    }
+    m = next;
   }
+  KEY.lastIndex = 0;
   return out;
 }
 

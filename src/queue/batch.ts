@@ -21,7 +21,21 @@
 
 interface Pending<I, O> {
   items: I[];
-  waiters: Array<{ resolve: (o: O) => void; reject: (e: unknown) => void }>;
+  /** Item i's promise settles through resolves[i] / rejects[i]. */
+  resolves: Array<(o: O) => void>;
+  rejects: Array<(e: unknown) => void>;
+}
+
+/**
+ * A promise and its resolving functions without a closure per promise: the executor runs
+ * synchronously inside `new Promise`, so these hold its functions until the caller reads
+ * them (every message makes several batched writes, each one promise).
+ */
+let capturedResolve: ((o: never) => void) | undefined;
+let capturedReject: ((e: unknown) => void) | undefined;
+function capture(resolve: (o: never) => void, reject: (e: unknown) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
 }
 
 /**
@@ -120,20 +134,24 @@ export class TickBatcher<I, O> {
   }
 
   add(group: string, item: I): Promise<O> {
-    return new Promise<O>((resolve, reject) => {
-      let g = this.groups.get(group);
-      if (g === undefined) {
-        g = { items: [], waiters: [] };
-        this.groups.set(group, g);
-      }
-      g.items.push(item);
-      g.waiters.push({ resolve, reject });
-      if (!this.queued) {
-        this.queued = true;
-        this.scheduler.enqueue(this);
-      }
-      if (g.items.length >= this.maxItems) void this.scheduler.flush();
-    });
+    const promise = new Promise<O>(capture);
+    const resolve = capturedResolve as (o: O) => void;
+    const reject = capturedReject as (e: unknown) => void;
+    capturedResolve = capturedReject = undefined;
+    let g = this.groups.get(group);
+    if (g === undefined) {
+      g = { items: [], resolves: [], rejects: [] };
+      this.groups.set(group, g);
+    }
+    g.items.push(item);
+    g.resolves.push(resolve);
+    g.rejects.push(reject);
+    if (!this.queued) {
+      this.queued = true;
+      this.scheduler.enqueue(this);
+    }
+    if (g.items.length >= this.maxItems) void this.scheduler.flush();
+    return promise;
   }
 
   /**
@@ -163,22 +181,22 @@ export class TickBatcher<I, O> {
       (outs) => {
         if (outs.length !== g.items.length) {
           const e = new Error(`batch returned ${outs.length} results for ${g.items.length} items`);
-          for (const w of g.waiters) w.reject(e);
+          for (const reject of g.rejects) reject(e);
           return;
         }
-        g.waiters.forEach((w, i) => {
+        for (let i = 0; i < outs.length; i++) {
           const o = outs[i];
-          if (o instanceof Error) w.reject(o);
-          else w.resolve(o as O);
-        });
+          if (o instanceof Error) (g.rejects[i] as (e: unknown) => void)(o);
+          else (g.resolves[i] as (o: O) => void)(o as O);
+        }
       },
       (e: unknown) => {
         if (g.items.length > 1 && isErrorReply(e)) {
           // One item may be what Redis refused: each goes alone, and fails alone.
-          g.items.forEach((item, i) => void this.send(group, { items: [item], waiters: [g.waiters[i] as Pending<I, O>['waiters'][number]] }));
+          g.items.forEach((item, i) => void this.send(group, { items: [item], resolves: [g.resolves[i] as (o: O) => void], rejects: [g.rejects[i] as (e: unknown) => void] }));
           return;
         }
-        for (const w of g.waiters) w.reject(e);
+        for (const reject of g.rejects) reject(e);
       },
     );
   }

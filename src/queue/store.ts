@@ -192,19 +192,28 @@ interface ScriptedRedis extends Redis {
   qasidSwapField(key: string, field: string, expected: string, value: string): Promise<number>;
 }
 
-/** One item of a batch: its keys and its arguments. */
+/** One item of a batch: its record's key and its arguments. */
 interface Item {
-  keys: string[];
+  key: string;
   argv: string[];
 }
 
-/** Concatenates the items' keys and arguments, in order. */
-function joined(items: readonly Item[]): { keys: string[]; argv: string[] } {
-  const keys: string[] = [];
-  const argv: string[] = [];
-  for (const it of items) {
-    for (const k of it.keys) keys.push(k);
-    for (const a of it.argv) argv.push(a);
+/**
+ * Concatenates the items' keys (after `first` when given) and arguments, in order, each
+ * array allocated once at its size.
+ */
+function joined(items: readonly Item[], first?: string): { keys: string[]; argv: string[] } {
+  const lead = first === undefined ? 0 : 1;
+  const keys = new Array<string>(items.length + lead);
+  if (first !== undefined) keys[0] = first;
+  let n = 0;
+  for (let i = 0; i < items.length; i++) n += (items[i] as Item).argv.length;
+  const argv = new Array<string>(n);
+  let a = 0;
+  for (let i = 0; i < items.length; i++) {
+    const it = items[i] as Item;
+    keys[i + lead] = it.key;
+    for (let j = 0; j < it.argv.length; j++) argv[a++] = it.argv[j] as string;
   }
   return { keys, argv };
 }
@@ -250,8 +259,8 @@ export class MessageStore {
     // Accepts go before the tick's events and mappings (see accept()).
     this.accepts = new TickBatcher(
       (group, items: Item[]) => {
-        const { keys, argv } = joined(items);
-        return r.qasidAcceptMany(keys.length + 1, [this.keys.zset('watch', this.shardOfTag(group)), ...keys], argv);
+        const { keys, argv } = joined(items, this.keys.zset('watch', this.shardOfTag(group)));
+        return r.qasidAcceptMany(keys.length, keys, argv);
       },
       { order: BATCH_ORDER.accept },
     );
@@ -296,8 +305,9 @@ export class MessageStore {
 
   /** Create the record unless one exists (idempotency): then return what it holds. */
   async create(recId: string, fields: RecordFields, ttlMs: number): Promise<CreateResult> {
-    const packed = this.pack(recId, fields);
-    const existing = await this.creates.add(this.tagOf(recId), { keys: [this.keys.record(recId)], argv: [String(Math.max(1, Math.round(ttlMs))), String(packed.length), ...packed] });
+    const argv = [String(Math.max(1, Math.round(ttlMs))), ''];
+    argv[1] = String(this.packInto(argv, recId, fields));
+    const existing = await this.creates.add(this.tagOf(recId), { key: this.keys.record(recId), argv });
     if (existing === 0) return { created: true };
     return { created: false, fields: this.unpack(recId, pairsToObject(existing)) };
   }
@@ -362,10 +372,15 @@ export class MessageStore {
    * sealed with the record id as context) — so a record is written with a handful of
    * arguments instead of dozens. Mutable fields stay separate.
    */
-  private pack(recId: string, fields: RecordFields): string[] {
-    const out = ['i', JSON.stringify(pick(fields, ID_FIELDS)), 'd', this.sealer.seal(JSON.stringify(pick(fields, DATA_FIELDS)), recId)];
-    for (const [k, v] of Object.entries(fields)) if (v !== undefined && !PACKED.has(k)) out.push(k, String(v));
-    return out;
+  private packInto(out: string[], recId: string, fields: RecordFields): number {
+    const from = out.length;
+    out.push('i', JSON.stringify(pick(fields, ID_FIELDS)), 'd', this.sealer.seal(JSON.stringify(pick(fields, DATA_FIELDS)), recId));
+    for (const k in fields) {
+      if (!Object.hasOwn(fields, k) || PACKED.has(k)) continue;
+      const v = fields[k as keyof RecordFields];
+      if (v !== undefined) out.push(k, String(v));
+    }
+    return out.length - from;
   }
 
   private unpack(recId: string, h: Record<string, string>): Partial<RecordFields> {
@@ -381,8 +396,9 @@ export class MessageStore {
 
   /** Set fields; a terminal record keeps its `st`. False when the record is terminal or gone. */
   async update(recId: string, fields: Partial<RecordFields>): Promise<boolean> {
-    const f = flatten(fields);
-    return (await this.updates.add(this.tagOf(recId), { keys: [this.keys.record(recId)], argv: [String(f.length), ...f] })) === 1;
+    const argv = [''];
+    argv[0] = String(flattenInto(argv, fields));
+    return (await this.updates.add(this.tagOf(recId), { key: this.keys.record(recId), argv })) === 1;
   }
 
   /**
@@ -394,14 +410,16 @@ export class MessageStore {
    * watched) or it is gone.
    */
   async accept(recId: string, fields: Partial<RecordFields>, watchUntil: number): Promise<boolean> {
-    const f = flatten(fields);
-    return (await this.accepts.add(this.tagOf(recId), { keys: [this.keys.record(recId)], argv: [recId, String(Math.round(watchUntil)), String(f.length), ...f] })) === 1;
+    const argv = [recId, String(Math.round(watchUntil)), ''];
+    argv[2] = String(flattenInto(argv, fields));
+    return (await this.accepts.add(this.tagOf(recId), { key: this.keys.record(recId), argv })) === 1;
   }
 
   /** Set the terminal status. True only for the one call that did it. */
   async finalise(recId: string, status: TerminalStatus, fields: Partial<RecordFields> = {}): Promise<boolean> {
-    const f = flatten(fields);
-    return (await this.finals.add(this.tagOf(recId), { keys: [this.keys.record(recId)], argv: [status, String(f.length), ...f] })) === 1;
+    const argv: string[] = [status, ''];
+    argv[1] = String(flattenInto(argv, fields));
+    return (await this.finals.add(this.tagOf(recId), { key: this.keys.record(recId), argv })) === 1;
   }
 
   /**
@@ -418,7 +436,7 @@ export class MessageStore {
     /** The part the receipt is for (0-based), when the mapping says. */
     part?: number,
   ): Promise<{ outcome: 'final'; status: TerminalStatus; fields: Partial<RecordFields>; error?: string; entryId?: string; partStates?: string } | { outcome: 'late'; terminalAt?: number } | { outcome: 'partial' | 'gone' }> {
-    const r = await this.receipts.add(this.tagOf(recId), { keys: [this.keys.record(recId)], argv: [state, final ? '1' : '0', String(Math.round(now)), err ?? '', part === undefined || !Number.isInteger(part) ? '' : String(part)] });
+    const r = await this.receipts.add(this.tagOf(recId), { key: this.keys.record(recId), argv: [state, final ? '1' : '0', String(Math.round(now)), err ?? '', part === undefined || !Number.isInteger(part) ? '' : String(part)] });
     if (r[0] === 'final') return { outcome: 'final', status: r[1] as TerminalStatus, fields: unpackJson(r[2]), ...(r[3] ? { error: r[3] } : {}), ...(r[4] ? { entryId: r[4] } : {}), ...(r[5] ? { partStates: r[5] } : {}) };
     if (r[0] === 'late') return r[1] ? { outcome: 'late', terminalAt: Number(r[1]) } : { outcome: 'late' };
     return { outcome: r[0] as 'partial' | 'gone' };
@@ -469,10 +487,15 @@ export class MessageStore {
   }
 }
 
-function flatten(fields: Partial<RecordFields>): string[] {
-  const out: string[] = [];
-  for (const [k, v] of Object.entries(fields)) if (v !== undefined) out.push(k, String(v));
-  return out;
+/** Appends the field/value items of the fields that are set to `out`; returns how many strings it added. */
+function flattenInto(out: string[], fields: Partial<RecordFields>): number {
+  const from = out.length;
+  for (const k in fields) {
+    if (!Object.hasOwn(fields, k)) continue;
+    const v = fields[k as keyof RecordFields];
+    if (v !== undefined) out.push(k, String(v));
+  }
+  return out.length - from;
 }
 
 function pairsToObject(pairs: string[]): Record<string, string> {

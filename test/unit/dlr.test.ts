@@ -122,6 +122,46 @@ test("text: a 'stat:' inside the text field does not override the real one", () 
   assert.equal(f.text, 'reply stat:DELIVRD id:1');
 });
 
+/** The parser as it was written first (match list, trim, split): what the one-pass parser must equal. */
+function parseReceiptTextReference(text: string): Record<string, string> {
+  const KEY = /(?<![a-z0-9_])(id|sub|dlvrd|submit[ _\x11]?date|done[ _\x11]?date|stat|err|text)\s*:/gi;
+  const names: Record<string, string> = { id: 'id', sub: 'sub', dlvrd: 'dlvrd', stat: 'stat', err: 'err', text: 'text' };
+  const nameOf = (key: string): string | undefined => {
+    const k = key.toLowerCase();
+    return k.startsWith('submit') ? 'submitDate' : k.startsWith('done') ? 'doneDate' : names[k];
+  };
+  const out: Record<string, string> = {};
+  const keys = [...text.matchAll(KEY)];
+  for (let i = 0; i < keys.length; i++) {
+    const m = keys[i] as RegExpMatchArray & { index: number };
+    const name = nameOf(m[1] as string);
+    if (name === undefined) continue;
+    const start = m.index + m[0].length;
+    if (name === 'text') {
+      out.text = text.slice(start).replace(/^ /, '');
+      break;
+    }
+    const end = keys[i + 1]?.index ?? text.length;
+    const value = text.slice(start, end).trim().split(/\s+/)[0];
+    if (value !== undefined && value !== '' && out[name] === undefined) out[name] = value;
+  }
+  return out;
+}
+
+test('text property: the parser gives what the match-list, trim and split parser gave, for any text', () => {
+  const pieces = ['id', 'ID', 'sub', 'dlvrd', 'submit date', 'submit_date', 'submitdate', 'submit\x11date', 'done date', 'Done_Date', 'stat', 'STAT', 'err', 'text', 'xid', '_id', ':', ' ', '  ', '\t', '\n', '\u00a0', '\u2003', '\u3000', '\ufeff', '\u0085', 'DELIVRD', '007', 'A-77-b', '\u00e9', '\ud83d\ude00', '0'];
+  const receiptish = fc.array(fc.constantFrom(...pieces), { maxLength: 40 }).map((a) => a.join(''));
+  fc.assert(
+    fc.property(fc.oneof(receiptish, fc.string({ maxLength: 80 }), fc.string({ unit: 'grapheme', maxLength: 40 })), (text) => {
+      assert.deepEqual({ ...parseReceiptText(text) }, parseReceiptTextReference(text));
+    }),
+    { numRuns: 3000 },
+  );
+  // A call that stopped at `text:` leaves nothing behind for the next.
+  parseReceiptText('id:1 text:x stat:DELIVRD');
+  assert.deepEqual(parseReceiptText('id:2 stat:UNDELIV'), { id: '2', stat: 'UNDELIV' });
+});
+
 // ---------- whole PDUs ----------
 
 test('pdu: text-only receipt (Kannel golden)', () => {
