@@ -5,7 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
-import type { QasidConfig } from './config/types.js';
+import { createHash } from 'node:crypto';
+import type { CarrierConfig, QasidConfig } from './config/types.js';
+import { Secret } from './core/secret.js';
 import { systemClock } from './core/clock.js';
 import { QasidError, errorMessage, isQasidError } from './core/errors.js';
 import { runAll, type Lifecycle } from './core/lifecycle.js';
@@ -65,6 +67,12 @@ export interface AppOptions {
   vault?: Vault;
   /** The clock messages are judged by (validity, quiet hours, caps); tests move it. */
   now?: () => number;
+  /**
+   * Re-reads and validates the carriers where they came from (the config file, with every
+   * check start-up makes): what reloadCarriers() applies. Throws CONFIG_INVALID with the
+   * problems. Without it the carriers cannot be reloaded.
+   */
+  loadCarriers?: () => CarrierConfig[];
 }
 
 /** Session events into metrics. */
@@ -94,6 +102,14 @@ export class App implements Lifecycle {
   readonly keys: Keys;
   readonly redis: Redis;
   readonly links: ReadonlyMap<string, CarrierLink>;
+  private readonly linkMap: Map<string, CarrierLink>;
+  /** Every carrier's settings, by id: one map every module reads, changed in place by reloadCarriers(). */
+  private readonly carrierConfigs: Map<string, CarrierConfig>;
+  /** The carrier ids, in config order (the MO sweep and carrier control read this very array). */
+  private readonly carrierIds: string[];
+  private readonly gates: Map<string, PacedGate>;
+  /** Builds one carrier's link, gate, shared budget and bind slots into the maps (not started). */
+  private readonly buildCarrier: (c: CarrierConfig) => void;
   readonly dispatcher: Dispatcher;
   readonly receipts: ReceiptHandler;
   /** MO messages: long ones reassembled, routed to their streams. */
@@ -119,8 +135,8 @@ export class App implements Lifecycle {
   private readonly blocking: readonly Redis[];
   /** Leases and shared budgets (bind slots, carrier rates): off the message path's pipeline. */
   private readonly control: Redis;
-  private readonly bindSlots: ReadonlyMap<string, BindSlots>;
-  private readonly sharedRates: ReadonlyMap<string, SharedRate>;
+  private readonly bindSlots: Map<string, BindSlots>;
+  private readonly sharedRates: Map<string, SharedRate>;
   private readonly lease: ConsumerLease;
   /** Pause and stop decisions, shared by every instance through Redis. */
   private readonly carrierControl: CarrierControl;
@@ -170,7 +186,8 @@ export class App implements Lifecycle {
       },
       onDead: (reason) => metrics.deadLetters.inc({ reason }),
     }, moRouter.streams);
-    const carriers = new Map(config.carriers.map((c) => [c.id, c]));
+    const carriers = (this.carrierConfigs = new Map(config.carriers.map((c) => [c.id, c])));
+    this.carrierIds = config.carriers.map((c) => c.id);
     this.mo = new MoHandler({
       outputs,
       parts: new MoPartStore(this.redis, this.keys),
@@ -181,7 +198,7 @@ export class App implements Lifecycle {
       defaultRegion: config.numbers.defaultRegion,
       moRetentionMs: config.retention.moSec * 1000,
       reassemblyMs: config.mo.reassemblySec * 1000,
-      carriers: config.carriers.map((c) => c.id),
+      carriers: this.carrierIds,
       logger,
       // One instance at a time writes the long MOs whose time ran out.
       lease: new SweepLease(this.control, { key: this.keys.sweepLease('mo-parts'), sweep: 'mo-parts', instance: config.intake.consumer, ttlMs: 30_000, logger }),
@@ -222,21 +239,21 @@ export class App implements Lifecycle {
           return status;
         }
       : this.receipts.onDeliver;
-    this.links = new Map(
-      config.carriers.map((c) => [
-        c.id,
-        new CarrierLink({ carrier: c, logger, onDeliver, onLateResponse: this.receipts.onLateResponse, observer }),
-      ]),
-    );
+    const links = (this.linkMap = new Map<string, CarrierLink>());
+    this.links = links;
+    this.sharedRates = new Map();
+    this.gates = new Map();
+    this.bindSlots = new Map();
     // A carrier's tps and sessions are totals across every instance on this Redis.
-    this.sharedRates = new Map(
-      config.carriers.map((c) => [c.id, new SharedRate(this.control, { key: this.keys.carrierRate(c.id), carrier: c.id, tps: c.tps, minTps: defaultMinTps(c.tps), sliceMs: config.scale.rateSliceMs, logger })]),
-    );
-    const gates = new Map(config.carriers.map((c) => [c.id, new PacedGate(new CarrierPacer({ tps: c.tps, clock: systemClock }), this.sharedRates.get(c.id))]));
-    this.bindSlots = new Map(
-      config.carriers.map((c) => {
-        const link = this.links.get(c.id) as CarrierLink;
-        const slots = new BindSlots(this.control, {
+    this.buildCarrier = (c) => {
+      const link = new CarrierLink({ carrier: c, logger, onDeliver, onLateResponse: this.receipts.onLateResponse, observer });
+      const shared = new SharedRate(this.control, { key: this.keys.carrierRate(c.id), carrier: c.id, tps: c.tps, minTps: defaultMinTps(c.tps), sliceMs: config.scale.rateSliceMs, logger });
+      links.set(c.id, link);
+      this.sharedRates.set(c.id, shared);
+      this.gates.set(c.id, new PacedGate(new CarrierPacer({ tps: c.tps, clock: systemClock }), shared));
+      this.bindSlots.set(
+        c.id,
+        new BindSlots(this.control, {
           key: this.keys.bindSlots(c.id),
           carrier: c.id,
           instance: config.intake.consumer,
@@ -244,10 +261,11 @@ export class App implements Lifecycle {
           leaseMs: config.scale.bindLeaseMs,
           logger,
           apply: (held, abrupt) => link.hold(held, abrupt),
-        });
-        return [c.id, slots];
-      }),
-    );
+        }),
+      );
+    };
+    for (const c of config.carriers) this.buildCarrier(c);
+    const gates = this.gates;
     const intakes = this.keys.intakeStreams.map(
       (stream, shard) =>
         new IntakeReader(
@@ -343,7 +361,7 @@ export class App implements Lifecycle {
     });
     this.carrierControl = new CarrierControl(this.control, {
       key: this.keys.carrierControl,
-      carriers: [...this.links.keys()],
+      carriers: this.carrierIds,
       logger,
       apply: async (id, state, was) => {
         if (state.paused !== was.paused) {
@@ -391,6 +409,7 @@ export class App implements Lifecycle {
         stopCarrier: (id) => this.carrierControl.set(id, { stopped: true }),
         startCarrier: (id) => this.carrierControl.set(id, { stopped: false }),
         reloadRoutes: () => this.reloadRoutes(),
+        ...(opts.loadCarriers === undefined ? {} : { reloadCarriers: () => this.reloadCarriers() }),
         audit: this.audit,
         breachReport: (q) => this.breach.report(q),
         subscribers: {
@@ -522,7 +541,7 @@ export class App implements Lifecycle {
   }
 
   /**
-   * SIGHUP: reload the route table and the keyrings, each audited (actor `signal:SIGHUP`);
+   * SIGHUP: reload the route table, the carriers (when loadCarriers is given) and the keyrings, each audited (actor `signal:SIGHUP`);
    * a bad file is logged and the running one kept. Never throws.
    */
   async reloadOnSignal(): Promise<void> {
@@ -539,6 +558,14 @@ export class App implements Lifecycle {
     } catch (e) {
       log.error({ event: 'routes.reload_failed', err: errorMessage(e), details: isQasidError(e) ? e.details : undefined }, 'route table not reloaded; the running one stays');
     }
+    if (this.opts.loadCarriers !== undefined) {
+      try {
+        const c = await this.reloadCarriers();
+        if (c.added.length + c.changed.length + c.removed.length > 0) await audit('carriers.reload', c);
+      } catch (e) {
+        log.error({ event: 'carriers.reload_failed', err: errorMessage(e), details: isQasidError(e) ? e.details : undefined }, 'carriers not reloaded; the running ones stay');
+      }
+    }
     try {
       const k = this.reloadKeys();
       await audit('keys.reload', { current: k.current, ids: k.ids, hashCurrent: this.vault.pseudonyms.currentId });
@@ -552,10 +579,61 @@ export class App implements Lifecycle {
    * a valid one replaces it for every message routed from now on.
    */
   reloadRoutes(): { version: string | undefined } {
-    const routes = loadRoutes(this.opts.config);
+    const routes = loadRoutes({ ...this.opts.config, carriers: [...this.carrierConfigs.values()] });
     this.dispatcher.setRoutes(routes);
     this.opts.logger.info({ event: 'routes.reloaded', version: routes?.version, routes: routes?.routes.length }, 'route table reloaded');
     return { version: routes?.version };
+  }
+
+  /**
+   * Re-read the carriers (SIGHUP, POST /carriers/reload) and apply what changed without a
+   * restart: validated as at start, and against the route table (a route naming a carrier
+   * no longer there refuses the whole reload), before anything is swapped. A carrier whose
+   * settings changed is unbound (its in-flight submits finish) and bound again with the new
+   * ones — tps, sessions, window, timers, credentials alike; a new one is bound; a removed
+   * one unbound and forgotten. Its bind slots and shared budget go with it, so the other
+   * instances keep their share until they reload too.
+   */
+  async reloadCarriers(): Promise<{ added: string[]; changed: string[]; removed: string[] }> {
+    if (this.opts.loadCarriers === undefined) throw new QasidError('CONFIG_INVALID', 'carriers cannot be reloaded: the gateway was not started from a config file', { key: 'carriers' });
+    const next = this.opts.loadCarriers();
+    const routes = loadRoutes({ ...this.opts.config, carriers: next });
+    const byId = new Map(next.map((c) => [c.id, c]));
+    const removed = this.carrierIds.filter((id) => !byId.has(id));
+    const added = next.filter((c) => !this.carrierConfigs.has(c.id)).map((c) => c.id);
+    const changed = next.filter((c) => this.carrierConfigs.has(c.id) && !sameCarrier(this.carrierConfigs.get(c.id) as CarrierConfig, c)).map((c) => c.id);
+    const log = this.opts.logger;
+    if (removed.length + added.length + changed.length === 0) {
+      log.info({ event: 'carriers.reloaded', added, changed, removed }, 'carriers reloaded: nothing changed');
+      return { added, changed, removed };
+    }
+    // The old ones out: unbound (in-flight submits finish), their slots given back.
+    for (const id of [...removed, ...changed]) {
+      this.sharedRates.get(id)?.stop();
+      await this.bindSlots.get(id)?.stop();
+      await this.links.get(id)?.stop();
+    }
+    for (const id of removed) {
+      this.dispatcher.removeCarrier(id);
+      this.carrierConfigs.delete(id);
+      this.linkMap.delete(id);
+      this.gates.delete(id);
+      this.sharedRates.delete(id);
+      this.bindSlots.delete(id);
+      this.carrierIds.splice(this.carrierIds.indexOf(id), 1);
+    }
+    // The new settings in, then bound (unless an operator stopped the carrier).
+    for (const id of [...changed, ...added]) {
+      const c = byId.get(id) as CarrierConfig;
+      this.buildCarrier(c);
+      this.carrierConfigs.set(id, c);
+      this.dispatcher.setCarrier(c);
+      if (!this.carrierIds.includes(id)) this.carrierIds.push(id);
+    }
+    this.dispatcher.setRoutes(routes);
+    for (const id of [...changed, ...added]) if (!this.carrierControl.state(id).stopped) await (this.bindSlots.get(id) as BindSlots).start();
+    log.warn({ event: 'carriers.reloaded', added, changed, removed }, 'carriers reloaded');
+    return { added, changed, removed };
   }
 
   /**
@@ -576,6 +654,16 @@ export class App implements Lifecycle {
 }
 
 /** XINFO replies are flat [key, value, key, value, …] arrays. */
+/** Whether two carrier configs are the same in every setting, secrets compared by hash. */
+function sameCarrier(a: CarrierConfig, b: CarrierConfig): boolean {
+  // The replacer sees a Secret after its toJSON (a mask): look at the holder's own value.
+  const replacer = function (this: Record<string, unknown>, key: string, v: unknown): unknown {
+    const own = this[key];
+    return own instanceof Secret ? `secret:${createHash('sha256').update(own.reveal()).digest('hex')}` : v;
+  };
+  return JSON.stringify(a, replacer) === JSON.stringify(b, replacer);
+}
+
 function pairs(flat: unknown[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = flat[i + 1];

@@ -40,6 +40,8 @@ export const ADMIN_ERRORS = {
   unknown_carrier: { status: 404, text: 'no carrier has this id' },
   /** routes.file cannot be read, is not JSON, or is not a valid table; `problems` say why. */
   routes_invalid: { status: 400, text: 'routes.file was not reloaded: it is invalid (see problems); the running table stays' },
+  /** The carriers in the config file are invalid, or the route table names one no longer there; `problems` say why. */
+  carriers_invalid: { status: 400, text: 'carriers were not reloaded: the config is invalid (see problems); the running carriers stay' },
   body_too_large: { status: 413, text: 'the request body is too large' },
   unsupported_media_type: { status: 415, text: 'send the body as application/json' },
   /** Anything unexpected; the log line `admin.request_failed` has the detail. */

@@ -25,6 +25,12 @@ export interface AdminRouteDeps {
    * routes_invalid, without the file's path. Anything else thrown is a 500.
    */
   reloadRoutes(): { version?: string };
+  /**
+   * Re-reads the carriers from the config file and applies what changed (App.reloadCarriers).
+   * A refused config (QasidError CONFIG_INVALID) is answered 400 carriers_invalid; without
+   * it, POST /carriers/reload is not served.
+   */
+  reloadCarriers?(): Promise<{ added: string[]; changed: string[]; removed: string[] }>;
   audit: AuditLog;
   subscribers: SubscriberAdmin;
   /** The breach report over a window (privacy/breach.ts); without it, GET /breach/report is not served. */
@@ -74,14 +80,21 @@ const SUBSCRIBER_BODY = {
  * (`routes.reload_failed`, as for SIGHUP) keeps the full message and details. Errors that
  * are not a refused table stay as they are, for the 500 path.
  */
-function refusedRoutes(e: unknown): unknown {
+function refusedRoutes(e: unknown, what: 'routes' | 'carriers' = 'routes'): unknown {
   if (!isQasidError(e) || e.action !== 'fail') return e;
   const listed = Array.isArray(e.details.problems) ? (e.details.problems as unknown[]) : [];
   const problems: AdminProblem[] = listed.flatMap((p) => {
     const { key, message } = (p ?? {}) as { key?: unknown; message?: unknown };
     return typeof key === 'string' && typeof message === 'string' ? [{ key, message }] : [];
   });
-  if (problems.length === 0) problems.push({ key: typeof e.details.key === 'string' ? e.details.key : 'routes.file', message: e.message });
+  if (problems.length === 0) problems.push({ key: typeof e.details.key === 'string' ? e.details.key : what === 'routes' ? 'routes.file' : 'carriers', message: e.message });
+  if (what === 'carriers') {
+    return new AdminError('carriers_invalid', {
+      problems,
+      log: { event: 'carriers.reload_failed', msg: 'carriers not reloaded; the running ones stay', fields: { err: errorMessage(e), details: e.details } },
+      cause: e,
+    });
+  }
   return new AdminError('routes_invalid', {
     problems,
     log: { event: 'routes.reload_failed', msg: 'route table not reloaded; the running one stays', fields: { err: errorMessage(e), details: e.details } },
@@ -123,6 +136,20 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminRouteDeps):
       if (!(await fn(id))) return sendError(reply, 'unknown_carrier', `unknown carrier "${id}"`);
       await deps.audit.append({ ...who(req), action: `carrier.${verb}`, target: id });
       return reply.code(200).send({ ok: true, carrier: id, action: verb });
+    });
+  }
+
+  if (deps.reloadCarriers !== undefined) {
+    const reloadCarriers = deps.reloadCarriers;
+    app.post('/carriers/reload', { config: { role: 'admin' } }, async (req, reply) => {
+      let result: { added: string[]; changed: string[]; removed: string[] };
+      try {
+        result = await reloadCarriers();
+      } catch (e) {
+        throw refusedRoutes(e, 'carriers');
+      }
+      await deps.audit.append({ ...who(req), action: 'carriers.reload', detail: result });
+      return reply.code(200).send({ ok: true, ...result });
     });
   }
 

@@ -63,7 +63,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
-    // SIGHUP: reload the route table and the keyrings; a bad file is reported and the running one kept.
+    // SIGHUP: reload the route table, the carriers and the keyrings; a bad file is reported and the running one kept.
     // Each reload is audited (actor signal:SIGHUP).
     process.on('SIGHUP', () => void app.reloadOnSignal());
   });

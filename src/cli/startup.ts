@@ -14,9 +14,9 @@ import { IpList } from '../admin/auth.js';
 import { App } from '../app.js';
 import { unreadable } from '../config/carriers.js';
 import { CONFIG_FILE_ENV, inspectConfig, type LoadConfigOptions, type StartupInputs } from '../config/load.js';
-import { problem, type ConfigProblem } from '../config/problems.js';
+import { configError, problem, type ConfigProblem } from '../config/problems.js';
 import { schemaLeaves } from '../config/schema.js';
-import type { QasidConfig } from '../config/types.js';
+import type { CarrierConfig, QasidConfig } from '../config/types.js';
 import { errorMessage, isQasidError } from '../core/errors.js';
 import type { Secret } from '../core/secret.js';
 import type { Logger } from '../log/logger.js';
@@ -82,7 +82,15 @@ export function prepareStartup(opts: StartupOptions): Startup {
   if (problems.length > 0 || config === undefined || vault === undefined) return { ok: false, file, problems };
   const logger = opts.logger(config);
   try {
-    const app = new App({ config, logger, vault, ...(opts.metrics ? { metrics: opts.metrics } : {}) });
+    // SIGHUP and POST /carriers/reload read the carriers again, checked as here.
+    const loadCarriers = (): CarrierConfig[] => {
+      const again = inspectConfig({ ...opts, ...(file === undefined ? {} : { file }) });
+      const found = [...again.problems];
+      if (again.config !== undefined) checkSubmitErrors(again.config, found);
+      if (found.length > 0 || again.config === undefined) throw configError(found, again.file);
+      return [...again.config.carriers];
+    };
+    const app = new App({ config, logger, vault, loadCarriers, ...(opts.metrics ? { metrics: opts.metrics } : {}) });
     return { ok: true, config, logger, app, warnings };
   } catch (e) {
     return { ok: false, file, problems: problemsOf(e, 'config') };

@@ -122,7 +122,7 @@ export class Dispatcher implements Lifecycle {
   private readonly abort = new AbortController();
   private readonly log: Logger;
   private readonly now: () => number;
-  private readonly carriers: ReadonlyMap<string, CarrierConfig>;
+  private readonly carriers: Map<string, CarrierConfig>;
   private readonly defaultOrder: string[];
   private routes: CompiledRoutes | undefined;
   private readonly paused = new Set<string>();
@@ -159,17 +159,37 @@ export class Dispatcher implements Lifecycle {
       signal: this.abort.signal,
       queried: (carrier, outcome) => d.hooks?.queried?.(carrier, outcome),
     });
-    for (const c of d.config.carriers) {
-      this.breakers.set(
-        c.id,
-        new CarrierBreaker(c.breaker ?? DEFAULT_BREAKER, (to, from, why) => {
-          const fields = { event: 'carrier.breaker', carrier: c.id, from, to, why };
-          if (to === 'open') this.log.warn(fields, 'circuit breaker open: the carrier is out of routing for its cool-down');
-          else this.log.info(fields, to === 'closed' ? 'circuit breaker closed: the carrier is back in routing' : 'circuit breaker half open: probes go to the carrier');
-          d.hooks?.breaker?.(c.id, to);
-        }),
-      );
-    }
+    for (const c of d.config.carriers) this.breakers.set(c.id, this.breakerFor(c));
+  }
+
+  private breakerFor(c: CarrierConfig): CarrierBreaker {
+    return new CarrierBreaker(c.breaker ?? DEFAULT_BREAKER, (to, from, why) => {
+      const fields = { event: 'carrier.breaker', carrier: c.id, from, to, why };
+      if (to === 'open') this.log.warn(fields, 'circuit breaker open: the carrier is out of routing for its cool-down');
+      else this.log.info(fields, to === 'closed' ? 'circuit breaker closed: the carrier is back in routing' : 'circuit breaker half open: probes go to the carrier');
+      this.d.hooks?.breaker?.(c.id, to);
+    });
+  }
+
+  /**
+   * A carrier added or changed at runtime (its link already swapped in): routed with these
+   * settings from now on. A changed one keeps its breaker unless the breaker's settings
+   * changed; one being submitted to finishes on the settings it started with.
+   */
+  setCarrier(c: CarrierConfig): void {
+    const was = this.carriers.get(c.id);
+    this.carriers.set(c.id, c);
+    if (!this.defaultOrder.includes(c.id)) this.defaultOrder.push(c.id);
+    if (was === undefined || JSON.stringify(was.breaker) !== JSON.stringify(c.breaker)) this.breakers.set(c.id, this.breakerFor(c));
+  }
+
+  /** A carrier removed at runtime (no route names it any more). */
+  removeCarrier(id: string): void {
+    this.carriers.delete(id);
+    const at = this.defaultOrder.indexOf(id);
+    if (at >= 0) this.defaultOrder.splice(at, 1);
+    this.breakers.delete(id);
+    this.paused.delete(id);
   }
 
   /** Each carrier's circuit breaker state (closed, open, half_open). */

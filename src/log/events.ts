@@ -53,6 +53,8 @@ export const LOG_EVENTS = {
   'carrier.binds_stopped': "an operator stopped a carrier's binds (every instance unbinds it and gives its slots back)",
   'carrier.binds_started': "an operator started a carrier's binds again",
   'receipt.event_retried': "a receipt's final event written by its handler after the first write failed",
+  'carriers.reloaded': 'the carriers were re-read and what changed applied (added, changed, removed)',
+  'carriers.reload_failed': 'a carrier reload was refused (invalid config, or a route naming a carrier no longer there); the running carriers stay',
   'carrier.no_bind_share': 'no bind slot of a carrier falls to this instance (more instances than the carrier has sessions)',
   'dispatch.mapping_recovered': "an accepted message's carrier-id mappings written again when its work was resumed (a crash may have cut them off); receipts parked meanwhile applied",
   'dispatch.error': 'handling a message failed unexpectedly; its entry stays pending and is tried again',

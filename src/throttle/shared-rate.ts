@@ -30,7 +30,8 @@ import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
 import { ThrottledLog } from '../log/throttled.js';
 
-// KEYS[1] the carrier's rate hash (tat, rate, at, cut).
+// KEYS[1] the carrier's rate hash (tat, rate, at, cut, cfg: the tps the rate was set under —
+// a rate kept under another configured tps is not a cut of this one: it starts again at it).
 // ARGV[1] messages asked for, ARGV[2] configured tps, ARGV[3] horizon ms, ARGV[4] recovery per s.
 // Returns { 1, start ms, interval ms, now ms } (granted: the first message may go at
 // `start` in Redis' clock, then one every `interval`), or { 0, wait ms } (booked too far
@@ -39,9 +40,10 @@ const LUA_GRANT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local k, tps, horizon, rec = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local v = redis.call('HMGET', KEYS[1], 'tat', 'rate', 'at', 'w', 'c', 'p')
+local v = redis.call('HMGET', KEYS[1], 'tat', 'rate', 'at', 'w', 'c', 'p', 'cfg')
 local tat = tonumber(v[1]) or 0
 local rate = tonumber(v[2]) or tps
+if tonumber(v[7]) ~= tps then rate = tps end
 local at = tonumber(v[3]) or now
 local w, c, p = tonumber(v[4]) or now, tonumber(v[5]) or 0, tonumber(v[6]) or 0
 if rate < tps and now > at then rate = rate * math.exp(rec * (now - at) / 1000) end
@@ -55,7 +57,7 @@ if now - w >= 1000 then
   w, c = now, 0
 end
 c = c + k
-redis.call('HSET', KEYS[1], 'tat', tostring(tat + k * interval), 'rate', tostring(rate), 'at', tostring(now), 'w', tostring(w), 'c', c, 'p', p)
+redis.call('HSET', KEYS[1], 'tat', tostring(tat + k * interval), 'rate', tostring(rate), 'at', tostring(now), 'w', tostring(w), 'c', c, 'p', p, 'cfg', tostring(tps))
 redis.call('PEXPIRE', KEYS[1], 60000)
 return { 1, tostring(tat), tostring(interval), tostring(now) }`;
 
@@ -69,8 +71,9 @@ const LUA_SLOW = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local factor, tps, floor, cool, rec = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local v = redis.call('HMGET', KEYS[1], 'rate', 'at', 'cut', 'w', 'c', 'p')
+local v = redis.call('HMGET', KEYS[1], 'rate', 'at', 'cut', 'w', 'c', 'p', 'cfg')
 local rate = tonumber(v[1]) or tps
+if tonumber(v[7]) ~= tps then rate = tps end
 local at = tonumber(v[2]) or now
 local cut = tonumber(v[3]) or 0
 local w, c, p = tonumber(v[4]) or now, tonumber(v[5]) or 0, tonumber(v[6]) or 0
@@ -82,7 +85,7 @@ if now - w >= 2000 then used = 0 end
 if now - cut >= cool and rate <= used * 1.1 then
   rate = rate * factor
   if rate < floor then rate = floor end
-  redis.call('HSET', KEYS[1], 'rate', tostring(rate), 'at', tostring(now), 'cut', tostring(now))
+  redis.call('HSET', KEYS[1], 'rate', tostring(rate), 'at', tostring(now), 'cut', tostring(now), 'cfg', tostring(tps))
   redis.call('PEXPIRE', KEYS[1], 60000)
   return { 1, tostring(rate) }
 end

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { App } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
 import { captureLogger } from '../../src/log/logger.js';
-import type { QasidConfig } from '../../src/config/types.js';
+import type { CarrierConfig, QasidConfig } from '../../src/config/types.js';
 import { randomBytes } from 'node:crypto';
 import { Keyring } from '../../src/privacy/keyring.js';
 
@@ -59,10 +59,10 @@ export async function startGateway(
   redisUrl: string,
   config: QasidConfig,
   cleanups: Array<() => Promise<void>>,
-  opts: { level?: string; bound?: readonly string[]; now?: () => number } = {},
+  opts: { level?: string; bound?: readonly string[]; now?: () => number; loadCarriers?: () => CarrierConfig[] } = {},
 ): Promise<Gateway> {
   const { logger, lines } = captureLogger(opts.level ?? 'info');
-  const app = new App({ config, logger, ...(opts.now ? { now: opts.now } : {}) });
+  const app = new App({ config, logger, ...(opts.now ? { now: opts.now } : {}), ...(opts.loadCarriers ? { loadCarriers: opts.loadCarriers } : {}) });
   cleanups.push(() => app.stop());
   await app.start();
   const bound = opts.bound ?? [...app.links.keys()];

@@ -50,6 +50,8 @@ interface Built {
 interface Fakes {
   /** Stands in for App.reloadRoutes: throws as it would. */
   reload?: () => { version?: string };
+  /** Stands in for App.reloadCarriers. */
+  reloadCarriers?: () => Promise<{ added: string[]; changed: string[]; removed: string[] }>;
   subscribers?: Partial<SubscriberAdmin>;
 }
 
@@ -75,6 +77,7 @@ async function build(sec: Partial<SecurityOptions> = {}, fakes: Fakes = {}): Pro
     pauseCarrier: (id) => carriers.has(id) && (paused.add(id), true),
     resumeCarrier: (id) => carriers.has(id) && paused.delete(id) !== undefined,
     reloadRoutes: fakes.reload ?? (() => ({ version: 'v2' })),
+    reloadCarriers: fakes.reloadCarriers ?? (async () => ({ added: [], changed: [], removed: [] })),
     audit,
     subscribers: { ...fakeSubscriberAdmin(), ...fakes.subscribers },
   });
@@ -418,6 +421,15 @@ describe('error bodies: a catalogued code, no host file path, the detail in the 
       },
       req: { method: 'POST', url: '/routes/reload', headers: bearer(SECRETS.admin) },
       logged: { event: 'routes.reload_failed', has: '/srv/qasid/routes.json' },
+    },
+    {
+      code: 'carriers_invalid',
+      fakes: {
+        reloadCarriers: () =>
+          Promise.reject(new QasidError('CONFIG_INVALID', 'configuration invalid (/etc/qasid/qasid.json)', { file: '/etc/qasid/qasid.json', problems: [{ key: 'carriers[1].tps', message: 'must be >= 1' }] })),
+      },
+      req: { method: 'POST', url: '/carriers/reload', headers: bearer(SECRETS.admin) },
+      logged: { event: 'carriers.reload_failed', has: '/etc/qasid/qasid.json' },
     },
     { code: 'body_too_large', req: { method: 'POST', url: '/subscribers/lookup', headers: bearer(SECRETS.operator), payload: { msisdn: 'x'.repeat(1_100_000) } } },
     { code: 'unsupported_media_type', req: { method: 'POST', url: '/subscribers/lookup', headers: { ...bearer(SECRETS.operator), 'content-type': 'text/xml' }, payload: '<msisdn/>' } },
