@@ -8,6 +8,8 @@
 #   ca.key, ca.pem               test CA ("Qasid Test CA"), 100 years
 #   server.key, server.pem       signed by ca; SAN DNS:localhost, IP:127.0.0.1, IP:::1;
 #                                EKU serverAuth; 100 years
+#   server-dns.key, server-dns.pem  signed by ca; SAN DNS:localhost only (no IP address);
+#                                EKU serverAuth; 100 years (a server known only by name)
 #   client.key, client.pem       signed by ca; EKU clientAuth; CN qasid-test-client (mutual TLS)
 #   untrusted-ca.key, untrusted-ca.pem   a second CA nobody trusts
 #   untrusted.key, untrusted.pem server cert for the same names, signed by the untrusted CA
@@ -63,6 +65,7 @@ make_leaf() { # name cn ca-name eku san
 san="DNS:localhost,IP:127.0.0.1,IP:::1"
 make_ca   ca           "Qasid Test CA"
 make_leaf server       localhost          ca           serverAuth "$san"
+make_leaf server-dns   localhost          ca           serverAuth "DNS:localhost"
 make_leaf client       qasid-test-client  ca           clientAuth
 make_ca   untrusted-ca "Qasid Untrusted Test CA"
 make_leaf untrusted    localhost          untrusted-ca serverAuth "$san"

@@ -299,7 +299,7 @@ export const configSchema: convict.Schema<RawConfig> = {
         sensitive: true,
       },
       servername: {
-        doc: 'Name the Redis server certificate must carry, also sent as SNI; empty = the host of redis.url.',
+        doc: "Name the Redis server certificate must carry, also sent as SNI; empty = the host each connection dials: redis.url's, or with Sentinel or Cluster each sentinel's and node's (as configured, or as Redis announces it). Set, it is checked on every connection.",
         format: maxLen(255),
         default: '',
         env: 'QASID_REDIS_TLS_SERVERNAME',

@@ -19,7 +19,18 @@
  * redisConnection() builds the client of the configured topology (redis.topology):
  * the standalone server at redis.url (as redisClient), the master that Redis Sentinel
  * names, or a Redis Cluster; in the last two redis.url lends its user, password, db and
- * TLS to every node, and the same socket guard covers every node's sockets.
+ * TLS to every node — rediss:// means TLS to the sentinels as well as to the master and
+ * its replicas, with the same redis.tls — and the same socket guard covers every node's
+ * sockets. Without redis.tls.servername each connection checks the certificate against
+ * the address it dials: a sentinel's or startup node's as configured (a Cluster keeps the
+ * configured host name rather than resolving it first, so a certificate for the name
+ * verifies), a master's or a cluster node's as Redis announces it (often an IP address).
+ *
+ * ioredis reports a topology it cannot reach without the reason when the reason is the
+ * socket's (a refused certificate): a Cluster's "Failed to refresh slots cache." and
+ * "None of startup nodes is available", Sentinel's "All sentinels are unreachable. ...
+ * Last error: Connection is closed.". redisConnection() keeps the last socket error of
+ * the nodes and sentinels and puts it into those messages (see withCause()).
  */
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
@@ -138,7 +149,9 @@ const CLUSTER_LEVEL = ['lazyConnect', 'enableAutoPipelining', 'autoPipeliningIgn
  * - sentinel: a Redis that asks redis.sentinels for the master `sentinelName` at each
  *   (re)connect and follows a failover (ioredis reconnects when the old master closes the
  *   connection, or when the sentinel announces +switch-master), authenticated with
- *   redis.url's user/password/db; with rediss:// TLS to the sentinels and the master;
+ *   redis.url's user/password/db; with rediss:// TLS to the sentinels and the master
+ *   (sentinelTLS, tls, enableTLSForSentinelMode). A retryStrategy given (a CLI command's:
+ *   no retries) is also the sentinels' own, so one round of refusals ends the attempt;
  * - cluster: a Cluster from redis.cluster.nodes, reads and writes on masters only
  *   (scaleReads 'master': a replica may lag behind a script's write), each node
  *   authenticated and TLS-wrapped as redis.url says.
@@ -157,9 +170,11 @@ export function redisConnection(redis: RedisTopologyEndpoint, options: RedisOpti
       sentinels: redis.sentinels.map((n) => ({ host: n.host, port: n.port })),
       name: redis.sentinelName,
       ...(sentinelPassword === '' ? {} : { sentinelPassword }),
+      ...(typeof options.retryStrategy === 'function' ? { sentinelRetryStrategy: options.retryStrategy } : {}),
       ...(tls === undefined ? {} : { tls, sentinelTLS: tls, enableTLSForSentinelMode: true }),
     });
     if (tls !== undefined) guardTlsSockets(client);
+    keepSentinelCause(client);
     return client;
   }
   const { retryStrategy, ...rest } = options;
@@ -178,11 +193,104 @@ export function redisConnection(redis: RedisTopologyEndpoint, options: RedisOpti
       ...clusterLevel,
       scaleReads: 'master',
       ...(retryStrategy === undefined ? {} : { clusterRetryStrategy: retryStrategy }),
+      // ioredis resolves the startup nodes' host names to addresses before it connects, and
+      // TLS would then check the certificate against the address: keep the name (as for
+      // a standalone server; Node resolves it when it dials).
+      ...(tls === undefined ? {} : { dnsLookup: keepHostName }),
       redisOptions: { ...(nodeLevel as NonNullable<ClusterOptions['redisOptions']>), ...(tls === undefined ? {} : { tls }) },
     },
   );
   if (tls !== undefined) cluster.on('+node', (node: Redis) => guardTlsSockets(node));
+  keepClusterCause(cluster);
   return cluster;
+}
+
+/** ioredis' message for a command whose connection went away (utils CONNECTION_CLOSED_ERROR_MSG). */
+const CONNECTION_CLOSED = 'Connection is closed.';
+
+function keepHostName(host: string, callback: (err: Error | null, address: string) => void): void {
+  callback(null, host);
+}
+
+/** `message` with the socket error that explains it: "… (last node error: …)". */
+function withCause(message: string, cause: Error | undefined, label: string): string {
+  if (cause === undefined || message.includes(cause.message)) return message;
+  const code = (cause as NodeJS.ErrnoException).code;
+  return `${message} (${label}: ${cause.message}${code === undefined || cause.message.includes(code) ? '' : ` [${code}]`})`;
+}
+
+/**
+ * A Cluster that reaches no node says "Failed to refresh slots cache." (its 'error') and
+ * "None of startup nodes is available" (connect() rejected), and its nodes' CLUSTER SLOTS
+ * failed with "Connection is closed."; why is known only to the connection that asked —
+ * a duplicate() of the node ("refresher") whose errors ioredis drops. The last socket
+ * error of a node or its duplicates is added to both messages.
+ */
+function keepClusterCause(cluster: Cluster): void {
+  let last: Error | undefined;
+  const remember = (e: Error): void => {
+    // A command failing with "Connection is closed." follows the socket's own error: keep that.
+    if (e.message !== CONNECTION_CLOSED) last = e;
+  };
+  cluster.on('node error', remember);
+  cluster.on('+node', (node: Redis) => {
+    const duplicate = node.duplicate.bind(node);
+    node.duplicate = (...args: Parameters<Redis['duplicate']>) => {
+      const copy = duplicate(...args);
+      copy.on('error', remember);
+      return copy;
+    };
+  });
+  // First in line, so every other listener (the daemon's log, a CLI's message) sees the cause.
+  cluster.prependListener('error', (e: Error) => {
+    if (/^Failed to refresh slots cache/.test(e.message)) e.message = withCause(e.message, last, 'last node error');
+  });
+  cluster.on('ready', () => {
+    last = undefined;
+  });
+  const connect = cluster.connect.bind(cluster);
+  cluster.connect = () =>
+    connect().catch((e: unknown) => {
+      if (e instanceof Error) e.message = withCause(e.message, last, 'last node error');
+      throw e;
+    });
+}
+
+/** The parts of ioredis' SentinelConnector that keepSentinelCause() wraps (not public API). */
+interface SentinelInternals {
+  connectToSentinel?: (endpoint: unknown, options?: unknown) => Redis;
+  resolve?: (endpoint: unknown) => Promise<unknown>;
+}
+
+/**
+ * ioredis asks each sentinel for the master through a client of its own whose errors it
+ * drops, and then reports "Last error: Connection is closed." — a sentinel that refused
+ * the handshake (an untrusted certificate) is not named as the reason. This keeps that
+ * client's last socket error and gives it as the sentinel's failure instead. If ioredis'
+ * internals ever differ, the client is left as it is (the message merely less precise).
+ */
+function keepSentinelCause(client: Redis): void {
+  const connector = (client as unknown as { connector?: SentinelInternals }).connector;
+  if (connector === undefined) return;
+  const { connectToSentinel, resolve } = connector;
+  if (typeof connectToSentinel !== 'function' || typeof resolve !== 'function') return;
+  let last: Error | undefined;
+  connector.connectToSentinel = (endpoint, options) => {
+    const sentinel = connectToSentinel.call(connector, endpoint, options);
+    sentinel.on('error', (e: Error) => {
+      if (e.message !== CONNECTION_CLOSED) last = e;
+    });
+    return sentinel;
+  };
+  connector.resolve = async (endpoint) => {
+    last = undefined;
+    try {
+      return await resolve.call(connector, endpoint);
+    } catch (e) {
+      if (e instanceof Error && last !== undefined) e.message = withCause(e.message, last, 'sentinel error');
+      throw e;
+    }
+  };
 }
 
 /**
