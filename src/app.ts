@@ -103,6 +103,8 @@ export class App implements Lifecycle {
   readonly redis: Redis;
   readonly links: ReadonlyMap<string, CarrierLink>;
   private readonly linkMap: Map<string, CarrierLink>;
+  /** The carrier reload under way (reloadCarriers runs one at a time). */
+  private carrierReload: Promise<void> = Promise.resolve();
   /** Every carrier's settings, by id: one map every module reads, changed in place by reloadCarriers(). */
   private readonly carrierConfigs: Map<string, CarrierConfig>;
   /** The carrier ids, in config order (the MO sweep and carrier control read this very array). */
@@ -594,7 +596,17 @@ export class App implements Lifecycle {
    * one unbound and forgotten. Its bind slots and shared budget go with it, so the other
    * instances keep their share until they reload too.
    */
-  async reloadCarriers(): Promise<{ added: string[]; changed: string[]; removed: string[] }> {
+  reloadCarriers(): Promise<{ added: string[]; changed: string[]; removed: string[] }> {
+    // One at a time (a SIGHUP and a POST at once): each sees what the one before left.
+    const run = this.carrierReload.then(() => this.applyCarrierReload());
+    this.carrierReload = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private async applyCarrierReload(): Promise<{ added: string[]; changed: string[]; removed: string[] }> {
     if (this.opts.loadCarriers === undefined) throw new QasidError('CONFIG_INVALID', 'carriers cannot be reloaded: the gateway was not started from a config file', { key: 'carriers' });
     const next = this.opts.loadCarriers();
     const routes = loadRoutes({ ...this.opts.config, carriers: next });
