@@ -107,33 +107,12 @@ test('Net::SMPP SMSC: a two-part long MO (UDH, 8-bit reference) reaches the MO s
   await until(() => /mo_resp=2\b/.test(fixture.stderr()), 3000, () => `the fixture to count both MO responses: ${fixture.stderr()}`);
 });
 
-/** Start the fixture with `args`; resolves with its port, its stderr so far, and its exit. */
-async function fixture(t: { after(fn: () => void): void }, args: string[]): Promise<{ port: number; stderr: () => string; exited: Promise<number | null> }> {
-  const perl = spawn('perl', [FIXTURE, '--port', '0', '--once', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  perl.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => perl.once('exit', (code) => resolve(code)));
-  t.after(() => {
-    if (perl.exitCode === null) perl.kill('SIGTERM');
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    const rl = createInterface({ input: perl.stdout });
-    rl.once('line', (line) => {
-      const m = /^LISTENING (\d+)$/.exec(line);
-      if (m) resolve(Number(m[1]));
-      else reject(new Error(`unexpected fixture output: ${line}`));
-    });
-    perl.once('exit', (code) => reject(new Error(`fixture exited ${code}: ${stderr}`)));
-  });
-  return { port, stderr: () => stderr, exited };
-}
-
 for (const [state, name] of [
   [2, 'DELIVERED'],
   [5, 'UNDELIVERABLE'],
 ] as const) {
   test(`Net::SMPP SMSC: query_sm about an accepted message is answered query_sm_resp message_state ${state} (${name}); an unknown id ESME_RQUERYFAIL`, async (t) => {
-    const perl = await fixture(t, ['--query-state', String(state)]);
+    const perl = await netsmpp(t, ['--once', '--query-state', String(state)]);
     const { logger } = captureLogger('warn');
     const link = new CarrierLink({ carrier: testCarrier(perl.port, { id: 'netsmpp', timers: { responseMs: 1000, enquireLinkMs: 3000, inactivityMs: 5000 } }), logger, onDeliver: async () => 0 });
     t.after(() => link.stop());
