@@ -241,6 +241,8 @@ export class App implements Lifecycle {
           return status;
         }
       : this.receipts.onDeliver;
+    // The bind-slot leases are written on the control connection: WAIT there for them.
+    const controlReplicas = new ReplicaWait(this.control, config.redis.waitReplicas, config.redis.waitTimeoutMs, logger);
     const links = (this.linkMap = new Map<string, CarrierLink>());
     this.links = links;
     this.sharedRates = new Map();
@@ -263,6 +265,7 @@ export class App implements Lifecycle {
           leaseMs: config.scale.bindLeaseMs,
           logger,
           apply: (held, abrupt) => link.hold(held, abrupt),
+          ...(controlReplicas.enabled ? { replicas: controlReplicas } : {}),
         }),
       );
     };

@@ -102,6 +102,13 @@ export interface BindSlotsOptions {
    * are their slots given back.
    */
   apply: (slots: readonly number[], abrupt: boolean) => Promise<void>;
+  /**
+   * With redis.waitReplicas (Sentinel): waits until this connection's writes are on the
+   * replicas. A slot newly taken is bound only after its lease is there too — a failover
+   * to a replica that never saw the take would hand the slot back to its old holder, and
+   * the carrier would see both bind it.
+   */
+  replicas?: { wait(): Promise<void> };
 }
 
 export interface BindSlotsState {
@@ -212,6 +219,10 @@ export class BindSlots {
     const bound = new Set(this.state.held);
     const free = held.filter((i) => !this.releasing.has(i));
     const keep = [...free.filter((i) => bound.has(i)), ...free.filter((i) => !bound.has(i))].slice(0, share).sort((a, b) => a - b);
+    if (this.o.replicas !== undefined && keep.some((i) => !bound.has(i))) {
+      await this.o.replicas.wait();
+      if (this.stopped) return;
+    }
     const before = this.state.held.join(',');
     const hadShare = this.state.share > 0 || this.state.members === 0;
     this.state = { held: keep, share, members };
