@@ -10,6 +10,7 @@
 import type { CarrierConfig } from '../config/types.js';
 import { errorMessage } from '../core/errors.js';
 import { backoffDelay } from '../core/backoff.js';
+import { isErrorReply } from '../queue/batch.js';
 import { normaliseId, receiptMatchIds } from './ids.js';
 import { isReceipt, parseReceipt, type ParsedReceipt, type ReceiptState } from './receipt.js';
 import type { Logger } from '../log/logger.js';
@@ -282,10 +283,12 @@ export class ReceiptHandler {
     try {
       await this.d.outputs.event(e, outcome.entryId);
     } catch (err) {
-      // Settled, but its event not written (Redis refused or failed over): this handler
+      // Settled, but Redis refused its event (the write did not happen): this handler
       // keeps trying, so the event does not wait for the SMSC to send the receipt again
-      // or for the watch deadline. The receipt is still refused (the SMSC sends it again).
-      this.owe(recId, e, outcome.entryId);
+      // or for the watch deadline. A connection lost mid-write (a failover) may have
+      // written it: that is left to those two, which find it written or owed — retrying
+      // here would write it twice. The receipt is refused either way (the SMSC sends it again).
+      if (isErrorReply(err)) this.owe(recId, e, outcome.entryId);
       throw err;
     }
     await this.d.store.unschedule('watch', recId);
@@ -304,8 +307,10 @@ export class ReceiptHandler {
           await this.d.store.unschedule('watch', recId);
           this.log.warn({ event: 'receipt.event_retried', carrier: e.carrier, gatewayId: e.gatewayId, attempts: attempt + 1 }, "a receipt's final event written after its first write failed");
           return;
-        } catch {
-          // Tried again; a process that stops meanwhile leaves it to the watch set.
+        } catch (err) {
+          // Refused again: tried again later. Cut off with its connection: it may have
+          // landed, so it is left to the recovery paths (as is all of it at stop).
+          if (!isErrorReply(err)) return;
         }
       }
     })().finally(() => this.owing.delete(recId));

@@ -203,6 +203,6 @@ export class TickBatcher<I, O> {
 }
 
 /** Redis refused the command itself (a script error, a wrong type), as opposed to a lost connection. */
-function isErrorReply(e: unknown): boolean {
+export function isErrorReply(e: unknown): boolean {
   return e instanceof Error && e.name === 'ReplyError';
 }
