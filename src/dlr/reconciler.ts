@@ -304,8 +304,9 @@ export class ReceiptHandler {
         if (this.stopped) return;
         try {
           await this.d.outputs.event(e, entryId);
-          await this.d.store.unschedule('watch', recId);
           this.log.warn({ event: 'receipt.event_retried', carrier: e.carrier, gatewayId: e.gatewayId, attempts: attempt + 1 }, "a receipt's final event written after its first write failed");
+          // Written: never again from here (an unwatch that fails is the watch deadline's, as after a crash).
+          await this.d.store.unschedule('watch', recId).catch(() => undefined);
           return;
         } catch (err) {
           // Refused again: tried again later. Cut off with its connection: it may have
