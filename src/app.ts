@@ -611,6 +611,7 @@ export class App implements Lifecycle {
 
   private async applyCarrierReload(): Promise<{ added: string[]; changed: string[]; removed: string[] }> {
     if (this.opts.loadCarriers === undefined) throw new QasidError('CONFIG_INVALID', 'carriers cannot be reloaded: the gateway was not started from a config file', { key: 'carriers' });
+    if (this.phase !== 'ready') throw new QasidError('CONFIG_INVALID', `carriers cannot be reloaded while the gateway is ${this.phase}`, { key: 'carriers' });
     const next = this.opts.loadCarriers();
     const routes = loadRoutes({ ...this.opts.config, carriers: next });
     const byId = new Map(next.map((c) => [c.id, c]));
@@ -645,10 +646,24 @@ export class App implements Lifecycle {
       this.dispatcher.setCarrier(c);
       if (!this.carrierIds.includes(id)) this.carrierIds.push(id);
     }
+    // The route table read with them (it may have been edited for them) goes in with them.
     this.dispatcher.setRoutes(routes);
-    for (const id of [...changed, ...added]) if (!this.carrierControl.state(id).stopped) await (this.bindSlots.get(id) as BindSlots).start();
+    for (const id of [...changed, ...added]) await this.bindCarrier(id);
     log.warn({ event: 'carriers.reloaded', added, changed, removed }, 'carriers reloaded');
     return { added, changed, removed };
+  }
+
+  /** Start a carrier's bind slots (not one an operator stopped); while Redis refuses, again every few seconds. */
+  private async bindCarrier(id: string, attempt = 0): Promise<void> {
+    const slots = this.bindSlots.get(id);
+    if (slots === undefined || this.phase !== 'ready' || this.carrierControl.state(id).stopped) return;
+    try {
+      await slots.start();
+    } catch (e) {
+      this.opts.logger.warn({ event: 'redis.error', err: errorMessage(e), carrier: id }, 'bind slots of a reloaded carrier could not be taken; retried');
+      const t = setTimeout(() => void this.bindCarrier(id, attempt + 1), Math.min(30_000, 1000 * 2 ** attempt));
+      t.unref();
+    }
   }
 
   /**
