@@ -138,6 +138,10 @@ export class BindSlots {
   /** Date.now() of the last successful renewal. */
   private renewedAt = 0;
   private stopped = false;
+  /** stop() is unbinding: renewals keep the leases, nothing new is bound. */
+  private stopping = false;
+  /** Slots a renewal took while stopping (given back with the rest). */
+  private readonly takenWhileStopping = new Set<number>();
 
   constructor(
     redis: Redis,
@@ -155,6 +159,7 @@ export class BindSlots {
   /** Take this instance's share and bind it (the first renewal's errors reach the caller), then renew every third of the lease. */
   async start(): Promise<void> {
     this.stopped = false;
+    this.stopping = false;
     await this.sync(true);
     await this.applying;
     // A renewal every third of the lease; between them, a look at whether the last one is
@@ -180,15 +185,22 @@ export class BindSlots {
 
   /** Unbind everything, then give the slots and the membership back so others take them at once. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+    // Renewals go on while the binds close (an unbind waits for its window, which can
+    // outlast the lease): until then the slots are still ours, and nobody else binds them.
+    this.stopping = true;
     await this.syncing;
     const held = [...new Set([...this.state.held, ...this.releasing])];
     this.queue([]);
     await this.applying;
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.syncing;
+    this.stopping = false;
     this.state = { held: [], share: 0, members: 0 };
-    await this.redis.qasidBindRelease(this.o.key, this.o.instance, 1, ...held);
+    const taken = [...this.takenWhileStopping];
+    this.takenWhileStopping.clear();
+    await this.redis.qasidBindRelease(this.o.key, this.o.instance, 1, ...new Set([...held, ...taken]));
   }
 
   private sync(first: boolean): Promise<void> {
@@ -214,6 +226,10 @@ export class BindSlots {
     }
     this.renewedAt = sentAt;
     if (this.stopped) return;
+    if (this.stopping) {
+      for (const i of reply.slice(2).map(Number)) if (!this.state.held.includes(i) && !this.releasing.has(i)) this.takenWhileStopping.add(i);
+      return;
+    }
     const [share = 0, members = 1, ...held] = reply.map(Number);
     // Keep the slots bound now before others, so a share that shrinks unbinds as few as it must.
     const bound = new Set(this.state.held);
